@@ -1,0 +1,41 @@
+# flowwatch — the two commands a newcomer needs are `make run` and `make test`.
+GO       ?= go
+BIN      ?= bin/flowwatch
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -s -w -X github.com/flowwatch/flowwatch/internal/cli.Version=$(VERSION)
+FUZZTIME ?= 8s
+
+.PHONY: run build test vet unit fuzz bench bench-ingest clean
+
+## run: build and start flowwatch on the embedded default (SQLite in ./flowwatch-data)
+run: build
+	./$(BIN) serve
+
+## build: build the binary into bin/
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/flowwatch
+
+## test: everything CI runs — formatting, vet, the race-enabled test suite and a short fuzz pass
+test: vet unit fuzz
+
+vet:
+	@unformatted=$$(gofmt -l cmd internal); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+
+unit:
+	$(GO) test -race -timeout 20m ./...
+
+## fuzz: run every fuzz target for FUZZTIME each
+fuzz:
+	FUZZTIME=$(FUZZTIME) bash scripts/fuzz.sh
+
+## bench: Go micro-benchmarks (normalization, store writes)
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./internal/normalize/ ./internal/store/sqlite/
+
+## bench-ingest: OTLP/HTTP load from a separate process against a freshly started server
+bench-ingest: build
+	./$(BIN) bench ingest
+
+clean:
+	rm -rf bin

@@ -1,0 +1,302 @@
+// Package api serves flowwatch's JSON API v1 under /api/v1/: trace search,
+// trace detail, the services seen, and the OpenAPI document describing
+// them (openapi.json, embedded).
+//
+// Conventions of the API, which are part of the product: field names are
+// snake_case; times are RFC 3339 strings in UTC with nine fractional
+// digits; durations are numbers of milliseconds in fields ending in _ms;
+// lists are paged with opaque cursors; every error is {"error": "..."}
+// with the status given by one table (statusOf). Responses are never
+// cached (Cache-Control: no-store).
+package api
+
+import (
+	"bytes"
+	"context"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/flowwatch/flowwatch/internal/store"
+)
+
+//go:embed openapi.json
+var openAPIDoc []byte
+
+// Prefix is the path prefix of every API v1 route.
+const Prefix = "/api/v1/"
+
+// DefaultQueryTimeout bounds each request's reads from the store unless
+// Options.QueryTimeout says otherwise.
+const DefaultQueryTimeout = 30 * time.Second
+
+// Options configures an API.
+type Options struct {
+	// Traces is where traces are read from. Without it every data request
+	// answers 503.
+	Traces store.TraceReader
+	// Ready, when set, is called before each request that reads the store;
+	// an error answers 503 with Retry-After. It should be cheap.
+	Ready func(ctx context.Context) error
+	// Now is the clock relative times (since=1h) are taken from; nil means
+	// time.Now.
+	Now func() time.Time
+	// QueryTimeout bounds each request's reads from the store; 0 means
+	// DefaultQueryTimeout.
+	QueryTimeout time.Duration
+}
+
+// API is the JSON API v1 handler set.
+type API struct {
+	traces  store.TraceReader
+	ready   func(ctx context.Context) error
+	now     func() time.Time
+	timeout time.Duration
+	log     *slog.Logger
+}
+
+// New returns an API; register its routes with RegisterHTTP.
+func New(opts Options, logger *slog.Logger) *API {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	a := &API{
+		traces:  opts.Traces,
+		ready:   opts.Ready,
+		now:     opts.Now,
+		timeout: opts.QueryTimeout,
+		log:     logger.With("component", "api"),
+	}
+	if a.now == nil {
+		a.now = time.Now
+	}
+	if a.timeout <= 0 {
+		a.timeout = DefaultQueryTimeout
+	}
+	return a
+}
+
+// route is one API endpoint; every route answers GET (and HEAD).
+type route struct {
+	// pattern is the path as net/http.ServeMux and OpenAPI both write it.
+	pattern string
+	handler http.HandlerFunc
+}
+
+func (a *API) routes() []route {
+	return []route{
+		{Prefix + "traces", a.listTraces},
+		{Prefix + "traces/{trace_id}", a.getTrace},
+		{Prefix + "services", a.listServices},
+		{Prefix + "openapi.json", a.openAPI},
+	}
+}
+
+// RegisterHTTP adds the API's routes to mux: each route for GET (and HEAD),
+// a 405 JSON answer with Allow for other methods on the same paths, and a
+// 404 JSON answer for every other path under Prefix.
+func (a *API) RegisterHTTP(mux *http.ServeMux) {
+	for _, rt := range a.routes() {
+		mux.HandleFunc(http.MethodGet+" "+rt.pattern, rt.handler)
+		mux.HandleFunc(rt.pattern, a.methodNotAllowed)
+	}
+	mux.HandleFunc(Prefix, a.notFound)
+}
+
+// allowedMethods is the Allow header of every route.
+const allowedMethods = "GET, HEAD"
+
+func (a *API) methodNotAllowed(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Allow", allowedMethods)
+	a.fail(w, r, &statusError{
+		status: http.StatusMethodNotAllowed,
+		msg:    fmt.Sprintf("method %s not allowed on %s (allowed: %s)", r.Method, clip(r.URL.Path), allowedMethods),
+	})
+}
+
+func (a *API) notFound(w http.ResponseWriter, r *http.Request) {
+	a.fail(w, r, &statusError{
+		status: http.StatusNotFound,
+		msg:    fmt.Sprintf("no such endpoint: %s (the API is described at %sopenapi.json)", clip(r.URL.Path), Prefix),
+	})
+}
+
+// listTraces serves GET /api/v1/traces.
+func (a *API) listTraces(w http.ResponseWriter, r *http.Request) {
+	q, err := parseTraceQuery(r.URL.RawQuery, a.now())
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	ctx, cancel, err := a.begin(r)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	defer cancel()
+	page, err := a.traces.ListTraces(ctx, q)
+	if err != nil {
+		a.fail(w, r, fmt.Errorf("list traces: %w", err))
+		return
+	}
+	a.writeJSON(w, r, toTraceList(page.Traces, page.NextCursor))
+}
+
+// getTrace serves GET /api/v1/traces/{trace_id}.
+func (a *API) getTrace(w http.ResponseWriter, r *http.Request) {
+	id, err := parseTraceID(r.PathValue("trace_id"))
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if _, err := queryValues(r.URL.RawQuery, nil); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	ctx, cancel, err := a.begin(r)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	defer cancel()
+	d, err := a.traces.GetTrace(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		a.fail(w, r, &statusError{status: http.StatusNotFound, msg: fmt.Sprintf("trace %s not found", id)})
+		return
+	}
+	if err != nil {
+		a.fail(w, r, fmt.Errorf("get trace %s: %w", id, err))
+		return
+	}
+	a.writeJSON(w, r, toDetail(d))
+}
+
+// listServices serves GET /api/v1/services.
+func (a *API) listServices(w http.ResponseWriter, r *http.Request) {
+	if _, err := queryValues(r.URL.RawQuery, nil); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	ctx, cancel, err := a.begin(r)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	defer cancel()
+	infos, err := a.traces.ListServices(ctx)
+	if err != nil {
+		a.fail(w, r, fmt.Errorf("list services: %w", err))
+		return
+	}
+	a.writeJSON(w, r, toServices(infos))
+}
+
+// openAPI serves GET /api/v1/openapi.json.
+func (a *API) openAPI(w http.ResponseWriter, r *http.Request) {
+	if _, err := queryValues(r.URL.RawQuery, nil); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	a.write(w, http.StatusOK, openAPIDoc)
+}
+
+// begin checks that the API can read the store and returns the context
+// the reads run under.
+func (a *API) begin(r *http.Request) (context.Context, context.CancelFunc, error) {
+	if a.traces == nil {
+		return nil, nil, errNoStore
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), a.timeout)
+	if a.ready != nil {
+		if err := a.ready(ctx); err != nil {
+			cancel()
+			return nil, nil, &notReadyError{err}
+		}
+	}
+	return ctx, cancel, nil
+}
+
+// parseTraceID checks a trace id (32 hex digits, not all zero) and returns
+// it in lowercase, the form the store keeps.
+func parseTraceID(s string) (string, error) {
+	bad := func(reason string) error {
+		return &requestError{fmt.Sprintf("invalid trace id %q: %s", clip(s), reason)}
+	}
+	if len(s) != 32 {
+		return "", bad(fmt.Sprintf("must be 32 hexadecimal digits, got %d characters", len(s)))
+	}
+	zero := true
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= '0' && c <= '9', c >= 'a' && c <= 'f', c >= 'A' && c <= 'F':
+		default:
+			return "", bad("must be 32 hexadecimal digits")
+		}
+		if c != '0' {
+			zero = false
+		}
+	}
+	if zero {
+		return "", bad("the all-zero id is not a valid trace id")
+	}
+	return strings.ToLower(s), nil
+}
+
+// writeJSON writes v as a 200 response. It encodes fully before writing so
+// that an encoding failure still gets a clean 500.
+func (a *API) writeJSON(w http.ResponseWriter, r *http.Request, v any) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	// Text is shown as sent: the body is JSON served with nosniff, so <, >
+	// and & need no escaping.
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		a.fail(w, r, fmt.Errorf("encode response: %w", err))
+		return
+	}
+	a.write(w, http.StatusOK, buf.Bytes())
+}
+
+func (a *API) write(w http.ResponseWriter, status int, body []byte) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+// fail writes err as the error envelope with the status statusOf gives it.
+// Server-side failures are logged with the real error; the client sees a
+// generic message.
+func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
+	status, msg := statusOf(err)
+	switch {
+	case status >= 500 && status != http.StatusServiceUnavailable:
+		a.log.Error("api_request_failed", "err", err, "method", r.Method, "path", clip(r.URL.Path), "status", status)
+	case status == http.StatusServiceUnavailable:
+		a.log.Warn("api_request_refused", "err", err, "method", r.Method, "path", clip(r.URL.Path))
+		w.Header().Set("Retry-After", "5")
+	}
+	var buf bytes.Buffer
+	// Encoding a struct holding one string cannot fail.
+	_ = json.NewEncoder(&buf).Encode(ErrorBody{Error: msg})
+	a.write(w, status, buf.Bytes())
+}
+
+// clip bounds a client-supplied string echoed in messages and logs.
+func clip(s string) string {
+	const max = 200
+	if len(s) <= max {
+		return s
+	}
+	return s[:max] + "..."
+}

@@ -1,0 +1,575 @@
+package api
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"math"
+	"sort"
+	"time"
+
+	"github.com/flowwatch/flowwatch/internal/model"
+)
+
+// This file holds the JSON shapes of API v1 (the wire types) and their
+// conversion from the domain model. Field names are part of the product:
+// snake_case, times as Timestamp, durations in milliseconds with a _ms
+// suffix. Every field is always present (no omitempty) so clients see one
+// stable shape; lists are [] and maps {} when empty, never null. Token
+// counts are null when the app reported no usage at all (unknown, not 0).
+// openapi.json documents every field here; a test keeps them in step.
+
+// timeLayout is how every time is written: UTC, RFC 3339, always with nine
+// fractional digits (OTLP keeps nanoseconds; nothing is lost).
+const timeLayout = "2006-01-02T15:04:05.000000000Z"
+
+// maxValueDepth bounds the nesting of attribute values written out.
+const maxValueDepth = 32
+
+// Timestamp is a point in time written as an RFC 3339 UTC string with
+// nanoseconds, e.g. "2025-06-01T11:50:00.123000000Z".
+type Timestamp struct{ time.Time }
+
+// MarshalJSON writes the time in UTC with nine fractional digits.
+func (t Timestamp) MarshalJSON() ([]byte, error) {
+	b := make([]byte, 0, len(timeLayout)+2)
+	b = append(b, '"')
+	b = t.UTC().AppendFormat(b, timeLayout)
+	return append(b, '"'), nil
+}
+
+// UnmarshalJSON reads any RFC 3339 time.
+func (t *Timestamp) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("timestamp: %w", err)
+	}
+	v, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return fmt.Errorf("timestamp: %w", err)
+	}
+	t.Time = v
+	return nil
+}
+
+// ErrorBody is the body of every error response.
+type ErrorBody struct {
+	Error string `json:"error"`
+}
+
+// TraceList is the body of GET /api/v1/traces.
+type TraceList struct {
+	Traces []TraceSummary `json:"traces"`
+	// NextCursor continues the listing (pass it as ?cursor=); it is the
+	// empty string on the last page.
+	NextCursor string `json:"next_cursor"`
+}
+
+// TraceSummary is one request (trace) in a list.
+type TraceSummary struct {
+	TraceID      string    `json:"trace_id"`
+	Service      string    `json:"service"`
+	Deployment   string    `json:"deployment"`
+	Name         string    `json:"name"`
+	StartTime    Timestamp `json:"start_time"`
+	DurationMS   float64   `json:"duration_ms"`
+	Status       string    `json:"status"`
+	ErrorType    string    `json:"error_type"`
+	ErrorMessage string    `json:"error_message"`
+	Model        string    `json:"model"`
+	Models       []string  `json:"models"`
+	// Token counts are summed over model calls; null when unknown.
+	InputTokens     *int64  `json:"input_tokens"`
+	OutputTokens    *int64  `json:"output_tokens"`
+	TotalTokens     *int64  `json:"total_tokens"`
+	CachedTokens    *int64  `json:"cached_tokens"`
+	ReasoningTokens *int64  `json:"reasoning_tokens"`
+	CostUSD         float64 `json:"cost_usd"`
+	Question        string  `json:"question"`
+	Answer          string  `json:"answer"`
+	SessionID       string  `json:"session_id"`
+	UserID          string  `json:"user_id"`
+	SpanCount       int     `json:"span_count"`
+	LLMCallCount    int     `json:"llm_call_count"`
+	ErrorCount      int     `json:"error_count"`
+}
+
+// TraceDetail is the body of GET /api/v1/traces/{trace_id}: the summary
+// fields plus the root's input and output, the context documents, every
+// span and the log records attached to them.
+type TraceDetail struct {
+	TraceSummary
+	RootSpanID string      `json:"root_span_id"`
+	Input      string      `json:"input"`
+	Output     string      `json:"output"`
+	Context    []Document  `json:"context"`
+	Spans      []Span      `json:"spans"`
+	Logs       []LogRecord `json:"logs"`
+}
+
+// Document is one retrieved context document.
+type Document struct {
+	ID      string `json:"id"`
+	Content string `json:"content"`
+	// Score is null when the retriever reported none.
+	Score    *float64 `json:"score"`
+	Metadata any      `json:"metadata"`
+}
+
+// Span is one span of a trace: what flowwatch derived from it and, in
+// Attributes, Resource, Scope, Events and Links, everything the app sent.
+type Span struct {
+	SpanID       string `json:"span_id"`
+	ParentSpanID string `json:"parent_span_id"`
+	Name         string `json:"name"`
+	Service      string `json:"service"`
+	Deployment   string `json:"deployment"`
+	// Kind is flowwatch's canonical kind (llm, retriever, tool, ...);
+	// OTelKind the OTLP span kind (server, client, internal, ...).
+	Kind          string    `json:"kind"`
+	Operation     string    `json:"operation"`
+	OTelKind      string    `json:"otel_kind"`
+	StartTime     Timestamp `json:"start_time"`
+	EndTime       Timestamp `json:"end_time"`
+	DurationMS    float64   `json:"duration_ms"`
+	Status        string    `json:"status"`
+	StatusMessage string    `json:"status_message"`
+	ErrorType     string    `json:"error_type"`
+	ErrorMessage  string    `json:"error_message"`
+
+	Model            string  `json:"model"`
+	RequestModel     string  `json:"request_model"`
+	ResponseModel    string  `json:"response_model"`
+	Provider         string  `json:"provider"`
+	InputTokens      *int64  `json:"input_tokens"`
+	OutputTokens     *int64  `json:"output_tokens"`
+	TotalTokens      *int64  `json:"total_tokens"`
+	CachedTokens     *int64  `json:"cached_tokens"`
+	CacheWriteTokens *int64  `json:"cache_write_tokens"`
+	ReasoningTokens  *int64  `json:"reasoning_tokens"`
+	CostUSD          float64 `json:"cost_usd"`
+	// TTFTMS is the time to the first streamed chunk; null when unknown.
+	TTFTMS        *float64 `json:"ttft_ms"`
+	FinishReasons []string `json:"finish_reasons"`
+
+	SessionID      string     `json:"session_id"`
+	UserID         string     `json:"user_id"`
+	Question       string     `json:"question"`
+	Answer         string     `json:"answer"`
+	Input          string     `json:"input"`
+	Output         string     `json:"output"`
+	SystemPrompt   string     `json:"system_prompt"`
+	InputMessages  []Message  `json:"input_messages"`
+	OutputMessages []Message  `json:"output_messages"`
+	Context        []Document `json:"context"`
+
+	ToolName      string `json:"tool_name"`
+	AgentName     string `json:"agent_name"`
+	WorkflowName  string `json:"workflow_name"`
+	PromptName    string `json:"prompt_name"`
+	PromptVersion string `json:"prompt_version"`
+
+	TraceState             string         `json:"trace_state"`
+	Attributes             map[string]any `json:"attributes"`
+	Resource               map[string]any `json:"resource"`
+	Scope                  Scope          `json:"scope"`
+	Events                 []SpanEvent    `json:"events"`
+	Links                  []SpanLink     `json:"links"`
+	DroppedAttributesCount uint32         `json:"dropped_attributes_count"`
+	DroppedEventsCount     uint32         `json:"dropped_events_count"`
+	DroppedLinksCount      uint32         `json:"dropped_links_count"`
+}
+
+// Message is one chat message.
+type Message struct {
+	Role         string `json:"role"`
+	Name         string `json:"name"`
+	Parts        []Part `json:"parts"`
+	FinishReason string `json:"finish_reason"`
+}
+
+// Part is one piece of a message (text, tool_call, tool_call_response,
+// reasoning, blob, file, uri).
+type Part struct {
+	Type      string `json:"type"`
+	Content   string `json:"content"`
+	ID        string `json:"id"`
+	Name      string `json:"name"`
+	Arguments any    `json:"arguments"`
+	Response  any    `json:"response"`
+	URI       string `json:"uri"`
+	MimeType  string `json:"mime_type"`
+}
+
+// Scope is the instrumentation scope that produced a span or log record.
+type Scope struct {
+	Name       string         `json:"name"`
+	Version    string         `json:"version"`
+	Attributes map[string]any `json:"attributes"`
+}
+
+// SpanEvent is a span event as sent.
+type SpanEvent struct {
+	Time       Timestamp      `json:"time"`
+	Name       string         `json:"name"`
+	Attributes map[string]any `json:"attributes"`
+}
+
+// SpanLink is a span link as sent.
+type SpanLink struct {
+	TraceID    string         `json:"trace_id"`
+	SpanID     string         `json:"span_id"`
+	TraceState string         `json:"trace_state"`
+	Attributes map[string]any `json:"attributes"`
+}
+
+// LogRecord is an OTLP log record attached to one of the trace's spans.
+type LogRecord struct {
+	Time         Timestamp      `json:"time"`
+	SpanID       string         `json:"span_id"`
+	EventName    string         `json:"event_name"`
+	SeverityText string         `json:"severity_text"`
+	Body         any            `json:"body"`
+	Attributes   map[string]any `json:"attributes"`
+	Resource     map[string]any `json:"resource"`
+	Scope        Scope          `json:"scope"`
+}
+
+// ServiceList is the body of GET /api/v1/services.
+type ServiceList struct {
+	Services []Service `json:"services"`
+}
+
+// Service is one service and deployment seen in the data.
+type Service struct {
+	Service    string    `json:"service"`
+	Deployment string    `json:"deployment"`
+	FirstSeen  Timestamp `json:"first_seen"`
+	LastSeen   Timestamp `json:"last_seen"`
+	TraceCount int64     `json:"trace_count"`
+}
+
+// durationMS converts a duration to milliseconds with microsecond
+// resolution.
+func durationMS(d time.Duration) float64 {
+	return float64(d.Microseconds()) / 1000
+}
+
+// finite replaces NaN and infinities (which JSON cannot carry) by 0.
+func finite(f float64) float64 {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return 0
+	}
+	return f
+}
+
+// tokens returns a pointer to n when usage is known, nil otherwise.
+func tokens(u model.Usage, n int64) *int64 {
+	if !u.Known {
+		return nil
+	}
+	return &n
+}
+
+func strings0(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func toSummary(t model.Trace) TraceSummary {
+	return TraceSummary{
+		TraceID:         t.TraceID,
+		Service:         t.Service,
+		Deployment:      t.Deployment,
+		Name:            t.Name,
+		StartTime:       Timestamp{t.StartTime},
+		DurationMS:      durationMS(t.Duration),
+		Status:          string(t.Status),
+		ErrorType:       t.ErrorType,
+		ErrorMessage:    t.ErrorMessage,
+		Model:           t.Model,
+		Models:          strings0(t.Models),
+		InputTokens:     tokens(t.Usage, t.Usage.InputTokens),
+		OutputTokens:    tokens(t.Usage, t.Usage.OutputTokens),
+		TotalTokens:     tokens(t.Usage, t.Usage.TotalTokens),
+		CachedTokens:    tokens(t.Usage, t.Usage.CacheReadTokens),
+		ReasoningTokens: tokens(t.Usage, t.Usage.ReasoningTokens),
+		CostUSD:         finite(t.Usage.CostUSD),
+		Question:        t.Question,
+		Answer:          t.Answer,
+		SessionID:       t.SessionID,
+		UserID:          t.UserID,
+		SpanCount:       t.SpanCount,
+		LLMCallCount:    t.LLMCallCount,
+		ErrorCount:      t.ErrorCount,
+	}
+}
+
+func toTraceList(p []model.Trace, next string) TraceList {
+	out := TraceList{Traces: make([]TraceSummary, 0, len(p)), NextCursor: next}
+	for _, t := range p {
+		out.Traces = append(out.Traces, toSummary(t))
+	}
+	return out
+}
+
+func toDetail(d model.TraceDetail) TraceDetail {
+	out := TraceDetail{
+		TraceSummary: toSummary(d.Trace),
+		RootSpanID:   d.Trace.RootSpanID,
+		Input:        d.Trace.Input,
+		Output:       d.Trace.Output,
+		Context:      toDocuments(d.Trace.Context),
+		Spans:        make([]Span, 0, len(d.Spans)),
+		Logs:         make([]LogRecord, 0, len(d.Logs)),
+	}
+	for i := range d.Spans {
+		out.Spans = append(out.Spans, toSpan(&d.Spans[i]))
+	}
+	for _, l := range d.Logs {
+		out.Logs = append(out.Logs, LogRecord{
+			Time:         Timestamp{l.Time},
+			SpanID:       l.SpanID,
+			EventName:    l.EventName,
+			SeverityText: l.SeverityText,
+			Body:         jsonValue(l.Body, 0),
+			Attributes:   jsonMap(l.Attributes, 0),
+			Resource:     jsonMap(l.ResourceAttributes, 0),
+			Scope:        toScope(l.Scope),
+		})
+	}
+	return out
+}
+
+func toSpan(s *model.Span) Span {
+	d := &s.Derived
+	u := d.Usage
+	status := d.Status
+	if status == "" {
+		status = s.StatusCode
+	}
+	var ttft *float64
+	if d.TTFT > 0 {
+		v := durationMS(d.TTFT)
+		ttft = &v
+	}
+	out := Span{
+		SpanID:                 s.SpanID,
+		ParentSpanID:           s.ParentSpanID,
+		Name:                   s.Name,
+		Service:                d.Service,
+		Deployment:             d.Deployment,
+		Kind:                   string(d.Kind),
+		Operation:              d.Operation,
+		OTelKind:               s.OTelKind,
+		StartTime:              Timestamp{s.StartTime},
+		EndTime:                Timestamp{s.EndTime},
+		DurationMS:             durationMS(s.Duration()),
+		Status:                 string(status),
+		StatusMessage:          s.StatusMessage,
+		ErrorType:              d.ErrorType,
+		ErrorMessage:           d.ErrorMessage,
+		Model:                  d.Model,
+		RequestModel:           d.RequestModel,
+		ResponseModel:          d.ResponseModel,
+		Provider:               d.Provider,
+		InputTokens:            tokens(u, u.InputTokens),
+		OutputTokens:           tokens(u, u.OutputTokens),
+		TotalTokens:            tokens(u, u.TotalTokens),
+		CachedTokens:           tokens(u, u.CacheReadTokens),
+		CacheWriteTokens:       tokens(u, u.CacheWriteTokens),
+		ReasoningTokens:        tokens(u, u.ReasoningTokens),
+		CostUSD:                finite(u.CostUSD),
+		TTFTMS:                 ttft,
+		FinishReasons:          strings0(d.FinishReasons),
+		SessionID:              d.SessionID,
+		UserID:                 d.UserID,
+		Question:               d.Question,
+		Answer:                 d.Answer,
+		Input:                  d.Input,
+		Output:                 d.Output,
+		SystemPrompt:           d.SystemPrompt,
+		InputMessages:          toMessages(d.InputMessages),
+		OutputMessages:         toMessages(d.OutputMessages),
+		Context:                toDocuments(d.Context),
+		ToolName:               d.ToolName,
+		AgentName:              d.AgentName,
+		WorkflowName:           d.WorkflowName,
+		PromptName:             d.PromptName,
+		PromptVersion:          d.PromptVersion,
+		TraceState:             s.TraceState,
+		Attributes:             jsonMap(s.Attributes, 0),
+		Resource:               jsonMap(s.ResourceAttributes, 0),
+		Scope:                  toScope(s.Scope),
+		Events:                 make([]SpanEvent, 0, len(s.Events)),
+		Links:                  make([]SpanLink, 0, len(s.Links)),
+		DroppedAttributesCount: s.DroppedAttributes,
+		DroppedEventsCount:     s.DroppedEvents,
+		DroppedLinksCount:      s.DroppedLinks,
+	}
+	for _, e := range s.Events {
+		out.Events = append(out.Events, SpanEvent{Time: Timestamp{e.Time}, Name: e.Name, Attributes: jsonMap(e.Attributes, 0)})
+	}
+	for _, l := range s.Links {
+		out.Links = append(out.Links, SpanLink{TraceID: l.TraceID, SpanID: l.SpanID, TraceState: l.TraceState, Attributes: jsonMap(l.Attributes, 0)})
+	}
+	return out
+}
+
+func toScope(s model.Scope) Scope {
+	return Scope{Name: s.Name, Version: s.Version, Attributes: jsonMap(s.Attributes, 0)}
+}
+
+func toDocuments(docs []model.Document) []Document {
+	out := make([]Document, 0, len(docs))
+	for _, d := range docs {
+		var score *float64
+		if d.Score != nil && !math.IsNaN(*d.Score) && !math.IsInf(*d.Score, 0) {
+			v := *d.Score
+			score = &v
+		}
+		out = append(out, Document{ID: d.ID, Content: d.Content, Score: score, Metadata: jsonValue(d.Metadata, 0)})
+	}
+	return out
+}
+
+func toMessages(msgs []model.Message) []Message {
+	out := make([]Message, 0, len(msgs))
+	for _, m := range msgs {
+		parts := make([]Part, 0, len(m.Parts))
+		for _, p := range m.Parts {
+			parts = append(parts, Part{
+				Type:      p.Type,
+				Content:   p.Content,
+				ID:        p.ID,
+				Name:      p.Name,
+				Arguments: jsonValue(p.Arguments, 0),
+				Response:  jsonValue(p.Response, 0),
+				URI:       p.URI,
+				MimeType:  p.MimeType,
+			})
+		}
+		out = append(out, Message{Role: m.Role, Name: m.Name, Parts: parts, FinishReason: m.FinishReason})
+	}
+	return out
+}
+
+func toServices(infos []model.ServiceInfo) ServiceList {
+	out := ServiceList{Services: make([]Service, 0, len(infos))}
+	for _, s := range infos {
+		out.Services = append(out.Services, Service{
+			Service:    s.Service,
+			Deployment: s.Deployment,
+			FirstSeen:  Timestamp{s.FirstSeen},
+			LastSeen:   Timestamp{s.LastSeen},
+			TraceCount: s.TraceCount,
+		})
+	}
+	sort.SliceStable(out.Services, func(i, j int) bool {
+		a, b := out.Services[i], out.Services[j]
+		if a.Service != b.Service {
+			return a.Service < b.Service
+		}
+		return a.Deployment < b.Deployment
+	})
+	return out
+}
+
+// jsonMap converts an attribute map with jsonValue; nil becomes {}.
+func jsonMap(m map[string]any, depth int) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = jsonValue(v, depth+1)
+	}
+	return out
+}
+
+// jsonValue turns an attribute value into something encoding/json writes
+// without error and as clients expect: []byte as a base64 string,
+// json.Number as a number, NaN and infinities (which JSON cannot carry) as
+// the strings "NaN", "+Inf" and "-Inf", nesting deeper than maxValueDepth
+// as a marker string, and any other type as its fmt representation.
+func jsonValue(v any, depth int) any {
+	if depth > maxValueDepth {
+		return "[nested too deep]"
+	}
+	switch x := v.(type) {
+	case nil, string, bool,
+		int, int8, int16, int32, int64,
+		uint, uint8, uint16, uint32, uint64:
+		return x
+	case float64:
+		return finiteOrString(x)
+	case float32:
+		return finiteOrString(float64(x))
+	case json.Number:
+		if isJSONNumber(string(x)) {
+			return x
+		}
+		return string(x)
+	case []byte:
+		return base64.StdEncoding.EncodeToString(x)
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = jsonValue(e, depth+1)
+		}
+		return out
+	case map[string]any:
+		return jsonMap(x, depth)
+	default:
+		return fmt.Sprint(x)
+	}
+}
+
+func finiteOrString(f float64) any {
+	switch {
+	case math.IsNaN(f):
+		return "NaN"
+	case math.IsInf(f, 1):
+		return "+Inf"
+	case math.IsInf(f, -1):
+		return "-Inf"
+	}
+	return f
+}
+
+// isJSONNumber reports whether s is exactly a number literal as JSON
+// defines it (what encoding/json accepts for a json.Number).
+func isJSONNumber(s string) bool {
+	i := 0
+	digits := func() bool {
+		start := i
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+		}
+		return i > start
+	}
+	if i < len(s) && s[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(s) && s[i] == '0':
+		i++
+	case !digits():
+		return false
+	}
+	if i < len(s) && s[i] == '.' {
+		i++
+		if !digits() {
+			return false
+		}
+	}
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		i++
+		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			i++
+		}
+		if !digits() {
+			return false
+		}
+	}
+	return i == len(s)
+}

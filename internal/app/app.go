@@ -1,0 +1,208 @@
+// Package app is flowwatch's composition root: it builds every component
+// from the configuration, starts them in order and shuts them down in the
+// reverse order. It is the only package that imports concrete stores.
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+
+	"github.com/flowwatch/flowwatch/internal/api"
+	"github.com/flowwatch/flowwatch/internal/config"
+	"github.com/flowwatch/flowwatch/internal/ingest"
+	"github.com/flowwatch/flowwatch/internal/normalize"
+	"github.com/flowwatch/flowwatch/internal/pipeline"
+	"github.com/flowwatch/flowwatch/internal/server"
+	"github.com/flowwatch/flowwatch/internal/store/sqlite"
+)
+
+// ShutdownTimeout bounds a graceful shutdown.
+const ShutdownTimeout = 30 * time.Second
+
+// App is a running flowwatch.
+type App struct {
+	cfg    config.Config
+	log    *slog.Logger
+	store  *sqlite.Store
+	server *server.Server
+
+	mu       sync.Mutex
+	ready    bool
+	shutdown bool
+}
+
+// New builds flowwatch from cfg (which must be valid): it opens the store
+// (creating the data directory) and wires ingest, the pipeline, the API and
+// the listeners. Nothing listens until Start.
+func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	dbPath := cfg.SQLitePath()
+	if err := os.MkdirAll(filepath.Dir(dbPath), 0o750); err != nil {
+		return nil, fmt.Errorf("create data directory: %w", err)
+	}
+	st, err := sqlite.Open(ctx, sqlite.Options{
+		Path:        dbPath,
+		Deriver:     normalize.Deriver{},
+		Synchronous: cfg.Storage.SQLite.Synchronous,
+	}, logger)
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", dbPath, err)
+	}
+	a := &App{cfg: cfg, log: logger.With("component", "app"), store: st}
+
+	pl, err := pipeline.New(pipeline.Options{Writer: st}, logger)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	rcv, err := ingest.New(ingest.Options{Consumer: pl, MaxBodyBytes: cfg.HTTP.MaxBodyBytes}, logger)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	adm := server.NewAdmission(cfg.Ingest.MaxInFlight, time.Duration(cfg.Ingest.QueueTimeout), time.Second)
+
+	otlp := http.NewServeMux()
+	rcv.RegisterHTTP(otlp)
+	mux := http.NewServeMux()
+	mux.Handle("/v1/", adm.HTTP(otlp))
+	api.New(api.Options{Traces: st, Ready: a.Ready}, logger).RegisterHTTP(mux)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if err := a.Ready(r.Context()); err != nil {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "error": err.Error()})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	})
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprint(w, landing)
+	})
+
+	gopts := append(ingest.GRPCServerOptions(cfg.GRPCMaxRecvBytes()),
+		grpc.ChainUnaryInterceptor(adm.UnaryInterceptor()))
+	gs := grpc.NewServer(gopts...)
+	rcv.RegisterGRPC(gs)
+
+	a.server = server.New(server.Options{
+		HTTPAddress: cfg.HTTP.Address,
+		GRPCAddress: cfg.GRPC.Address,
+		Handler:     mux,
+		GRPC:        gs,
+	}, logger)
+	return a, nil
+}
+
+const landing = `flowwatch is running.
+
+OTLP/HTTP:  POST /v1/traces, POST /v1/logs (protobuf or JSON)
+JSON API:   GET /api/v1/traces, /api/v1/traces/{trace_id}, /api/v1/services
+OpenAPI:    GET /api/v1/openapi.json
+Health:     GET /healthz, GET /readyz
+`
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// Start starts listening.
+func (a *App) Start(ctx context.Context) error {
+	if err := a.server.Start(ctx); err != nil {
+		return err
+	}
+	a.mu.Lock()
+	a.ready = true
+	a.mu.Unlock()
+	a.log.Info("started", "http", a.server.HTTPAddr(), "grpc", a.server.GRPCAddr(), "db", a.cfg.SQLitePath())
+	return nil
+}
+
+// Ready reports whether flowwatch can take traffic.
+func (a *App) Ready(ctx context.Context) error {
+	a.mu.Lock()
+	ready, down := a.ready, a.shutdown
+	a.mu.Unlock()
+	switch {
+	case down:
+		return errors.New("shutting down")
+	case !ready:
+		return errors.New("starting")
+	}
+	return a.store.Ping(ctx)
+}
+
+// HTTPAddr is the bound HTTP address.
+func (a *App) HTTPAddr() string { return a.server.HTTPAddr() }
+
+// GRPCAddr is the bound gRPC address.
+func (a *App) GRPCAddr() string { return a.server.GRPCAddr() }
+
+// Shutdown stops flowwatch in this order: stop accepting connections and
+// finish in-flight requests (each of which returns after its write
+// committed), then close the store. It is idempotent.
+func (a *App) Shutdown(ctx context.Context) error {
+	a.mu.Lock()
+	if a.shutdown {
+		a.mu.Unlock()
+		return nil
+	}
+	a.shutdown = true
+	a.mu.Unlock()
+	start := time.Now()
+	var errs []error
+	if err := a.server.Shutdown(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	if err := a.store.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("close store: %w", err))
+	}
+	a.log.Info("stopped", "duration_ms", time.Since(start).Milliseconds())
+	return errors.Join(errs...)
+}
+
+// Run starts flowwatch, serves until ctx ends or a listener fails, and
+// shuts down gracefully. started, if not nil, is called once listening.
+func Run(ctx context.Context, cfg config.Config, logger *slog.Logger, started func(*App)) error {
+	a, err := New(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	if err := a.Start(ctx); err != nil {
+		_ = a.Shutdown(context.Background())
+		return err
+	}
+	if started != nil {
+		started(a)
+	}
+	var runErr error
+	select {
+	case <-ctx.Done():
+		a.log.Info("shutting_down", "reason", "signal")
+	case runErr = <-a.server.Err():
+		a.log.Error("shutting_down", "reason", "listener_failed", "err", runErr)
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
+	defer cancel()
+	return errors.Join(runErr, a.Shutdown(sctx))
+}

@@ -1,0 +1,117 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// defaultServer is the API address commands talk to unless --server or
+// FLOWWATCH_SERVER says otherwise (flowwatch serve's default).
+const defaultServer = "http://127.0.0.1:4318"
+
+// maxResponseBytes bounds what the client reads from one API response.
+const maxResponseBytes = 256 << 20
+
+// apiClient talks to a running flowwatch server's JSON API.
+type apiClient struct {
+	// base is scheme://host[:port][/path], without a trailing slash.
+	base string
+	http *http.Client
+}
+
+// newAPIClient checks the server URL (a scheme-less host:port means http)
+// and returns a client whose requests time out after timeout.
+func newAPIClient(server string, timeout time.Duration) (*apiClient, error) {
+	if timeout <= 0 {
+		return nil, usageError{fmt.Errorf("invalid --timeout %s: must be positive", timeout)}
+	}
+	s := strings.TrimSpace(server)
+	if !strings.Contains(s, "://") {
+		s = "http://" + s
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return nil, usageError{fmt.Errorf("invalid --server %q: %w", server, err)}
+	}
+	switch {
+	case u.Scheme != "http" && u.Scheme != "https":
+		return nil, usageError{fmt.Errorf("invalid --server %q: the scheme must be http or https", server)}
+	case u.Host == "":
+		return nil, usageError{fmt.Errorf("invalid --server %q: no host", server)}
+	case u.RawQuery != "" || u.Fragment != "" || u.User != nil:
+		return nil, usageError{fmt.Errorf("invalid --server %q: give only scheme, host, port and path", server)}
+	}
+	return &apiClient{
+		base: strings.TrimRight(u.String(), "/"),
+		http: &http.Client{Timeout: timeout},
+	}, nil
+}
+
+// get fetches an API path (relative to /api/v1/) and returns the body of a
+// 200 answer. Other answers become errors carrying the server's message:
+// 404 exits with ExitNotFound, 400 with ExitUsage.
+func (c *apiClient) get(ctx context.Context, path string, query url.Values) ([]byte, error) {
+	target := c.base + "/api/v1/" + path
+	if len(query) > 0 {
+		target += "?" + query.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
+	if err != nil {
+		return nil, fmt.Errorf("request %s: %w", target, err)
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", "flowwatch-cli/"+Version)
+	res, err := c.http.Do(req)
+	if err != nil {
+		return nil, c.transportError(ctx, err)
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(res.Body, maxResponseBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("read the answer of %s: %w", c.base, c.transportError(ctx, err))
+	}
+	if len(body) > maxResponseBytes {
+		return nil, fmt.Errorf("the answer of %s to %s is larger than %d MiB", c.base, path, maxResponseBytes>>20)
+	}
+	if res.StatusCode == http.StatusOK {
+		return body, nil
+	}
+	var e struct {
+		Error *string `json:"error"`
+	}
+	if json.Unmarshal(body, &e) != nil || e.Error == nil {
+		return nil, fmt.Errorf("the server at %s answered %s to GET /api/v1/%s; is it a flowwatch server?", c.base, res.Status, path)
+	}
+	msg := errors.New(*e.Error)
+	switch res.StatusCode {
+	case http.StatusNotFound:
+		return nil, exitError{code: ExitNotFound, err: msg}
+	case http.StatusBadRequest:
+		return nil, usageError{msg}
+	}
+	return nil, msg
+}
+
+// transportError explains a failure to talk to the server.
+func (c *apiClient) transportError(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	var ne net.Error
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return fmt.Errorf("cannot connect to %s (connection refused): is `flowwatch serve` running at %s? Set --server or FLOWWATCH_SERVER to reach another address", c.base, c.base)
+	case errors.As(err, &ne) && ne.Timeout():
+		return fmt.Errorf("the server at %s did not answer within %s (see --timeout)", c.base, c.http.Timeout)
+	}
+	return fmt.Errorf("cannot reach the flowwatch server at %s: %w", c.base, err)
+}

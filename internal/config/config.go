@@ -1,0 +1,287 @@
+// Package config holds flowwatch's server configuration: its shape, its
+// defaults, strict YAML loading, the FLOWWATCH_* environment overlay and
+// validation that reports every problem at once.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/goccy/go-yaml"
+)
+
+// Config is the server configuration. Every key is documented in
+// docs/configuration.md; the YAML names are a contract with users.
+type Config struct {
+	// DataDir holds the embedded database and other state.
+	DataDir string     `yaml:"data_dir"`
+	HTTP    HTTPConfig `yaml:"http"`
+	GRPC    GRPCConfig `yaml:"grpc"`
+	Storage Storage    `yaml:"storage"`
+	Ingest  Ingest     `yaml:"ingest"`
+	Log     Log        `yaml:"log"`
+}
+
+// HTTPConfig is the HTTP listener: OTLP/HTTP, the JSON API, health
+// endpoints (and later the dashboard) share it.
+type HTTPConfig struct {
+	Address string `yaml:"address"`
+	// PublicURL is how people reach this server (used in links).
+	PublicURL string `yaml:"public_url"`
+	// MaxBodyBytes bounds one request body, before and after decompression.
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+}
+
+// GRPCConfig is the OTLP/gRPC listener.
+type GRPCConfig struct {
+	Address string `yaml:"address"`
+	// MaxRecvBytes bounds one gRPC message; defaults to http.max_body_bytes.
+	MaxRecvBytes int64 `yaml:"max_recv_bytes"`
+}
+
+// Storage selects and configures the store.
+type Storage struct {
+	SQLite SQLite `yaml:"sqlite"`
+}
+
+// SQLite configures the embedded store.
+type SQLite struct {
+	// Path of the database file; relative paths are inside data_dir.
+	Path string `yaml:"path"`
+	// Synchronous is "normal" (durable against a crash of the process) or
+	// "full" (also against power loss, slower).
+	Synchronous string `yaml:"synchronous"`
+}
+
+// Ingest bounds the write path.
+type Ingest struct {
+	// MaxInFlight is how many export requests are decoded and written at
+	// once; more wait up to QueueTimeout, then get 429.
+	MaxInFlight int `yaml:"max_in_flight"`
+	// QueueTimeout is how long an export waits for a slot.
+	QueueTimeout Duration `yaml:"queue_timeout"`
+}
+
+// Log configures flowwatch's own logs.
+type Log struct {
+	Level  string `yaml:"level"`  // debug, info, warn, error
+	Format string `yaml:"format"` // text or json
+}
+
+// Duration is a time.Duration written as a Go duration string ("250ms").
+type Duration time.Duration
+
+// UnmarshalYAML parses a Go duration string.
+func (d *Duration) UnmarshalYAML(b []byte) error {
+	var s string
+	if err := yaml.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("invalid duration %q (use e.g. 500ms, 2s, 1m)", s)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalYAML writes a Go duration string.
+func (d Duration) MarshalYAML() ([]byte, error) {
+	return []byte(time.Duration(d).String()), nil
+}
+
+// Default returns the configuration used when nothing is set.
+func Default() Config {
+	return Config{
+		DataDir: "./flowwatch-data",
+		HTTP: HTTPConfig{
+			Address:      "127.0.0.1:4318",
+			PublicURL:    "http://localhost:4318",
+			MaxBodyBytes: 16 << 20,
+		},
+		GRPC:    GRPCConfig{Address: "127.0.0.1:4317"},
+		Storage: Storage{SQLite: SQLite{Path: "flowwatch.db", Synchronous: "normal"}},
+		Ingest:  Ingest{MaxInFlight: 16, QueueTimeout: Duration(2 * time.Second)},
+		Log:     Log{Level: "info", Format: "text"},
+	}
+}
+
+// Load reads a YAML file over the defaults. Unknown keys are errors, and
+// errors name the file, line and column.
+func Load(path string) (Config, error) {
+	cfg := Default()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return cfg, fmt.Errorf("read config: %w", err)
+	}
+	if err := Parse(b, &cfg); err != nil {
+		return cfg, fmt.Errorf("config %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// Parse decodes YAML into cfg, strictly.
+func Parse(b []byte, cfg *Config) error {
+	if len(bytes.TrimSpace(b)) == 0 {
+		return nil
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b), yaml.Strict())
+	if err := dec.Decode(cfg); err != nil {
+		return errors.New(yaml.FormatError(err, false, true))
+	}
+	return nil
+}
+
+// EnvPrefix starts every environment variable flowwatch reads.
+const EnvPrefix = "FLOWWATCH_"
+
+// envKeys maps environment variables to the config keys they set.
+var envKeys = []struct {
+	name string
+	set  func(c *Config, v string) error
+}{
+	{"DATA_DIR", func(c *Config, v string) error { c.DataDir = v; return nil }},
+	{"HTTP_ADDRESS", func(c *Config, v string) error { c.HTTP.Address = v; return nil }},
+	{"HTTP_PUBLIC_URL", func(c *Config, v string) error { c.HTTP.PublicURL = v; return nil }},
+	{"HTTP_MAX_BODY_BYTES", func(c *Config, v string) error { return setInt64(&c.HTTP.MaxBodyBytes, v) }},
+	{"GRPC_ADDRESS", func(c *Config, v string) error { c.GRPC.Address = v; return nil }},
+	{"GRPC_MAX_RECV_BYTES", func(c *Config, v string) error { return setInt64(&c.GRPC.MaxRecvBytes, v) }},
+	{"SQLITE_PATH", func(c *Config, v string) error { c.Storage.SQLite.Path = v; return nil }},
+	{"SQLITE_SYNCHRONOUS", func(c *Config, v string) error { c.Storage.SQLite.Synchronous = v; return nil }},
+	{"INGEST_MAX_IN_FLIGHT", func(c *Config, v string) error {
+		var n int64
+		err := setInt64(&n, v)
+		c.Ingest.MaxInFlight = int(n)
+		return err
+	}},
+	{"INGEST_QUEUE_TIMEOUT", func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		c.Ingest.QueueTimeout = Duration(d)
+		return err
+	}},
+	{"LOG_LEVEL", func(c *Config, v string) error { c.Log.Level = v; return nil }},
+	{"LOG_FORMAT", func(c *Config, v string) error { c.Log.Format = v; return nil }},
+}
+
+// EnvNames lists the environment variables ApplyEnv reads.
+func EnvNames() []string {
+	names := make([]string, len(envKeys))
+	for i, k := range envKeys {
+		names[i] = EnvPrefix + k.name
+	}
+	return names
+}
+
+// ApplyEnv overlays FLOWWATCH_* variables (looked up with lookup, usually
+// os.LookupEnv) onto cfg.
+func ApplyEnv(cfg *Config, lookup func(string) (string, bool)) error {
+	var errs []error
+	for _, k := range envKeys {
+		v, ok := lookup(EnvPrefix + k.name)
+		if !ok {
+			continue
+		}
+		if err := k.set(cfg, v); err != nil {
+			errs = append(errs, fmt.Errorf("%s%s=%q: %w", EnvPrefix, k.name, v, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func setInt64(dst *int64, v string) error {
+	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+	if err != nil {
+		return errors.New("not an integer")
+	}
+	*dst = n
+	return nil
+}
+
+// Validate reports every problem in cfg at once, each naming its key.
+func (c *Config) Validate() error {
+	var errs []error
+	add := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+	}
+	if strings.TrimSpace(c.DataDir) == "" {
+		add("data_dir", "must not be empty")
+	}
+	checkAddr := func(key, addr string) {
+		if addr == "" {
+			add(key, "must not be empty (host:port)")
+			return
+		}
+		if _, port, err := net.SplitHostPort(addr); err != nil {
+			add(key, "%q is not host:port: %v", addr, err)
+		} else if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+			add(key, "%q has an invalid port", addr)
+		}
+	}
+	checkAddr("http.address", c.HTTP.Address)
+	checkAddr("grpc.address", c.GRPC.Address)
+	if c.HTTP.Address != "" && c.HTTP.Address == c.GRPC.Address && !strings.HasSuffix(c.HTTP.Address, ":0") {
+		add("grpc.address", "must differ from http.address (%s)", c.HTTP.Address)
+	}
+	if c.HTTP.PublicURL != "" {
+		if u, err := url.Parse(c.HTTP.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			add("http.public_url", "%q is not an absolute http(s) URL", c.HTTP.PublicURL)
+		}
+	}
+	const minBody, maxBody = 1 << 10, 1 << 30
+	if c.HTTP.MaxBodyBytes < minBody || c.HTTP.MaxBodyBytes > maxBody {
+		add("http.max_body_bytes", "must be between %d and %d, got %d", minBody, maxBody, c.HTTP.MaxBodyBytes)
+	}
+	if c.GRPC.MaxRecvBytes != 0 && (c.GRPC.MaxRecvBytes < minBody || c.GRPC.MaxRecvBytes > maxBody) {
+		add("grpc.max_recv_bytes", "must be between %d and %d, got %d", minBody, maxBody, c.GRPC.MaxRecvBytes)
+	}
+	if strings.TrimSpace(c.Storage.SQLite.Path) == "" {
+		add("storage.sqlite.path", "must not be empty")
+	}
+	switch c.Storage.SQLite.Synchronous {
+	case "normal", "full":
+	default:
+		add("storage.sqlite.synchronous", "must be normal or full, got %q", c.Storage.SQLite.Synchronous)
+	}
+	if c.Ingest.MaxInFlight < 1 || c.Ingest.MaxInFlight > 4096 {
+		add("ingest.max_in_flight", "must be between 1 and 4096, got %d", c.Ingest.MaxInFlight)
+	}
+	if q := time.Duration(c.Ingest.QueueTimeout); q < 0 || q > time.Minute {
+		add("ingest.queue_timeout", "must be between 0s and 1m, got %s", q)
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		add("log.level", "must be debug, info, warn or error, got %q", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		add("log.format", "must be text or json, got %q", c.Log.Format)
+	}
+	return errors.Join(errs...)
+}
+
+// SQLitePath is the database file path, resolved against data_dir.
+func (c *Config) SQLitePath() string {
+	p := c.Storage.SQLite.Path
+	if filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(c.DataDir, p)
+}
+
+// GRPCMaxRecvBytes is the effective gRPC message limit.
+func (c *Config) GRPCMaxRecvBytes() int {
+	if c.GRPC.MaxRecvBytes > 0 {
+		return int(c.GRPC.MaxRecvBytes)
+	}
+	return int(c.HTTP.MaxBodyBytes)
+}

@@ -1,0 +1,410 @@
+package normalize
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/flowwatch/flowwatch/internal/model"
+)
+
+// derive runs DeriveSpan on a span with the given attributes.
+func derive(attrs map[string]any) model.Derived {
+	s := model.Span{
+		TraceID: "4bf92f3577b34da6a3ce929d0e0e4736", SpanID: "00f067aa0ba902b7",
+		StartTime:  time.Date(2025, 1, 15, 10, 0, 0, 0, time.UTC),
+		StatusCode: model.StatusUnset,
+		Attributes: attrs,
+	}
+	Deriver{}.DeriveSpan(&s, nil)
+	return s.Derived
+}
+
+func TestCoercion(t *testing.T) {
+	ints := []struct {
+		in   any
+		want int64
+		ok   bool
+	}{
+		{int64(5), 5, true}, {5, 5, true}, {5.0, 5, true}, {5.5, 0, false}, {json.Number("7"), 7, true},
+		{json.Number("7.0"), 7, true}, {json.Number("1e3"), 1000, true}, {"42", 42, true}, {" 42 ", 42, true},
+		{"4.2", 0, false}, {"x", 0, false}, {true, 0, false}, {nil, 0, false}, {1e300, 0, false},
+	}
+	for _, tc := range ints {
+		got, ok := asInt(tc.in)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("asInt(%#v) = %d, %v; want %d, %v", tc.in, got, ok, tc.want, tc.ok)
+		}
+	}
+	floats := []struct {
+		in   any
+		want float64
+		ok   bool
+	}{
+		{0.5, 0.5, true}, {int64(2), 2, true}, {json.Number("0.25"), 0.25, true}, {"1e-3", 0.001, true},
+		{"NaN", 0, false}, {"inf", 0, false}, {"x", 0, false}, {[]any{}, 0, false},
+	}
+	for _, tc := range floats {
+		got, ok := asFloat(tc.in)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("asFloat(%#v) = %v, %v; want %v, %v", tc.in, got, ok, tc.want, tc.ok)
+		}
+	}
+	// A value and its JSON round trip format alike.
+	strs := []struct {
+		in   any
+		want string
+	}{
+		{"s", "s"}, {int64(12), "12"}, {12.0, "12"}, {json.Number("12"), "12"}, {json.Number("12.0"), "12"},
+		{1.5, "1.5"}, {json.Number("1.50"), "1.5"}, {float64(1 << 60), "1152921504606846976"},
+		{int64(1 << 60), "1152921504606846976"}, {true, "true"}, {[]byte("hi"), "aGk="},
+	}
+	for _, tc := range strs {
+		if got, ok := asString(tc.in); got != tc.want || !ok {
+			t.Errorf("asString(%#v) = %q, %v; want %q", tc.in, got, ok, tc.want)
+		}
+	}
+	if _, ok := asString(map[string]any{}); ok {
+		t.Error("a map is not text")
+	}
+}
+
+func TestCanonical(t *testing.T) {
+	orig := map[string]any{"i": int64(3), "f": 2.5, "b": []byte{1}, "l": []any{int64(1), "x"}, "n": nil}
+	var back map[string]any
+	b, _ := json.Marshal(orig)
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(canonical(orig, 8), canonical(back, 8)); diff != "" {
+		t.Errorf("canonical forms differ after a round trip:\n%s", diff)
+	}
+	if got := canonical([]any{[]any{[]any{"deep"}}}, 2); !cmp.Equal(got, []any{[]any{depthMarker}}) {
+		t.Errorf("depth not bounded: %#v", got)
+	}
+}
+
+func TestFlatten(t *testing.T) {
+	attrs := map[string]any{
+		"llm.input_messages.1.message.role":                                      "user",
+		"llm.input_messages.0.message.role":                                      "system",
+		"llm.input_messages.0.message.content":                                   "sys",
+		"llm.input_messages.1.message.tool_calls.1.tool_call.function.name":      "second",
+		"llm.input_messages.1.message.tool_calls.0.tool_call.function.name":      "first",
+		"llm.input_messages.1.message.tool_calls.0.tool_call.function.arguments": "{}",
+		"llm.input_messages.999999999.message.content":                           "huge index, kept in order without allocating",
+		"llm.input_messages.1234567890.message.content":                          "index too long: ignored",
+		"llm.input_messages.x.message.content":                                   "not an index: ignored",
+		"llm.input_messages_extra.0":                                             "other prefix",
+		"llm.prompts.0":                                                          "bare value",
+		"gen_ai.prompt.name":                                                     "not a list",
+	}
+	idx := buildFlatIndex(attrs)
+	got := assembleList(idx["llm.input_messages"], maxValueDepth)
+	want := []any{
+		map[string]any{"message.role": "system", "message.content": "sys"},
+		map[string]any{"message.role": "user", "message.tool_calls": []any{
+			map[string]any{"tool_call.function.name": "first", "tool_call.function.arguments": "{}"},
+			map[string]any{"tool_call.function.name": "second"},
+		}},
+		map[string]any{"message.content": "huge index, kept in order without allocating"},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("assembled (-want +got):\n%s", diff)
+	}
+	if got := assembleList(idx["llm.prompts"], maxValueDepth); !cmp.Equal(got, []any{"bare value"}) {
+		t.Errorf("bare value list = %#v", got)
+	}
+	if _, ok := idx["gen_ai.prompt"]; ok {
+		t.Error("gen_ai.prompt.name taken for a list element")
+	}
+}
+
+func TestProvider(t *testing.T) {
+	cases := []struct {
+		attrs map[string]any
+		want  string
+	}{
+		{map[string]any{"gen_ai.provider.name": "azure.ai.openai", "gen_ai.system": "openai"}, "azure_openai"},
+		{map[string]any{"gen_ai.system": "az.ai.inference"}, "azure_inference"},
+		{map[string]any{"gen_ai.system": "xai"}, "xai"},
+		{map[string]any{"gen_ai.system": "together_ai"}, "together"},
+		{map[string]any{"llm.provider": "aws"}, "aws_bedrock"},
+		{map[string]any{"llm.system": "amazon"}, "aws_bedrock"},
+		{map[string]any{"llm.system": "MistralAI"}, "mistral"},
+		{map[string]any{"gen_ai.system": "Some.New.Vendor"}, "some.new.vendor"},
+		{map[string]any{"server.address": "my-resource.openai.azure.com"}, "azure_openai"},
+		{map[string]any{"server.address": "bedrock-runtime.us-east-1.amazonaws.com"}, "aws_bedrock"},
+		{map[string]any{"server.address": "evil-api.openai.com.example.org"}, ""},
+		{map[string]any{"server.address": "localhost"}, ""},
+		{nil, ""},
+	}
+	for _, tc := range cases {
+		if got := derive(tc.attrs).Provider; got != tc.want {
+			t.Errorf("provider(%v) = %q, want %q", tc.attrs, got, tc.want)
+		}
+	}
+}
+
+func TestUsage(t *testing.T) {
+	cases := []struct {
+		name  string
+		attrs map[string]any
+		want  model.Usage
+	}{
+		{"none", map[string]any{"gen_ai.operation.name": "chat"}, model.Usage{}},
+		{"zero is known", map[string]any{"gen_ai.usage.output_tokens": int64(0)}, model.Usage{Known: true}},
+		{"new name wins, never added", map[string]any{
+			"gen_ai.usage.input_tokens": int64(10), "gen_ai.usage.prompt_tokens": int64(99), "llm.token_count.prompt": int64(77),
+		}, model.Usage{Known: true, InputTokens: 10, TotalTokens: 10}},
+		{"given total wins", map[string]any{
+			"llm.token_count.prompt": int64(10), "llm.token_count.completion": int64(5), "llm.token_count.total": int64(16),
+		}, model.Usage{Known: true, InputTokens: 10, OutputTokens: 5, TotalTokens: 16}},
+		{"negative and garbage ignored", map[string]any{
+			"gen_ai.usage.input_tokens": int64(-3), "gen_ai.usage.prompt_tokens": "12", "gen_ai.usage.output_tokens": "many",
+		}, model.Usage{Known: true, InputTokens: 12, TotalTokens: 12}},
+		{"langfuse usage_details: input excludes cache", map[string]any{
+			"langfuse.observation.usage_details": `{"input": 100, "input_cached_tokens": 400, "cache_creation_input_tokens": 20, "output": 50, "output_reasoning_tokens": 30}`,
+		}, model.Usage{Known: true, InputTokens: 520, OutputTokens: 80, TotalTokens: 600, CacheReadTokens: 400, CacheWriteTokens: 20, ReasoningTokens: 30}},
+		{"usage_details as a map, per-field fallback", map[string]any{
+			"gen_ai.usage.input_tokens":          int64(7),
+			"langfuse.observation.usage_details": map[string]any{"input": int64(100), "output": int64(2), "total": int64(999)},
+		}, model.Usage{Known: true, InputTokens: 7, OutputTokens: 2, TotalTokens: 999}},
+		{"cost reported", map[string]any{
+			"langfuse.observation.cost_details": `{"input": 0.5, "output": 0.25}`, "llm.cost.total": 9.0,
+		}, model.Usage{CostUSD: 0.75}},
+		{"cost fallback", map[string]any{"llm.cost.total": "0.125"}, model.Usage{CostUSD: 0.125}},
+		{"promptflow __computed__ is never read", map[string]any{
+			"span_type": "Flow", "__computed__.cumulative_token_count.total": int64(1000),
+		}, model.Usage{}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if diff := cmp.Diff(tc.want, derive(tc.attrs).Usage); diff != "" {
+				t.Errorf("usage (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestSpanKind(t *testing.T) {
+	cases := []struct {
+		attrs map[string]any
+		want  model.SpanKind
+	}{
+		{map[string]any{"langfuse.observation.type": "generation", "openinference.span.kind": "CHAIN"}, model.KindLLM},
+		{map[string]any{"langfuse.observation.type": "novel", "openinference.span.kind": "RERANKER"}, model.KindReranker},
+		{map[string]any{"gen_ai.operation.name": "invoke_workflow"}, model.KindChain},
+		{map[string]any{"gen_ai.operation.name": "create_agent"}, model.KindAgent},
+		{map[string]any{"traceloop.span.kind": "task"}, model.KindChain},
+		{map[string]any{"llm.request.type": "rerank"}, model.KindReranker},
+		{map[string]any{"span_type": "Embedding"}, model.KindEmbedding},
+		{map[string]any{"gen_ai.tool.name": "calc"}, model.KindTool},
+		{map[string]any{"embedding.model_name": "e5"}, model.KindLLM},
+		{map[string]any{"http.route": "/"}, model.KindChain},
+	}
+	for _, tc := range cases {
+		if got := derive(tc.attrs).Kind; got != tc.want {
+			t.Errorf("kind(%v) = %q, want %q", tc.attrs, got, tc.want)
+		}
+	}
+}
+
+func TestQuestionAnswer(t *testing.T) {
+	cases := []struct {
+		name          string
+		attrs         map[string]any
+		question      string
+		answer        string
+		input, output string
+	}{
+		{
+			name:     "promptflow keys, whole JSON kept",
+			attrs:    map[string]any{"span_type": "Flow", "inputs": `{"chat_input": "hi", "chat_history": []}`, "output": `{"chat_output": "hello"}`},
+			question: "hi", answer: "hello",
+			input: `{"chat_input": "hi", "chat_history": []}`, output: `{"chat_output": "hello"}`,
+		},
+		{
+			name:  "promptflow names on other spans are not read",
+			attrs: map[string]any{"inputs": `{"question": "q"}`, "output": `{"answer": "a"}`},
+		},
+		{
+			name:     "unrecognized JSON object is the question as sent",
+			attrs:    map[string]any{"input.value": `{"a": 1, "b": 2}`, "output.value": `[1, 2]`},
+			question: `{"a": 1, "b": 2}`, answer: `[1, 2]`, input: `{"a": 1, "b": 2}`, output: `[1, 2]`,
+		},
+		{
+			name:     "traceloop args",
+			attrs:    map[string]any{"traceloop.entity.input": `{"args": ["first arg"], "kwargs": {"k": 1}}`},
+			question: "first arg", input: `{"args": ["first arg"], "kwargs": {"k": 1}}`,
+		},
+		{
+			name:     "structured values serialized for Input/Output",
+			attrs:    map[string]any{"langfuse.observation.input": map[string]any{"query": "q", "n": int64(2)}},
+			question: "q", input: `{"n":2,"query":"q"}`,
+		},
+		{
+			name:   "a JSON string",
+			attrs:  map[string]any{"output.value": `"quoted answer"`},
+			answer: "quoted answer", output: `"quoted answer"`,
+		},
+		{
+			name: "a tool call has no answer",
+			attrs: map[string]any{
+				"gen_ai.output.messages": `[{"role":"assistant","parts":[{"type":"tool_call","name":"f"}]}]`,
+			},
+		},
+		{
+			name:     "retrieval query",
+			attrs:    map[string]any{"gen_ai.retrieval.query.text": "what"},
+			question: "what",
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			d := derive(tc.attrs)
+			got := [4]string{d.Question, d.Answer, d.Input, d.Output}
+			want := [4]string{tc.question, tc.answer, tc.input, tc.output}
+			if got != want {
+				t.Errorf("question, answer, input, output = %q, want %q", got, want)
+			}
+		})
+	}
+}
+
+func TestMessageShapes(t *testing.T) {
+	cases := []struct {
+		name  string
+		attrs map[string]any
+		want  []model.Message
+	}{
+		{
+			name: "OpenAI content blocks and tool message",
+			attrs: map[string]any{"gen_ai.prompt": `[
+				{"role": "user", "content": [{"type": "text", "text": "look"}, {"type": "image_url", "image_url": {"url": "https://x/y.png"}}]},
+				{"role": "tool", "tool_call_id": "c1", "content": "42"}]`},
+			want: []model.Message{
+				{Role: "user", Parts: []model.Part{{Type: "text", Content: "look"}, {Type: "uri", URI: "https://x/y.png"}}},
+				{Role: "tool", Parts: []model.Part{{Type: "tool_call_response", ID: "c1", Response: "42"}}},
+			},
+		},
+		{
+			name: "Anthropic-style blocks in an indexed content string",
+			attrs: map[string]any{
+				"gen_ai.prompt.0.role":    "user",
+				"gen_ai.prompt.0.content": `[{"type": "text", "text": "hi"}, {"type": "tool_result", "tool_use_id": "t1", "content": "ok"}]`,
+			},
+			want: []model.Message{{Role: "user", Parts: []model.Part{
+				{Type: "text", Content: "hi"}, {Type: "tool_call_response", ID: "t1", Response: "ok"},
+			}}},
+		},
+		{
+			name:  "LangChain roles",
+			attrs: map[string]any{"gen_ai.input.messages": `[{"role": "human", "content": "hey"}]`},
+			want:  []model.Message{{Role: "user", Parts: []model.Part{{Type: "text", Content: "hey"}}}},
+		},
+		{
+			name:  "truncated JSON yields nothing",
+			attrs: map[string]any{"gen_ai.input.messages": `[{"role": "user", "parts": [{"type": "text", "content": "cut`},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if diff := cmp.Diff(tc.want, derive(tc.attrs).InputMessages); diff != "" {
+				t.Errorf("messages (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestTTFT(t *testing.T) {
+	cases := []struct {
+		attrs map[string]any
+		want  time.Duration
+	}{
+		{map[string]any{"gen_ai.response.time_to_first_chunk": 0.5}, 500 * time.Millisecond},
+		{map[string]any{"gen_ai.response.time_to_first_chunk": "0.5"}, 500 * time.Millisecond},
+		{map[string]any{"langfuse.observation.completion_start_time": "2025-01-15T10:00:01.25Z"}, 1250 * time.Millisecond},
+		{map[string]any{"langfuse.observation.completion_start_time": "2025-01-15T09:00:00Z"}, 0},
+		{map[string]any{"langfuse.observation.completion_start_time": "yesterday"}, 0},
+		{map[string]any{"gen_ai.response.time_to_first_chunk": 1e300}, 0},
+	}
+	for _, tc := range cases {
+		if got := derive(tc.attrs).TTFT; got != tc.want {
+			t.Errorf("ttft(%v) = %v, want %v", tc.attrs, got, tc.want)
+		}
+	}
+}
+
+func TestDecodeJSONExamples(t *testing.T) {
+	cases := []struct {
+		in   string
+		want any
+		ok   bool
+	}{
+		{`{"a":[1,"x",true,null]}`, map[string]any{"a": []any{1.0, "x", true, nil}}, true},
+		{`"esc\"aped \u00e9 \ud83d\ude00"`, "esc\"aped é 😀", true},
+		{`"\ud800x"`, "\uFFFDx", true},
+		{"\"\xff\"", "\uFFFD", true},
+		{` [ ] `, []any{}, true},
+		{`{"a":1,}`, nil, false},
+		{`1e999`, nil, false},
+		{`"unterminated`, nil, false},
+		{`[1 2]`, nil, false},
+	}
+	for _, tc := range cases {
+		got, ok := decodeJSON(tc.in)
+		if ok != tc.ok || (ok && !cmp.Equal(tc.want, got)) {
+			t.Errorf("decodeJSON(%q) = %#v, %v; want %#v, %v", tc.in, got, ok, tc.want, tc.ok)
+		}
+	}
+}
+
+func TestContext(t *testing.T) {
+	score := func(f float64) *float64 { return &f }
+	cases := []struct {
+		name  string
+		attrs map[string]any
+		want  []model.Document
+	}{
+		{
+			name:  "datastore tool result",
+			attrs: map[string]any{"gen_ai.tool.type": "datastore", "gen_ai.tool.call.result": `{"results": [{"text": "row 1"}, "row 2"]}`},
+			want:  []model.Document{{Content: "row 1"}, {Content: "row 2"}},
+		},
+		{
+			name:  "a function tool's result is not context",
+			attrs: map[string]any{"gen_ai.tool.type": "function", "gen_ai.tool.call.result": `[{"text": "x"}]`},
+		},
+		{
+			name:  "retrieval documents with ids and scores only",
+			attrs: map[string]any{"gen_ai.retrieval.documents": []any{map[string]any{"id": "d1", "score": 0.5}}},
+			want:  []model.Document{{ID: "d1", Score: score(0.5)}},
+		},
+		{
+			name:  "retriever output as plain text",
+			attrs: map[string]any{"openinference.span.kind": "RETRIEVER", "output.value": "one passage"},
+			want:  []model.Document{{Content: "one passage"}},
+		},
+		{
+			name:  "other spans' outputs are not context",
+			attrs: map[string]any{"openinference.span.kind": "CHAIN", "output.value": `[{"content": "x"}]`},
+		},
+		{
+			name: "OpenInference documents as an AnyValue list",
+			attrs: map[string]any{"retrieval.documents": []any{
+				map[string]any{"document": map[string]any{"content": "nested", "score": int64(1)}},
+			}},
+			want: []model.Document{{Content: "nested", Score: score(1)}},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if diff := cmp.Diff(tc.want, derive(tc.attrs).Context); diff != "" {
+				t.Errorf("context (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

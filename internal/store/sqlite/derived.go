@@ -1,0 +1,258 @@
+package sqlite
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/flowwatch/flowwatch/internal/model"
+)
+
+// Derived fields and trace summaries are written by hand-written encoders
+// (encoding/json's reflection was a tenth of the ingest CPU) and read back
+// with encoding/json. The encoders write the JSON encoding/json would
+// write, minus zero-valued fields (decoding leaves those zero anyway), so
+// the two stay interchangeable. TestDerivedEncodersCoverModel fails when a
+// field is added to the model types and not here.
+
+// appendDerived appends d as JSON.
+func appendDerived(dst []byte, d *model.Derived) ([]byte, error) {
+	w := jw{b: dst}
+	w.b = append(w.b, '{')
+	w.optStr("Service", d.Service)
+	w.optStr("Deployment", d.Deployment)
+	w.optStr("Kind", string(d.Kind))
+	w.optStr("Operation", d.Operation)
+	w.optStr("Model", d.Model)
+	w.optStr("RequestModel", d.RequestModel)
+	w.optStr("ResponseModel", d.ResponseModel)
+	w.optStr("Provider", d.Provider)
+	w.usage(d.Usage)
+	w.optStr("Status", string(d.Status))
+	w.optStr("ErrorType", d.ErrorType)
+	w.optStr("ErrorMessage", d.ErrorMessage)
+	w.optStr("SessionID", d.SessionID)
+	w.optStr("UserID", d.UserID)
+	w.optStr("SystemPrompt", d.SystemPrompt)
+	if len(d.InputMessages) > 0 {
+		w.key("InputMessages")
+		w.messages(d.InputMessages)
+	}
+	if len(d.OutputMessages) > 0 {
+		w.key("OutputMessages")
+		w.messages(d.OutputMessages)
+	}
+	w.optStr("Question", d.Question)
+	w.optStr("Answer", d.Answer)
+	w.optStr("Input", d.Input)
+	w.optStr("Output", d.Output)
+	if len(d.Context) > 0 {
+		w.key("Context")
+		w.documents(d.Context)
+	}
+	if len(d.FinishReasons) > 0 {
+		w.key("FinishReasons")
+		w.strings(d.FinishReasons)
+	}
+	w.optStr("ToolName", d.ToolName)
+	w.optStr("AgentName", d.AgentName)
+	w.optStr("WorkflowName", d.WorkflowName)
+	w.optStr("PromptName", d.PromptName)
+	w.optStr("PromptVersion", d.PromptVersion)
+	w.optInt("TTFT", int64(d.TTFT))
+	w.b = append(w.b, '}')
+	return w.b, w.err
+}
+
+// appendTrace appends t as JSON.
+func appendTrace(dst []byte, t *model.Trace) ([]byte, error) {
+	w := jw{b: dst}
+	w.b = append(w.b, '{')
+	w.optStr("TraceID", t.TraceID)
+	w.optStr("Service", t.Service)
+	w.optStr("Deployment", t.Deployment)
+	w.optStr("Name", t.Name)
+	w.optStr("RootSpanID", t.RootSpanID)
+	w.optTime("StartTime", t.StartTime)
+	w.optInt("Duration", int64(t.Duration))
+	w.optStr("Status", string(t.Status))
+	w.optStr("ErrorType", t.ErrorType)
+	w.optStr("ErrorMessage", t.ErrorMessage)
+	w.optStr("Model", t.Model)
+	if len(t.Models) > 0 {
+		w.key("Models")
+		w.strings(t.Models)
+	}
+	w.usage(t.Usage)
+	w.optStr("Question", t.Question)
+	w.optStr("Answer", t.Answer)
+	w.optStr("Input", t.Input)
+	w.optStr("Output", t.Output)
+	if len(t.Context) > 0 {
+		w.key("Context")
+		w.documents(t.Context)
+	}
+	w.optStr("SessionID", t.SessionID)
+	w.optStr("UserID", t.UserID)
+	w.optInt("SpanCount", int64(t.SpanCount))
+	w.optInt("LLMCallCount", int64(t.LLMCallCount))
+	w.optInt("ErrorCount", int64(t.ErrorCount))
+	w.b = append(w.b, '}')
+	return w.b, w.err
+}
+
+func (w *jw) optStr(k, v string) {
+	if v != "" {
+		w.key(k)
+		w.str(v)
+	}
+}
+
+func (w *jw) optInt(k string, v int64) {
+	if v != 0 {
+		w.key(k)
+		w.int(v)
+	}
+}
+
+func (w *jw) optFloat(k string, v float64) {
+	if v != 0 {
+		w.key(k)
+		w.stdFloat(v)
+	}
+}
+
+// optTime writes a time as encoding/json does (RFC 3339 with nanoseconds);
+// times it cannot represent are left out.
+func (w *jw) optTime(k string, t time.Time) {
+	if t.IsZero() || t.Year() < 0 || t.Year() > 9999 {
+		return
+	}
+	w.key(k)
+	w.b = append(w.b, '"')
+	w.b = t.AppendFormat(w.b, time.RFC3339Nano)
+	w.b = append(w.b, '"')
+}
+
+// stdFloat writes a float as encoding/json does.
+func (w *jw) stdFloat(f float64) {
+	b, err := json.Marshal(f)
+	if err != nil {
+		if w.err == nil {
+			w.err = err
+		}
+		w.raw("0")
+		return
+	}
+	w.b = append(w.b, b...)
+}
+
+func (w *jw) usage(u model.Usage) {
+	if u == (model.Usage{}) {
+		return
+	}
+	w.key("Usage")
+	w.b = append(w.b, '{')
+	if u.Known {
+		w.key("Known")
+		w.raw("true")
+	}
+	w.optInt("InputTokens", u.InputTokens)
+	w.optInt("OutputTokens", u.OutputTokens)
+	w.optInt("TotalTokens", u.TotalTokens)
+	w.optInt("CacheReadTokens", u.CacheReadTokens)
+	w.optInt("CacheWriteTokens", u.CacheWriteTokens)
+	w.optInt("ReasoningTokens", u.ReasoningTokens)
+	w.optFloat("CostUSD", u.CostUSD)
+	w.b = append(w.b, '}')
+}
+
+func (w *jw) strings(ss []string) {
+	w.b = append(w.b, '[')
+	for i, s := range ss {
+		if i > 0 {
+			w.b = append(w.b, ',')
+		}
+		w.str(s)
+	}
+	w.b = append(w.b, ']')
+}
+
+func (w *jw) messages(ms []model.Message) {
+	w.b = append(w.b, '[')
+	for i := range ms {
+		m := &ms[i]
+		if i > 0 {
+			w.b = append(w.b, ',')
+		}
+		w.raw(`{"role":`)
+		w.str(m.Role)
+		w.optStr("name", m.Name)
+		w.key("parts")
+		if m.Parts == nil {
+			w.raw("null")
+		} else {
+			w.b = append(w.b, '[')
+			for j := range m.Parts {
+				if j > 0 {
+					w.b = append(w.b, ',')
+				}
+				w.part(&m.Parts[j])
+			}
+			w.b = append(w.b, ']')
+		}
+		w.optStr("finish_reason", m.FinishReason)
+		w.b = append(w.b, '}')
+	}
+	w.b = append(w.b, ']')
+}
+
+func (w *jw) part(p *model.Part) {
+	w.raw(`{"type":`)
+	w.str(p.Type)
+	w.optStr("content", p.Content)
+	w.optStr("id", p.ID)
+	w.optStr("name", p.Name)
+	w.optAny("arguments", p.Arguments)
+	w.optAny("response", p.Response)
+	w.optStr("uri", p.URI)
+	w.optStr("mime_type", p.MimeType)
+	w.b = append(w.b, '}')
+}
+
+func (w *jw) documents(ds []model.Document) {
+	w.b = append(w.b, '[')
+	for i := range ds {
+		d := &ds[i]
+		if i > 0 {
+			w.b = append(w.b, ',')
+		}
+		w.b = append(w.b, '{')
+		w.optStr("id", d.ID)
+		w.key("content")
+		w.str(d.Content)
+		if d.Score != nil {
+			w.key("score")
+			w.stdFloat(*d.Score)
+		}
+		w.optAny("metadata", d.Metadata)
+		w.b = append(w.b, '}')
+	}
+	w.b = append(w.b, ']')
+}
+
+// optAny writes a free-form value with encoding/json (it is rare and small).
+func (w *jw) optAny(k string, v any) {
+	if v == nil {
+		return
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		if w.err == nil {
+			w.err = fmt.Errorf("%s: %w", k, err)
+		}
+		return
+	}
+	w.key(k)
+	w.b = append(w.b, b...)
+}

@@ -1,0 +1,144 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// migrationFiles holds the schema migrations: migrations/NNNN_name.sql,
+// numbered from 1 without gaps. A released migration is never edited; a
+// schema change is a new file.
+//
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// ErrSchemaTooNew is returned (wrapped) by Open for a database written by a
+// newer flowwatch whose schema this binary does not know.
+var ErrSchemaTooNew = errors.New("database schema is newer than this flowwatch")
+
+// migration is one numbered schema step.
+type migration struct {
+	version int
+	name    string
+	sql     string
+}
+
+// loadMigrations reads and orders the migrations in dir of fsys, checking
+// that they are numbered 1..n without gaps or duplicates.
+func loadMigrations(fsys fs.FS, dir string) ([]migration, error) {
+	entries, err := fs.ReadDir(fsys, dir)
+	if err != nil {
+		return nil, fmt.Errorf("read migrations: %w", err)
+	}
+	var out []migration
+	for _, e := range entries {
+		name := e.Name()
+		if e.IsDir() || !strings.HasSuffix(name, ".sql") {
+			continue
+		}
+		num, _, ok := strings.Cut(name, "_")
+		if !ok {
+			return nil, fmt.Errorf("migration %s: name must be NNNN_description.sql", name)
+		}
+		v, err := strconv.Atoi(num)
+		if err != nil || v <= 0 {
+			return nil, fmt.Errorf("migration %s: name must start with a positive number", name)
+		}
+		b, err := fs.ReadFile(fsys, path.Join(dir, name))
+		if err != nil {
+			return nil, fmt.Errorf("migration %s: %w", name, err)
+		}
+		out = append(out, migration{version: v, name: name, sql: string(b)})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].version < out[j].version })
+	for i, m := range out {
+		if m.version != i+1 {
+			return nil, fmt.Errorf("migration %s: expected version %d (numbers must run 1..n without gaps or repeats)", m.name, i+1)
+		}
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no migrations")
+	}
+	return out, nil
+}
+
+// execBeginner is what migrations need of a database handle.
+type execBeginner interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	BeginTx(ctx context.Context, opts *sql.TxOptions) (*sql.Tx, error)
+}
+
+// migrate brings the database on conn up to the newest of migs, applying
+// each missing migration in its own transaction together with the version
+// bump. It refuses a database whose version is newer than migs know.
+func migrate(ctx context.Context, conn execBeginner, migs []migration) (from, to int, err error) {
+	if _, err := conn.ExecContext(ctx,
+		`CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`); err != nil {
+		return 0, 0, fmt.Errorf("create schema_version: %w", err)
+	}
+	latest := migs[len(migs)-1].version
+	from = -1
+	for {
+		before, after, err := migrateStep(ctx, conn, migs)
+		if from < 0 {
+			from = before
+		}
+		if err != nil {
+			return from, after, err
+		}
+		if after > latest {
+			return from, after, fmt.Errorf("%w: database is at schema version %d, this binary knows up to %d; use a newer flowwatch",
+				ErrSchemaTooNew, after, latest)
+		}
+		if after == before {
+			return from, after, nil
+		}
+	}
+}
+
+// migrateStep applies the next missing migration, if any, in one
+// transaction. It returns the database's version before and after.
+func migrateStep(ctx context.Context, conn execBeginner, migs []migration) (before, after int, err error) {
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, 0, fmt.Errorf("begin migration: %w", err)
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			_ = tx.Rollback()
+		}
+	}()
+	var rows int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*), coalesce(max(version), 0) FROM schema_version`).Scan(&rows, &before); err != nil {
+		return 0, 0, fmt.Errorf("read schema version: %w", err)
+	}
+	if before >= len(migs) {
+		return before, before, nil
+	}
+	m := migs[before]
+	if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+		return before, before, fmt.Errorf("apply migration %s: %w", m.name, err)
+	}
+	if rows == 0 {
+		_, err = tx.ExecContext(ctx, `INSERT INTO schema_version (version) VALUES (?)`, m.version)
+	} else {
+		_, err = tx.ExecContext(ctx, `UPDATE schema_version SET version = ?`, m.version)
+	}
+	if err != nil {
+		return before, before, fmt.Errorf("record migration %s: %w", m.name, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return before, before, fmt.Errorf("commit migration %s: %w", m.name, err)
+	}
+	committed = true
+	return before, m.version, nil
+}

@@ -1,0 +1,398 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/flowwatch/flowwatch/internal/model"
+	"github.com/flowwatch/flowwatch/internal/store"
+)
+
+// Full-text query bounds.
+const (
+	maxQueryTerms   = 32
+	maxQueryTermLen = 256
+)
+
+// ListTraces returns trace summaries matching q, newest first (by start
+// time, then trace id, both descending).
+func (s *Store) ListTraces(ctx context.Context, q store.TraceQuery) (store.TracePage, error) {
+	if s.closed.Load() {
+		return store.TracePage{}, store.ErrClosed
+	}
+	limit := q.Limit
+	switch {
+	case limit <= 0:
+		limit = store.DefaultLimit
+	case limit > store.MaxLimit:
+		limit = store.MaxLimit
+	}
+	scan := false
+	match := ftsQuery(q.Text)
+	if match != "" {
+		// Few matches: look the matching traces up and sort them. Many: walk
+		// the traces newest first and keep the matching ones, which stops
+		// as soon as the page is full.
+		n, err := s.countMatches(ctx, match)
+		if err != nil && strings.Contains(err.Error(), "fts5") {
+			// A word the tokenizer splits in two is a phrase, which the
+			// index cannot answer (ftsQuery knows every such character of
+			// this SQLite; this is for a newer Unicode than it knows).
+			// Fall back to the words' ASCII letters and digits.
+			if match = ftsQueryASCII(q.Text); match == "" {
+				return store.TracePage{}, nil
+			}
+			n, err = s.countMatches(ctx, match)
+		}
+		if err != nil {
+			return store.TracePage{}, s.readErr("list traces: full-text search", err)
+		}
+		if n == 0 {
+			return store.TracePage{}, nil
+		}
+		scan = n > ftsDriveMax
+	}
+	query, args, err := listQuery(q, match, limit, scan)
+	if err != nil {
+		return store.TracePage{}, fmt.Errorf("sqlite: list traces: %w", err)
+	}
+	rows, err := s.rdb.QueryContext(ctx, query, args...)
+	if err != nil {
+		return store.TracePage{}, s.readErr("list traces", err)
+	}
+	defer rows.Close()
+	var page store.TracePage
+	var lastStart int64
+	var lastID string
+	for rows.Next() {
+		if len(page.Traces) == limit {
+			page.NextCursor = encodeCursor(lastStart, lastID)
+			break
+		}
+		var blob []byte
+		if err := rows.Scan(&lastID, &lastStart, &blob); err != nil {
+			return store.TracePage{}, s.readErr("list traces", err)
+		}
+		tr, err := s.decodeTraceBlob(blob)
+		if err != nil {
+			return store.TracePage{}, fmt.Errorf("sqlite: list traces: trace %s: %w", lastID, err)
+		}
+		page.Traces = append(page.Traces, tr)
+	}
+	if err := rows.Err(); err != nil {
+		return store.TracePage{}, s.readErr("list traces", err)
+	}
+	return page, nil
+}
+
+// ftsDriveMax is the number of full-text matches up to which ListTraces
+// reads the matching traces directly rather than scanning by time.
+const ftsDriveMax = 2000
+
+// countMatches counts the traces a full-text query matches, up to
+// ftsDriveMax+1.
+func (s *Store) countMatches(ctx context.Context, match string) (int, error) {
+	var n int
+	err := s.rdb.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT rowid FROM traces_fts WHERE traces_fts MATCH ? LIMIT ?)`,
+		match, ftsDriveMax+1).Scan(&n)
+	return n, err
+}
+
+// listQuery builds the SQL of ListTraces for q and the full-text query
+// match; it asks for limit+1 rows so that the caller knows whether there is
+// a next page. With scan, the full-text condition only filters traces read
+// in time order instead of selecting them.
+func listQuery(q store.TraceQuery, match string, limit int, scan bool) (string, []any, error) {
+	var where []string
+	var args []any
+	if q.Cursor != "" {
+		startNS, traceID, err := decodeCursor(q.Cursor)
+		if err != nil {
+			return "", nil, err
+		}
+		where = append(where, `(start_ns, trace_id) < (?, ?)`)
+		args = append(args, startNS, traceID)
+	}
+	if q.Service != "" {
+		where = append(where, `service = ?`)
+		args = append(args, q.Service)
+	}
+	if q.Deployment != "" {
+		where = append(where, `deployment = ?`)
+		args = append(args, q.Deployment)
+	}
+	if q.Model != "" {
+		where = append(where, `instr(models, ?) > 0`)
+		args = append(args, modelSep+strings.ReplaceAll(q.Model, modelSep, " ")+modelSep)
+	}
+	switch q.Status {
+	case "":
+	case model.StatusError:
+		// A literal, so that the partial index on failed traces applies.
+		where = append(where, `status = 'error'`)
+	default:
+		where = append(where, `status = ?`)
+		args = append(args, string(q.Status))
+	}
+	if !q.Since.IsZero() {
+		where = append(where, `start_ns >= ?`)
+		args = append(args, q.Since.UnixNano())
+	}
+	if !q.Until.IsZero() {
+		where = append(where, `start_ns < ?`)
+		args = append(args, q.Until.UnixNano())
+	}
+	if q.MinDuration > 0 {
+		where = append(where, `duration_ns >= ?`)
+		args = append(args, int64(q.MinDuration))
+	}
+	if match != "" {
+		in := `id IN (SELECT rowid FROM traces_fts WHERE traces_fts MATCH ?)`
+		if scan {
+			in = "+" + in // the unary plus keeps the planner off the rowid lookup
+		}
+		where = append(where, in)
+		args = append(args, match)
+	}
+	query := `SELECT trace_id, start_ns, body FROM traces`
+	if len(where) > 0 {
+		query += ` WHERE ` + strings.Join(where, ` AND `)
+	}
+	query += ` ORDER BY start_ns DESC, trace_id DESC LIMIT ?`
+	args = append(args, limit+1)
+	return query, args, nil
+
+}
+
+func (s *Store) decodeTraceBlob(blob []byte) (model.Trace, error) {
+	payload, err := s.codec.open(blob)
+	if err != nil {
+		return model.Trace{}, err
+	}
+	var tr model.Trace
+	if err := decodeTrace(payload, &tr); err != nil {
+		return model.Trace{}, fmt.Errorf("decode summary: %w", err)
+	}
+	return tr, nil
+}
+
+// GetTrace returns a trace's summary, its spans ordered by start time and
+// the log records attached to it, read from one snapshot.
+func (s *Store) GetTrace(ctx context.Context, traceID string) (model.TraceDetail, error) {
+	if s.closed.Load() {
+		return model.TraceDetail{}, store.ErrClosed
+	}
+	tx, err := s.rdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return model.TraceDetail{}, s.readErr("get trace", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+
+	var row int64
+	var blob []byte
+	err = tx.QueryRowContext(ctx, `SELECT id, body FROM traces WHERE trace_id = ?`, traceID).Scan(&row, &blob)
+	if errors.Is(err, sql.ErrNoRows) {
+		return model.TraceDetail{}, fmt.Errorf("sqlite: trace %q: %w", traceID, store.ErrNotFound)
+	}
+	if err != nil {
+		return model.TraceDetail{}, s.readErr("get trace "+traceID, err)
+	}
+	var d model.TraceDetail
+	if d.Trace, err = s.decodeTraceBlob(blob); err != nil {
+		return model.TraceDetail{}, fmt.Errorf("sqlite: trace %s: %w", traceID, err)
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT `+spanColumns+` FROM spans WHERE trace_row = ? ORDER BY start_ns, span_id`, row)
+	if err != nil {
+		return model.TraceDetail{}, s.readErr("get spans of trace "+traceID, err)
+	}
+	if d.Spans, err = s.scanSpans(rows); err != nil {
+		return model.TraceDetail{}, fmt.Errorf("sqlite: spans of trace %s: %w", traceID, err)
+	}
+	rows, err = tx.QueryContext(ctx, `SELECT span_id, time_ns, body FROM logs WHERE trace_id = ? ORDER BY time_ns, span_id, seq`, traceID)
+	if err != nil {
+		return model.TraceDetail{}, s.readErr("get log records of trace "+traceID, err)
+	}
+	if d.Logs, err = s.scanLogs(rows, traceID); err != nil {
+		return model.TraceDetail{}, fmt.Errorf("sqlite: log records of trace %s: %w", traceID, err)
+	}
+	return d, nil
+}
+
+// scanSpans reads rows of spanColumns and closes them.
+func (s *Store) scanSpans(rows *sql.Rows) ([]model.Span, error) {
+	defer rows.Close()
+	var out []model.Span
+	for rows.Next() {
+		var sp model.Span
+		var start, end int64
+		var status string
+		var blob []byte
+		if err := rows.Scan(&sp.TraceID, &sp.SpanID, &sp.ParentSpanID, &sp.Name, &start, &end, &status, &blob); err != nil {
+			return nil, err
+		}
+		sp.StartTime = fromUnixNano(start)
+		sp.EndTime = fromUnixNano(end)
+		sp.StatusCode = model.Status(status)
+		payload, err := s.codec.open(blob)
+		if err != nil {
+			return nil, fmt.Errorf("span %s: %w", sp.SpanID, err)
+		}
+		if err := decodeSpanBody(payload, &sp); err != nil {
+			return nil, fmt.Errorf("span %s: decode: %w", sp.SpanID, err)
+		}
+		out = append(out, sp)
+	}
+	return out, rows.Err()
+}
+
+// scanLogs reads rows of (span_id, time_ns, body) and closes them.
+func (s *Store) scanLogs(rows *sql.Rows, traceID string) ([]model.LogRecord, error) {
+	defer rows.Close()
+	var out []model.LogRecord
+	for rows.Next() {
+		l := model.LogRecord{TraceID: traceID}
+		var t int64
+		var blob []byte
+		if err := rows.Scan(&l.SpanID, &t, &blob); err != nil {
+			return nil, err
+		}
+		l.Time = fromUnixNano(t)
+		payload, err := s.codec.open(blob)
+		if err != nil {
+			return nil, fmt.Errorf("log record of span %s: %w", l.SpanID, err)
+		}
+		if err := decodeLogBody(payload, &l); err != nil {
+			return nil, fmt.Errorf("log record of span %s: decode: %w", l.SpanID, err)
+		}
+		out = append(out, l)
+	}
+	return out, rows.Err()
+}
+
+// ListServices returns the services and deployments seen, ordered by
+// service then deployment.
+func (s *Store) ListServices(ctx context.Context) ([]model.ServiceInfo, error) {
+	if s.closed.Load() {
+		return nil, store.ErrClosed
+	}
+	rows, err := s.rdb.QueryContext(ctx, `SELECT service, deployment, first_seen_ns, last_seen_ns, trace_count
+		FROM services ORDER BY service, deployment`)
+	if err != nil {
+		return nil, s.readErr("list services", err)
+	}
+	defer rows.Close()
+	var out []model.ServiceInfo
+	for rows.Next() {
+		var si model.ServiceInfo
+		var first, last int64
+		if err := rows.Scan(&si.Service, &si.Deployment, &first, &last, &si.TraceCount); err != nil {
+			return nil, s.readErr("list services", err)
+		}
+		si.FirstSeen = fromUnixNano(first)
+		si.LastSeen = fromUnixNano(last)
+		out = append(out, si)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.readErr("list services", err)
+	}
+	return out, nil
+}
+
+// Cursors are URL-safe base64 (unpadded) of: version byte 1, the last
+// row's start time as 8 big-endian bytes, its trace id.
+const cursorVersion = 1
+
+func encodeCursor(startNS int64, traceID string) string {
+	b := make([]byte, 9, 9+len(traceID))
+	b[0] = cursorVersion
+	binary.BigEndian.PutUint64(b[1:9], uint64(startNS))
+	b = append(b, traceID...)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func decodeCursor(c string) (int64, string, error) {
+	if len(c) > 2*maxIDLen {
+		return 0, "", fmt.Errorf("%w: too long", store.ErrInvalidCursor)
+	}
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil {
+		return 0, "", fmt.Errorf("%w: not base64", store.ErrInvalidCursor)
+	}
+	if len(b) < 10 || b[0] != cursorVersion {
+		return 0, "", fmt.Errorf("%w: unknown format", store.ErrInvalidCursor)
+	}
+	id := string(b[9:])
+	if !utf8.ValidString(id) || len(id) > maxIDLen {
+		return 0, "", fmt.Errorf("%w: bad trace id", store.ErrInvalidCursor)
+	}
+	return int64(binary.BigEndian.Uint64(b[1:9])), id, nil
+}
+
+// ftsQuery turns user text into an FTS5 query that cannot be a syntax
+// error: the text is split into words as the index's tokenizer splits it
+// (runs of letters and digits), each word is quoted as a string, and all
+// must match (AND); the last word also matches as a prefix. Text without
+// words gives "" (no full-text filter). A word the tokenizer would split
+// further would be a phrase, which the index (detail=none) rejects: hence
+// the exact agreement with the tokenizer, checked by
+// TestFTSTokenizerAgreement.
+func ftsQuery(text string) string {
+	return buildFTSQuery(text, ftsWordRune)
+}
+
+// ftsWordRune reports whether the index's tokenizer keeps r in a word.
+func ftsWordRune(r rune) bool {
+	return (unicode.IsLetter(r) || unicode.IsNumber(r) || unicode.Is(unicode.Co, r)) && !tokenizerSeparator(r)
+}
+
+// ftsQueryASCII is the fallback of ftsQuery: words of ASCII letters and
+// digits only, which every tokenizer keeps whole.
+func ftsQueryASCII(text string) string {
+	return buildFTSQuery(text, func(r rune) bool {
+		return r < utf8.RuneSelf && (unicode.IsLetter(r) || unicode.IsDigit(r))
+	})
+}
+
+// tokenizerSeparator reports the characters Go's Unicode tables call
+// letters but SQLite's unicode61 tokenizer (older tables) treats as
+// separators: New Tai Lue vowel signs and two Vedic signs.
+func tokenizerSeparator(r rune) bool {
+	return (r >= 0x19B0 && r <= 0x19C0) || r == 0x19C8 || r == 0x19C9 || r == 0x1CF2 || r == 0x1CF3
+}
+
+func buildFTSQuery(text string, inWord func(rune) bool) string {
+	words := strings.FieldsFunc(text, func(r rune) bool { return !inWord(r) })
+	if len(words) > maxQueryTerms {
+		words = words[:maxQueryTerms]
+	}
+	var b strings.Builder
+	for i, w := range words {
+		if len(w) > maxQueryTermLen {
+			w = truncateUTF8(w, maxQueryTermLen)
+		}
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteByte('"')
+		b.WriteString(w) // letters and digits only: nothing to escape
+		b.WriteByte('"')
+		if i == len(words)-1 {
+			b.WriteByte('*')
+		}
+	}
+	return b.String()
+}
+
+func truncateUTF8(s string, n int) string {
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}

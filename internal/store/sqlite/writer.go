@@ -1,0 +1,299 @@
+package sqlite
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"hash/fnv"
+	"math"
+	"sync/atomic"
+
+	"github.com/flowwatch/flowwatch/internal/model"
+	"github.com/flowwatch/flowwatch/internal/store"
+)
+
+// Limits on what a batch may carry.
+const (
+	maxIDLen = 256
+	// maxFTSBytes bounds the text indexed for one trace.
+	maxFTSBytes = 256 << 10
+)
+
+// Request states: a queued request is taken by the writer or cancelled by
+// its caller, whichever comes first.
+const (
+	stateQueued int32 = iota
+	stateTaken
+	stateCancelled
+)
+
+// request is one WriteBatch call on its way through the writer.
+type request struct {
+	spans []preparedSpan
+	logs  []preparedLog
+	// summaries are the summaries of the batch's traces computed from the
+	// batch's spans alone: right for every trace the batch brings whole,
+	// which the writer then need not summarize itself.
+	summaries map[string]*summary
+	size      int // spans + logs, for the group cap
+	bytes     int // encoded size, roughly what the batch adds to the log
+
+	state atomic.Int32
+	res   store.WriteResult
+	err   error
+	done  chan struct{}
+}
+
+// preparedSpan is a span with its body encoded by the caller.
+type preparedSpan struct {
+	span *model.Span
+	body []byte
+}
+
+// preparedLog is a log record with its body and content hash.
+type preparedLog struct {
+	log  *model.LogRecord
+	seq  int64
+	body []byte
+}
+
+// WriteBatch stores a batch and returns once it is committed. Spans and log
+// records must carry a trace id (spans also a span id); a batch that breaks
+// this is rejected whole.
+func (s *Store) WriteBatch(ctx context.Context, b model.Batch) (store.WriteResult, error) {
+	if s.closed.Load() {
+		return store.WriteResult{}, store.ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return store.WriteResult{}, fmt.Errorf("sqlite: write batch: %w", err)
+	}
+	if len(b.Spans) == 0 && len(b.Logs) == 0 {
+		return store.WriteResult{}, nil
+	}
+	// Encoding is CPU work; bounding how many batches encode at once keeps
+	// a core for the writer, which is what bounds throughput.
+	select {
+	case s.encodeSlots <- struct{}{}:
+	case <-ctx.Done():
+		return store.WriteResult{}, fmt.Errorf("sqlite: write batch: %w", ctx.Err())
+	}
+	req, err := s.prepare(&b)
+	<-s.encodeSlots
+	if err != nil {
+		return store.WriteResult{}, fmt.Errorf("sqlite: write batch: %w", err)
+	}
+	select {
+	case s.queue <- req:
+	case <-ctx.Done():
+		return store.WriteResult{}, fmt.Errorf("sqlite: write batch: %w", ctx.Err())
+	case <-s.stop:
+		return store.WriteResult{}, store.ErrClosed
+	}
+	select {
+	case <-req.done:
+	case <-ctx.Done():
+		if req.state.CompareAndSwap(stateQueued, stateCancelled) {
+			return store.WriteResult{}, fmt.Errorf("sqlite: write batch: %w", ctx.Err())
+		}
+		<-req.done
+	case <-s.writerDone:
+		if req.state.CompareAndSwap(stateQueued, stateCancelled) {
+			return store.WriteResult{}, store.ErrClosed
+		}
+		<-req.done
+	}
+	if req.err != nil {
+		return store.WriteResult{}, fmt.Errorf("sqlite: write batch: %w", req.err)
+	}
+	return req.res, nil
+}
+
+// prepare validates a batch and encodes its spans and logs, in the
+// caller's goroutine so that the writer only does database work.
+func (s *Store) prepare(b *model.Batch) (*request, error) {
+	req := &request{
+		spans: make([]preparedSpan, len(b.Spans)),
+		logs:  make([]preparedLog, len(b.Logs)),
+		size:  len(b.Spans) + len(b.Logs),
+		done:  make(chan struct{}),
+	}
+	var buf []byte
+	for i := range b.Spans {
+		sp := &b.Spans[i]
+		if err := checkID("trace id", sp.TraceID); err != nil {
+			return nil, fmt.Errorf("span %d (%s): %w", i, sp.SpanID, err)
+		}
+		if err := checkID("span id", sp.SpanID); err != nil {
+			return nil, fmt.Errorf("span %d of trace %s: %w", i, sp.TraceID, err)
+		}
+		if len(sp.ParentSpanID) > maxIDLen {
+			return nil, fmt.Errorf("span %s/%s: parent span id longer than %d bytes", sp.TraceID, sp.SpanID, maxIDLen)
+		}
+		var err error
+		buf, err = appendSpanBody(buf[:0], sp)
+		if err != nil {
+			return nil, fmt.Errorf("span %s/%s: %w", sp.TraceID, sp.SpanID, err)
+		}
+		req.spans[i] = preparedSpan{span: sp, body: s.codec.seal(buf)}
+		req.bytes += len(req.spans[i].body) + 200
+	}
+	for i := range b.Logs {
+		l := &b.Logs[i]
+		if err := checkID("trace id", l.TraceID); err != nil {
+			return nil, fmt.Errorf("log record %d: %w", i, err)
+		}
+		if len(l.SpanID) > maxIDLen {
+			return nil, fmt.Errorf("log record %d of trace %s: span id longer than %d bytes", i, l.TraceID, maxIDLen)
+		}
+		var err error
+		buf, err = appendLogBody(buf[:0], l)
+		if err != nil {
+			return nil, fmt.Errorf("log record %d of span %s/%s: %w", i, l.TraceID, l.SpanID, err)
+		}
+		req.logs[i] = preparedLog{log: l, seq: logSeq(unixNano(l.Time), buf), body: s.codec.seal(buf)}
+		req.bytes += len(req.logs[i].body) + 100
+	}
+	if err := s.presummarize(req, b.Spans); err != nil {
+		return nil, err
+	}
+	return req, nil
+}
+
+// presummarize computes the summary of each trace of a batch from the
+// batch's spans, on the chance that the trace is new and the batch holds
+// all of it (the usual case). The writer uses such a summary only when
+// that turns out true.
+func (s *Store) presummarize(req *request, spans []model.Span) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("summarize: panic: %v", p)
+		}
+	}()
+	byTrace := make(map[string][]model.Span)
+	var order []string
+	for i := range spans {
+		id := spans[i].TraceID
+		if _, ok := byTrace[id]; !ok {
+			order = append(order, id)
+		}
+		byTrace[id] = append(byTrace[id], spans[i])
+	}
+	req.summaries = make(map[string]*summary, len(order))
+	var buf []byte
+	for _, id := range order {
+		sum, err := s.summarize(id, byTrace[id], &buf)
+		if err != nil {
+			return err
+		}
+		req.summaries[id] = sum
+	}
+	return nil
+}
+
+func checkID(what, id string) error {
+	switch {
+	case id == "":
+		return fmt.Errorf("empty %s", what)
+	case len(id) > maxIDLen:
+		return fmt.Errorf("%s longer than %d bytes", what, maxIDLen)
+	}
+	return nil
+}
+
+// logSeq is the identity of a log record within its span: a 63-bit FNV-1a
+// hash of its time and encoded content.
+func logSeq(timeNS int64, payload []byte) int64 {
+	h := fnv.New64a()
+	var t [8]byte
+	binary.BigEndian.PutUint64(t[:], uint64(timeNS))
+	_, _ = h.Write(t[:])
+	_, _ = h.Write(payload)
+	return int64(h.Sum64() & math.MaxInt64)
+}
+
+// runWriter is the writer goroutine: it commits groups of queued requests
+// until Close, then drains the queue and exits.
+func (s *Store) runWriter() {
+	defer close(s.writerDone)
+	written := 0 // bytes since the last checkpoint kick
+	commit := func(r *request) {
+		group := s.gather(r)
+		s.commitGroup(group)
+		for _, r := range group {
+			written += r.bytes
+		}
+		if written >= ckptEvery {
+			written = 0
+			select {
+			case s.ckptKick <- struct{}{}:
+			default:
+			}
+		}
+	}
+	for {
+		select {
+		case r := <-s.queue:
+			commit(r)
+		case <-s.stop:
+			for {
+				select {
+				case r := <-s.queue:
+					commit(r)
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+// gather takes first and whatever else is queued, up to the group cap.
+// Requests their callers gave up on are skipped.
+func (s *Store) gather(first *request) []*request {
+	var group []*request
+	size := 0
+	take := func(r *request) {
+		if r.state.CompareAndSwap(stateQueued, stateTaken) {
+			group = append(group, r)
+			size += r.size
+		}
+	}
+	take(first)
+	for size < s.opts.MaxGroupSpans {
+		select {
+		case r := <-s.queue:
+			take(r)
+		default:
+			return group
+		}
+	}
+	return group
+}
+
+// commitGroup writes a group in one transaction and answers its callers. If
+// the transaction fails, each request is retried alone so that one bad batch
+// cannot fail the others.
+func (s *Store) commitGroup(group []*request) {
+	if len(group) == 0 {
+		return
+	}
+	err := s.writeGroup(group)
+	if err != nil && len(group) > 1 {
+		s.log.Warn("group_commit_failed", "err", err, "batches", len(group))
+		for _, r := range group {
+			r.res = store.WriteResult{}
+			r.err = s.writeGroup([]*request{r})
+		}
+	} else {
+		for _, r := range group {
+			r.err = err
+		}
+	}
+	for _, r := range group {
+		if r.err != nil {
+			r.res = store.WriteResult{}
+			s.log.Error("batch_write_failed", "err", r.err, "spans", len(r.spans), "logs", len(r.logs))
+		}
+		close(r.done)
+	}
+}

@@ -1,0 +1,105 @@
+// Package store is flowwatch's storage port: the small interfaces the rest
+// of the system uses, the query types and the sentinel errors. Backends
+// (sqlite, later postgres) implement it and run the storetest conformance
+// suite.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/flowwatch/flowwatch/internal/model"
+)
+
+// Sentinel errors. Backends wrap them with context; callers test with
+// errors.Is and the API maps them to status codes in one place.
+var (
+	ErrNotFound = errors.New("not found")
+	ErrConflict = errors.New("conflict")
+	// ErrInvalidCursor is returned for a paging cursor the backend did not
+	// issue.
+	ErrInvalidCursor = errors.New("invalid cursor")
+	// ErrClosed is returned after Close.
+	ErrClosed = errors.New("store closed")
+)
+
+// Deriver recomputes what flowwatch derives from raw data. The store calls
+// it inside its write transaction when data that belongs together arrives
+// in separate requests: a log record carrying a span's content after (or
+// before) the span, or the spans of one trace split across exports.
+// normalize provides the implementation.
+type Deriver interface {
+	// DeriveSpan recomputes span.Derived from the span's raw fields and the
+	// log records attached to it (ordered by time).
+	DeriveSpan(span *model.Span, logs []model.LogRecord)
+	// Summarize computes the trace summary from all of a trace's spans.
+	Summarize(spans []model.Span) model.Trace
+}
+
+// WriteResult says what a write changed.
+type WriteResult struct {
+	// SpansWritten counts spans stored for the first time; Duplicates counts
+	// spans already stored (same trace and span id), which change nothing.
+	SpansWritten int
+	Duplicates   int
+	LogsWritten  int
+	// TracesTouched counts trace summaries created or updated.
+	TracesTouched int
+}
+
+// Writer is the durable write path. WriteBatch returns only after the batch
+// is committed: a crash after it returns loses nothing.
+type Writer interface {
+	WriteBatch(ctx context.Context, b model.Batch) (WriteResult, error)
+}
+
+// TraceQuery selects trace summaries. Zero values mean "no filter".
+type TraceQuery struct {
+	Service    string
+	Deployment string
+	Model      string
+	Status     model.Status
+	// Since is inclusive, Until exclusive, on the trace start time.
+	Since time.Time
+	Until time.Time
+	// Text is a full-text query over question, answer and span inputs and
+	// outputs.
+	Text        string
+	MinDuration time.Duration
+	// Limit is the page size (the backend caps it at MaxLimit; 0 means
+	// DefaultLimit).
+	Limit int
+	// Cursor continues a previous page (TracePage.NextCursor).
+	Cursor string
+}
+
+// Page size bounds for ListTraces.
+const (
+	DefaultLimit = 50
+	MaxLimit     = 1000
+)
+
+// TracePage is one page of trace summaries, newest first.
+type TracePage struct {
+	Traces []model.Trace
+	// NextCursor is empty on the last page.
+	NextCursor string
+}
+
+// TraceReader reads traces.
+type TraceReader interface {
+	ListTraces(ctx context.Context, q TraceQuery) (TracePage, error)
+	// GetTrace returns ErrNotFound (wrapped) for an unknown id.
+	GetTrace(ctx context.Context, traceID string) (model.TraceDetail, error)
+	ListServices(ctx context.Context) ([]model.ServiceInfo, error)
+}
+
+// Store is what a backend provides as a whole.
+type Store interface {
+	Writer
+	TraceReader
+	// Ping reports whether the store can serve (for /readyz).
+	Ping(ctx context.Context) error
+	Close() error
+}

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Runs every Go fuzz target in the module for FUZZTIME (default 8s) each.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+fuzztime=${FUZZTIME:-8s}
+count=0
+for pkg in $(go list ./...); do
+  dir=$(go list -f '{{.Dir}}' "$pkg")
+  targets=$(grep -hoE '^func (Fuzz[A-Za-z0-9_]+)\(' "$dir"/*_test.go 2>/dev/null | sed -E 's/^func (Fuzz[A-Za-z0-9_]+)\(/\1/' | sort -u || true)
+  for t in $targets; do
+    echo "fuzz $pkg $t ($fuzztime)"
+    go test -run '^$' -fuzz "^${t}\$" -fuzztime "$fuzztime" "$pkg" >/tmp/flowwatch-fuzz.log 2>&1 || { cat /tmp/flowwatch-fuzz.log; exit 1; }
+    count=$((count + 1))
+  done
+done
+echo "fuzz: $count targets ran without failure"
