@@ -15,8 +15,8 @@ run: build
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/flowwatch
 
-## test: everything CI runs — formatting, vet, the race-enabled test suite and a short fuzz pass
-test: vet unit fuzz
+## test: everything CI runs — formatting, vet, a short fuzz pass and the race-enabled test suite
+test: vet fuzz unit
 
 vet:
 	@unformatted=$$(gofmt -l cmd internal); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi

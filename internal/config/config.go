@@ -38,6 +38,9 @@ type HTTPConfig struct {
 	PublicURL string `yaml:"public_url"`
 	// MaxBodyBytes bounds one request body, before and after decompression.
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// Pprof serves Go's profiling endpoints under /debug/pprof/ (off by
+	// default: they reveal internals and cost CPU when used).
+	Pprof bool `yaml:"pprof"`
 }
 
 // GRPCConfig is the OTLP/gRPC listener.
@@ -152,6 +155,11 @@ var envKeys = []struct {
 	{"HTTP_ADDRESS", func(c *Config, v string) error { c.HTTP.Address = v; return nil }},
 	{"HTTP_PUBLIC_URL", func(c *Config, v string) error { c.HTTP.PublicURL = v; return nil }},
 	{"HTTP_MAX_BODY_BYTES", func(c *Config, v string) error { return setInt64(&c.HTTP.MaxBodyBytes, v) }},
+	{"HTTP_PPROF", func(c *Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		c.HTTP.Pprof = b
+		return err
+	}},
 	{"GRPC_ADDRESS", func(c *Config, v string) error { c.GRPC.Address = v; return nil }},
 	{"GRPC_MAX_RECV_BYTES", func(c *Config, v string) error { return setInt64(&c.GRPC.MaxRecvBytes, v) }},
 	{"SQLITE_PATH", func(c *Config, v string) error { c.Storage.SQLite.Path = v; return nil }},

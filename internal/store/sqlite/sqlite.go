@@ -279,10 +279,17 @@ func Open(ctx context.Context, opts Options, logger *slog.Logger) (*Store, error
 // segments); its checkpoints keep up, so that the log restarts from its
 // beginning. The writer checkpoints itself only if the log ever reaches
 // walCheckpointBytes; a restarted log is cut back to walLimitBytes.
+//
+// Checkpoints are kept small and frequent on purpose: a checkpoint ends
+// with an fsync of the database file, and while a large one runs the
+// writer's commits stall on the disk (measured: 100-170 ms stalls every
+// second or two with 8 MiB between checkpoints, which set the ingest p99;
+// 1 MiB roughly halved the stalls). Never truncating the log below 256 MiB
+// keeps commits from extending the file while a checkpoint syncs.
 const (
-	ckptEvery          = 8 << 20
+	ckptEvery          = 1 << 20
 	walCheckpointBytes = 256 << 20
-	walLimitBytes      = 64 << 20
+	walLimitBytes      = 256 << 20
 )
 
 // runCheckpointer copies committed log pages into the database file in the
