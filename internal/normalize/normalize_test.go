@@ -635,6 +635,19 @@ func TestSummarize(t *testing.T) {
 			},
 		},
 		{
+			name: "a model call that reported only a cost counts",
+			spans: []model.Span{
+				span("a", "", 0, nil),
+				span("b", "a", 1, map[string]any{"gen_ai.operation.name": "chat", "llm.cost.total": 0.25}),
+				span("c", "a", 2, with(usage(10, 1), "gen_ai.operation.name", "chat", "llm.cost.total", 0.5)),
+			},
+			check: func(t *testing.T, tr model.Trace) {
+				if tr.Usage.CostUSD != 0.75 || tr.Usage.InputTokens != 10 {
+					t.Errorf("usage = %+v, want cost 0.75 and 10 input tokens", tr.Usage)
+				}
+			},
+		},
+		{
 			name: "no root: earliest span whose parent is absent",
 			spans: []model.Span{
 				span("x", "missing", 5, nil),

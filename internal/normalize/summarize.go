@@ -49,7 +49,8 @@ func (Deriver) Summarize(spans []model.Span) model.Trace {
 			continue
 		}
 		t.LLMCallCount++
-		if s.Derived.Usage.Known {
+		// A span that reported only a cost still counts towards the trace's.
+		if s.Derived.Usage.Known || s.Derived.Usage.CostUSD > 0 {
 			t.Usage = t.Usage.Add(s.Derived.Usage)
 			usageSpans++
 		}
