@@ -8,61 +8,12 @@ import (
 	"github.com/flowwatch/flowwatch/internal/model"
 )
 
-// Derived fields and trace summaries are written by hand-written encoders
-// (encoding/json's reflection was a tenth of the ingest CPU) and read back
-// with encoding/json. The encoders write the JSON encoding/json would
-// write, minus zero-valued fields (decoding leaves those zero anyway), so
-// the two stay interchangeable. TestDerivedEncodersCoverModel fails when a
-// field is added to the model types and not here.
-
-// appendDerived appends d as JSON.
-func appendDerived(dst []byte, d *model.Derived) ([]byte, error) {
-	w := jw{b: dst}
-	w.b = append(w.b, '{')
-	w.optStr("Service", d.Service)
-	w.optStr("Deployment", d.Deployment)
-	w.optStr("Kind", string(d.Kind))
-	w.optStr("Operation", d.Operation)
-	w.optStr("Model", d.Model)
-	w.optStr("RequestModel", d.RequestModel)
-	w.optStr("ResponseModel", d.ResponseModel)
-	w.optStr("Provider", d.Provider)
-	w.usage(d.Usage)
-	w.optStr("Status", string(d.Status))
-	w.optStr("ErrorType", d.ErrorType)
-	w.optStr("ErrorMessage", d.ErrorMessage)
-	w.optStr("SessionID", d.SessionID)
-	w.optStr("UserID", d.UserID)
-	w.optStr("SystemPrompt", d.SystemPrompt)
-	if len(d.InputMessages) > 0 {
-		w.key("InputMessages")
-		w.messages(d.InputMessages)
-	}
-	if len(d.OutputMessages) > 0 {
-		w.key("OutputMessages")
-		w.messages(d.OutputMessages)
-	}
-	w.optStr("Question", d.Question)
-	w.optStr("Answer", d.Answer)
-	w.optStr("Input", d.Input)
-	w.optStr("Output", d.Output)
-	if len(d.Context) > 0 {
-		w.key("Context")
-		w.documents(d.Context)
-	}
-	if len(d.FinishReasons) > 0 {
-		w.key("FinishReasons")
-		w.strings(d.FinishReasons)
-	}
-	w.optStr("ToolName", d.ToolName)
-	w.optStr("AgentName", d.AgentName)
-	w.optStr("WorkflowName", d.WorkflowName)
-	w.optStr("PromptName", d.PromptName)
-	w.optStr("PromptVersion", d.PromptVersion)
-	w.optInt("TTFT", int64(d.TTFT))
-	w.b = append(w.b, '}')
-	return w.b, w.err
-}
+// Trace summaries are written by a hand-written encoder (encoding/json's
+// reflection was a tenth of the ingest CPU) and read back with
+// encoding/json. The encoder writes the JSON encoding/json would write,
+// minus zero-valued fields (decoding leaves those zero anyway), so the two
+// stay interchangeable. TestTraceEncoderCoversModel fails when a field is
+// added to model.Trace and not here.
 
 // appendTrace appends t as JSON.
 func appendTrace(dst []byte, t *model.Trace) ([]byte, error) {
@@ -176,48 +127,6 @@ func (w *jw) strings(ss []string) {
 		w.str(s)
 	}
 	w.b = append(w.b, ']')
-}
-
-func (w *jw) messages(ms []model.Message) {
-	w.b = append(w.b, '[')
-	for i := range ms {
-		m := &ms[i]
-		if i > 0 {
-			w.b = append(w.b, ',')
-		}
-		w.raw(`{"role":`)
-		w.str(m.Role)
-		w.optStr("name", m.Name)
-		w.key("parts")
-		if m.Parts == nil {
-			w.raw("null")
-		} else {
-			w.b = append(w.b, '[')
-			for j := range m.Parts {
-				if j > 0 {
-					w.b = append(w.b, ',')
-				}
-				w.part(&m.Parts[j])
-			}
-			w.b = append(w.b, ']')
-		}
-		w.optStr("finish_reason", m.FinishReason)
-		w.b = append(w.b, '}')
-	}
-	w.b = append(w.b, ']')
-}
-
-func (w *jw) part(p *model.Part) {
-	w.raw(`{"type":`)
-	w.str(p.Type)
-	w.optStr("content", p.Content)
-	w.optStr("id", p.ID)
-	w.optStr("name", p.Name)
-	w.optAny("arguments", p.Arguments)
-	w.optAny("response", p.Response)
-	w.optStr("uri", p.URI)
-	w.optStr("mime_type", p.MimeType)
-	w.b = append(w.b, '}')
 }
 
 func (w *jw) documents(ds []model.Document) {

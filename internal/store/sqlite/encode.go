@@ -574,7 +574,11 @@ func fromUnixNano(ns int64) time.Time {
 }
 
 // appendSpanBody appends the JSON payload of a span: its raw fields in the
-// typed form and its derived fields.
+// typed form. Derived fields are not stored: nearly all their text repeats
+// the raw attributes (inputs, outputs, messages, documents), and storing it
+// twice doubled what ingest writes. Readers derive spans again from the raw
+// fields and their log records (Store.derive), which costs a few
+// microseconds a span.
 func appendSpanBody(dst []byte, s *model.Span) ([]byte, error) {
 	w := jw{b: dst}
 	w.raw(`{"r":{`)
@@ -663,16 +667,10 @@ func appendSpanBody(dst []byte, s *model.Span) ([]byte, error) {
 		w.key("dl")
 		w.int(int64(s.DroppedLinks))
 	}
-	w.raw(`},"d":`)
+	w.raw(`}}`)
 	if w.err != nil {
 		return nil, w.err
 	}
-	var err error
-	w.b, err = appendDerived(w.b, &s.Derived)
-	if err != nil {
-		return nil, fmt.Errorf("derived fields: %w", err)
-	}
-	w.b = append(w.b, '}')
 	return w.b, nil
 }
 
@@ -693,7 +691,9 @@ func (w *jw) scope(sc model.Scope) {
 	w.b = append(w.b, '}')
 }
 
-// decodeSpanBody fills the raw and derived fields of s from a span payload.
+// decodeSpanBody fills the raw fields of s from a span payload (and the
+// derived ones, for payloads written before derived fields stopped being
+// stored). Callers derive the span again with Store.derive.
 func decodeSpanBody(payload []byte, s *model.Span) error {
 	var body spanBody
 	if err := decodeJSON(payload, &body); err != nil {

@@ -374,6 +374,17 @@ func (g *groupTx) writeSummary(w *traceWork) error {
 			if spans, err = g.s.scanSpans(rows); err != nil {
 				return fmt.Errorf("read spans of trace %s: %w", w.id, err)
 			}
+			var logs []model.LogRecord
+			if w.hasLogs {
+				for _, sp := range spans {
+					l, err := g.spanLogs(w.id, sp.SpanID)
+					if err != nil {
+						return err
+					}
+					logs = append(logs, l...)
+				}
+			}
+			g.s.derive(spans, logs)
 		}
 		if len(spans) == 0 {
 			return nil

@@ -222,7 +222,23 @@ func (s *Store) GetTrace(ctx context.Context, traceID string) (model.TraceDetail
 	if d.Logs, err = s.scanLogs(rows, traceID); err != nil {
 		return model.TraceDetail{}, fmt.Errorf("sqlite: log records of trace %s: %w", traceID, err)
 	}
+	s.derive(d.Spans, d.Logs)
 	return d, nil
+}
+
+// derive recomputes the derived fields of stored spans from their raw
+// fields and log records (logs ordered by time; any span's records may be
+// among them).
+func (s *Store) derive(spans []model.Span, logs []model.LogRecord) {
+	bySpan := make(map[string][]model.LogRecord)
+	for _, l := range logs {
+		if l.SpanID != "" {
+			bySpan[l.SpanID] = append(bySpan[l.SpanID], l)
+		}
+	}
+	for i := range spans {
+		s.deriver.DeriveSpan(&spans[i], bySpan[spans[i].SpanID])
+	}
 }
 
 // scanSpans reads rows of spanColumns and closes them.
