@@ -59,7 +59,10 @@ type TraceQuery struct {
 	Service    string
 	Deployment string
 	Model      string
-	Status     model.Status
+	// Status selects failed traces (StatusError), traces that did not fail
+	// (StatusOK: status ok or unset, since most SDKs leave a successful
+	// span's status unset), or exactly StatusUnset.
+	Status model.Status
 	// Since is inclusive, Until exclusive, on the trace start time.
 	Since time.Time
 	Until time.Time

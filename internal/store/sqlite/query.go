@@ -137,6 +137,9 @@ func listQuery(q store.TraceQuery, match string, limit int, scan bool) (string, 
 	case model.StatusError:
 		// A literal, so that the partial index on failed traces applies.
 		where = append(where, `status = 'error'`)
+	case model.StatusOK:
+		// Succeeded: most SDKs leave the status unset on success.
+		where = append(where, `status <> 'error'`)
 	default:
 		where = append(where, `status = ?`)
 		args = append(args, string(q.Status))

@@ -91,7 +91,7 @@ func testFilters(t *testing.T, o opened) {
 		{"second model of a trace", store.TraceQuery{Model: "m2"}, ids(3, 2)},
 		{"model prefix is not a model", store.TraceQuery{Model: "m"}, nil},
 		{"status error", store.TraceQuery{Status: model.StatusError}, ids(5, 2)},
-		{"status ok", store.TraceQuery{Status: model.StatusOK}, ids(6, 3, 1)},
+		{"status ok matches every trace that did not fail", store.TraceQuery{Status: model.StatusOK}, ids(6, 4, 3, 1)},
 		{"status unset", store.TraceQuery{Status: model.StatusUnset}, ids(4)},
 		{"since is inclusive", store.TraceQuery{Since: at(2 * time.Minute)}, ids(6, 5, 4, 3, 2)},
 		{"until is exclusive", store.TraceQuery{Until: at(3 * time.Minute)}, ids(2, 1)},
