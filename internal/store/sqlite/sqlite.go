@@ -1,6 +1,6 @@
 // Package sqlite is flowwatch's embedded storage backend: one SQLite file
 // (modernc.org/sqlite, pure Go) in WAL mode, written by a single writer
-// goroutine with group commit, checkpointed by a background goroutine and
+// goroutine with group commit, checkpointed by that goroutine between commits, and
 // read through a small pool of read-only (query_only) connections.
 //
 // # Durability
@@ -44,7 +44,7 @@
 // about 27 µs of it: SQLite inserts and commit 55%, the full-text index
 // 30%), 3.8 KB of database per span. Measured where the time goes with
 // go test -bench WriteBatch -cpuprofile; the choices this led to (S2
-// compression, 16 KiB pages, a small page cache, background checkpoints,
+// compression, 16 KiB pages, a small page cache, small checkpoints between commits,
 // trace-ordered span keys, FTS5 detail=none with slower merges, hand-written
 // JSON encoders) are documented where they are made.
 package sqlite
@@ -158,7 +158,6 @@ type Store struct {
 
 	wdb   *sql.DB // exactly one connection, used only by the writer goroutine
 	rdb   *sql.DB // read-only pool
-	cdb   *sql.DB // one connection, used only by the checkpointer goroutine
 	stmts writerStmts
 
 	queue chan *request
@@ -166,11 +165,6 @@ type Store struct {
 	encodeSlots chan struct{}
 	stop        chan struct{} // closed by Close
 	writerDone  chan struct{} // closed when the writer goroutine has exited
-	// ckptKick asks the checkpointer to run (the writer sends, without
-	// blocking, after writing ckptEvery bytes); closing ckptStop ends it.
-	ckptKick chan struct{}
-	ckptStop chan struct{}
-	ckptDone chan struct{}
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -210,9 +204,6 @@ func Open(ctx context.Context, opts Options, logger *slog.Logger) (*Store, error
 		encodeSlots: make(chan struct{}, max(1, runtime.GOMAXPROCS(0)-1)),
 		stop:        make(chan struct{}),
 		writerDone:  make(chan struct{}),
-		ckptKick:    make(chan struct{}, 1),
-		ckptStop:    make(chan struct{}),
-		ckptDone:    make(chan struct{}),
 	}
 	ok := false
 	defer func() {
@@ -252,61 +243,44 @@ func Open(ctx context.Context, opts Options, logger *slog.Logger) (*Store, error
 		return nil, fmt.Errorf("sqlite: open %s for reading: %w", abs, err)
 	}
 
-	s.cdb, err = sql.Open("sqlite", dsn(abs, opts, false))
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: open %s for checkpoints: %w", abs, err)
-	}
-	s.cdb.SetMaxOpenConns(1)
-	s.cdb.SetMaxIdleConns(1)
-	s.cdb.SetConnMaxIdleTime(0)
-	s.cdb.SetConnMaxLifetime(0)
-
 	s.codec, err = newCodec(opts.Compression == "zstd", runtime.GOMAXPROCS(0))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: %w", err)
 	}
 
 	go s.runWriter()
-	go s.runCheckpointer()
 	ok = true
 	logger.Info("store_opened", "path", abs, "schema_version", to, "migrated_from", from,
 		"synchronous", strings.ToLower(opts.Synchronous))
 	return s, nil
 }
 
-// Checkpointing: the checkpointer runs after about every ckptEvery bytes of
-// batches written (the log grows about twice that: indexes, full-text
-// segments); its checkpoints keep up, so that the log restarts from its
-// beginning. The writer checkpoints itself only if the log ever reaches
-// walCheckpointBytes; a restarted log is cut back to walLimitBytes.
+// Checkpointing: the writer goroutine itself copies the log into the
+// database file (PRAGMA wal_checkpoint(PASSIVE)) after about every
+// ckptEvery bytes of batches written, between two transactions, so that
+// the log restarts from its beginning. SQLite's automatic checkpoint is a
+// safety net at walCheckpointBytes; a restarted log is cut back to
+// walLimitBytes.
 //
-// Checkpoints are kept small and frequent on purpose: a checkpoint ends
-// with an fsync of the database file, and while a large one runs the
-// writer's commits stall on the disk (measured: 100-170 ms stalls every
-// second or two with 8 MiB between checkpoints, which set the ingest p99;
-// 1 MiB roughly halved the stalls). Never truncating the log below 256 MiB
-// keeps commits from extending the file while a checkpoint syncs.
+// Why in the writer and why small: checkpoints used to run concurrently in
+// their own goroutine and connection, and then the writer, restarting the
+// log, waited for the checkpointer's read lock through SQLite's busy
+// handler, whose sleeps grow to 100 ms: commits stalled 100-170 ms every
+// second or two and set the ingest p99. Run in turn with the writer's
+// transactions, a 1 MiB checkpoint takes a few milliseconds and nothing
+// waits on a lock; larger ones measured as longer single pauses.
 const (
 	ckptEvery          = 1 << 20
 	walCheckpointBytes = 256 << 20
 	walLimitBytes      = 256 << 20
 )
 
-// runCheckpointer copies committed log pages into the database file in the
-// background (PRAGMA wal_checkpoint(PASSIVE)), off the writer's path.
-func (s *Store) runCheckpointer() {
-	defer close(s.ckptDone)
-	for {
-		select {
-		case <-s.ckptKick:
-			var busy, logFrames, done int
-			err := s.cdb.QueryRow(`PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &logFrames, &done)
-			if err != nil {
-				s.log.Warn("checkpoint_failed", "err", err)
-			}
-		case <-s.ckptStop:
-			return
-		}
+// checkpoint runs a passive checkpoint on the writer's connection; only the
+// writer goroutine calls it.
+func (s *Store) checkpoint() {
+	var busy, logFrames, done int
+	if err := s.wdb.QueryRow(`PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &logFrames, &done); err != nil {
+		s.log.Warn("checkpoint_failed", "err", err)
 	}
 }
 
@@ -342,9 +316,8 @@ func dsn(abs string, opts Options, readOnly bool) string {
 	} else {
 		q.Add("_pragma", "synchronous("+opts.Synchronous+")")
 		q.Add("_pragma", "cache_size(-"+strconv.Itoa(opts.CacheMiB*1024)+")")
-		// The checkpointer goroutine copies the log into the database in
-		// the background; the writer's own automatic checkpoint is a
-		// safety net.
+		// The writer checkpoints every ckptEvery bytes; SQLite's automatic
+		// checkpoint is a safety net.
 		q.Add("_pragma", "wal_autocheckpoint("+strconv.Itoa(walCheckpointBytes/pageSize)+")")
 		q.Add("_pragma", "journal_size_limit("+strconv.Itoa(walLimitBytes)+")")
 		q.Set("_txlock", "immediate")
@@ -378,8 +351,6 @@ func (s *Store) Close() error {
 		s.closed.Store(true)
 		close(s.stop)
 		<-s.writerDone
-		close(s.ckptStop)
-		<-s.ckptDone
 		s.closeErr = s.closeHandles()
 		s.log.Info("store_closed")
 	})
@@ -398,11 +369,6 @@ func (s *Store) closeHandles() error {
 	if s.rdb != nil {
 		if err := s.rdb.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close readers: %w", err))
-		}
-	}
-	if s.cdb != nil {
-		if err := s.cdb.Close(); err != nil {
-			errs = append(errs, fmt.Errorf("close checkpointer: %w", err))
 		}
 	}
 	if s.codec != nil {

@@ -215,7 +215,7 @@ func logSeq(timeNS int64, payload []byte) int64 {
 // until Close, then drains the queue and exits.
 func (s *Store) runWriter() {
 	defer close(s.writerDone)
-	written := 0 // bytes since the last checkpoint kick
+	written := 0 // bytes since the last checkpoint
 	commit := func(r *request) {
 		group := s.gather(r)
 		s.commitGroup(group)
@@ -224,10 +224,7 @@ func (s *Store) runWriter() {
 		}
 		if written >= ckptEvery {
 			written = 0
-			select {
-			case s.ckptKick <- struct{}{}:
-			default:
-			}
+			s.checkpoint()
 		}
 	}
 	for {
