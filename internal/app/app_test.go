@@ -5,11 +5,17 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 
 	"github.com/flowwatch/flowwatch/internal/app"
 	"github.com/flowwatch/flowwatch/internal/config"
@@ -225,5 +231,61 @@ func TestStartFailsClearly(t *testing.T) {
 	err = b.Start(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "listen http on "+a.HTTPAddr()) {
 		t.Errorf("Start() on a used port = %v, want an error naming the address", err)
+	}
+}
+
+// TestMillionAttributes sends one span carrying 10^6 attributes: it is
+// stored with the first 4096 and the rest counted as dropped, and the
+// exporter is told so in partial_success, rather than the server running
+// out of memory or refusing the whole export.
+func TestMillionAttributes(t *testing.T) {
+	a := startApp(t, t.TempDir())
+	td := ptrace.NewTraces()
+	rs := td.ResourceSpans().AppendEmpty()
+	rs.Resource().Attributes().PutStr("service.name", "huge")
+	sp := rs.ScopeSpans().AppendEmpty().Spans().AppendEmpty()
+	sp.SetTraceID(pcommon.TraceID{0x11, 0x22})
+	sp.SetSpanID(pcommon.SpanID{0x33})
+	sp.SetName("many attributes")
+	now := time.Now()
+	sp.SetStartTimestamp(pcommon.NewTimestampFromTime(now))
+	sp.SetEndTimestamp(pcommon.NewTimestampFromTime(now.Add(time.Millisecond)))
+	raw := make(map[string]any, 1_000_000)
+	for i := 0; i < 1_000_000; i++ {
+		raw["k"+strconv.Itoa(i)] = nil // Map.Put* is linear per call; FromRaw is not
+	}
+	if err := sp.Attributes().FromRaw(raw); err != nil {
+		t.Fatal(err)
+	}
+	body, err := ptraceotlp.NewExportRequestFromTraces(td).MarshalProto()
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Post("http://"+a.HTTPAddr()+"/v1/traces", "application/x-protobuf", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rb, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d: %s", resp.StatusCode, rb)
+	}
+	er := ptraceotlp.NewExportResponse()
+	if err := er.UnmarshalProto(rb); err != nil {
+		t.Fatal(err)
+	}
+	if ps := er.PartialSuccess(); ps.RejectedSpans() != 0 || !strings.Contains(ps.ErrorMessage(), "attributes") {
+		t.Errorf("partial success = %d rejected, %q; want 0 rejected and a message about attributes", ps.RejectedSpans(), ps.ErrorMessage())
+	}
+	var d struct {
+		Spans []struct {
+			Attributes map[string]any `json:"attributes"`
+		} `json:"spans"`
+	}
+	if code := get(t, a, "/api/v1/traces/"+pcommon.TraceID{0x11, 0x22}.String(), &d); code != http.StatusOK {
+		t.Fatalf("get: status %d", code)
+	}
+	if len(d.Spans) != 1 || len(d.Spans[0].Attributes) != 4096 {
+		t.Errorf("stored %d spans, first with %d attributes; want 1 with 4096", len(d.Spans), len(d.Spans[0].Attributes))
 	}
 }
