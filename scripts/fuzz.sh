@@ -9,7 +9,7 @@ for pkg in $(go list ./...); do
   targets=$(grep -hoE '^func (Fuzz[A-Za-z0-9_]+)\(' "$dir"/*_test.go 2>/dev/null | sed -E 's/^func (Fuzz[A-Za-z0-9_]+)\(/\1/' | sort -u || true)
   for t in $targets; do
     echo "fuzz $pkg $t ($fuzztime)"
-    go test -run '^$' -fuzz "^${t}\$" -fuzztime "$fuzztime" "$pkg" >/tmp/flowwatch-fuzz.log 2>&1 || { cat /tmp/flowwatch-fuzz.log; exit 1; }
+    go test -run '^$' -fuzz "^${t}\$" -fuzztime "$fuzztime" -fuzzminimizetime 1s "$pkg" >/tmp/flowwatch-fuzz.log 2>&1 || { cat /tmp/flowwatch-fuzz.log; exit 1; }
     count=$((count + 1))
   done
 done
