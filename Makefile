@@ -3,7 +3,7 @@ GO       ?= go
 BIN      ?= bin/flowwatch
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -s -w -X github.com/flowwatch/flowwatch/internal/cli.Version=$(VERSION)
-FUZZTIME ?= 8s
+FUZZTIME ?= 5000x
 
 .PHONY: run build test vet unit fuzz bench bench-ingest clean
 
@@ -25,7 +25,7 @@ vet:
 unit:
 	$(GO) test -race -timeout 20m ./...
 
-## fuzz: run every fuzz target for FUZZTIME each
+## fuzz: run every fuzz target for FUZZTIME inputs each (default 5000x)
 fuzz:
 	FUZZTIME=$(FUZZTIME) bash scripts/fuzz.sh
 
