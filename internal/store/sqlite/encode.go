@@ -50,9 +50,9 @@ import (
 //	           as {"$m": map} so it cannot be mistaken for a tag
 //
 // Decoding uses json.Decoder.UseNumber and turns integers back into int64
-// and the other numbers into float64. Derived fields and trace summaries
-// are plain JSON (see derived.go); the free-form values inside them (tool
-// arguments, document metadata) come back with numbers as json.Number.
+// and the other numbers into float64. Trace summaries are plain JSON (see
+// derived.go); the free-form values inside them (document metadata) come
+// back with numbers as json.Number.
 const (
 	markerJSON = 'j'
 	markerS2   = 's'
@@ -553,8 +553,7 @@ type linkJSON struct {
 
 // spanBody is the decoded form of a span blob.
 type spanBody struct {
-	Raw     spanRaw       `json:"r"`
-	Derived model.Derived `json:"d"`
+	Raw spanRaw `json:"r"`
 }
 
 // unixNano returns t as nanoseconds since the epoch, 0 for the zero time.
@@ -691,9 +690,8 @@ func (w *jw) scope(sc model.Scope) {
 	w.b = append(w.b, '}')
 }
 
-// decodeSpanBody fills the raw fields of s from a span payload (and the
-// derived ones, for payloads written before derived fields stopped being
-// stored). Callers derive the span again with Store.derive.
+// decodeSpanBody fills the raw fields of s from a span payload; callers
+// derive the span again with Store.derive.
 func decodeSpanBody(payload []byte, s *model.Span) error {
 	var body spanBody
 	if err := decodeJSON(payload, &body); err != nil {
@@ -739,7 +737,6 @@ func decodeSpanBody(payload []byte, s *model.Span) error {
 	s.DroppedAttributes = r.DropA
 	s.DroppedEvents = r.DropE
 	s.DroppedLinks = r.DropL
-	s.Derived = body.Derived
 	return nil
 }
 

@@ -376,12 +376,12 @@ func (g *groupTx) writeSummary(w *traceWork) error {
 			}
 			var logs []model.LogRecord
 			if w.hasLogs {
-				for _, sp := range spans {
-					l, err := g.spanLogs(w.id, sp.SpanID)
-					if err != nil {
-						return err
-					}
-					logs = append(logs, l...)
+				rows, err := g.stmts.traceLogs.Query(w.id)
+				if err != nil {
+					return fmt.Errorf("read log records of trace %s: %w", w.id, err)
+				}
+				if logs, err = g.s.scanLogs(rows, w.id); err != nil {
+					return fmt.Errorf("read log records of trace %s: %w", w.id, err)
 				}
 			}
 			g.s.derive(spans, logs)
@@ -561,8 +561,11 @@ func ftsText(tr *model.Trace, spans []model.Span) string {
 type writerStmts struct {
 	insertLog, traceState, maxTraceRow, spanLogs, insertSpan, getSpan, updateSpan, traceSpans,
 	insertTrace, updateTrace, traceService, insertFTS, deleteFTS,
-	upsertService, decService, deleteEmptyServices *sql.Stmt
+	upsertService, decService, deleteEmptyServices, traceLogs *sql.Stmt
 }
+
+// traceLogsQuery reads the log records of a trace, oldest first.
+const traceLogsQuery = `SELECT span_id, time_ns, body FROM logs WHERE trace_id = ? ORDER BY time_ns, span_id, seq`
 
 const spanColumns = `trace_id, span_id, parent_span_id, name, start_ns, end_ns, status_code, body`
 
@@ -572,7 +575,7 @@ const traceColumns = `service, deployment, start_ns, duration_ns, status, models
 func (st *writerStmts) list() []**sql.Stmt {
 	return []**sql.Stmt{&st.insertLog, &st.traceState, &st.maxTraceRow, &st.spanLogs, &st.insertSpan, &st.getSpan,
 		&st.updateSpan, &st.traceSpans, &st.insertTrace, &st.updateTrace, &st.traceService,
-		&st.insertFTS, &st.deleteFTS, &st.upsertService, &st.decService, &st.deleteEmptyServices}
+		&st.insertFTS, &st.deleteFTS, &st.upsertService, &st.decService, &st.deleteEmptyServices, &st.traceLogs}
 }
 
 func (st *writerStmts) prepare(ctx context.Context, db *sql.DB) error {
@@ -607,6 +610,7 @@ func (st *writerStmts) prepare(ctx context.Context, db *sql.DB) error {
 				trace_count = trace_count + excluded.trace_count`,
 		`UPDATE services SET trace_count = trace_count - ? WHERE service = ? AND deployment = ?`,
 		`DELETE FROM services WHERE trace_count <= 0`,
+		traceLogsQuery,
 	}
 	ptrs := st.list()
 	if len(ptrs) != len(queries) {

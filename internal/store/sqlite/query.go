@@ -218,7 +218,7 @@ func (s *Store) GetTrace(ctx context.Context, traceID string) (model.TraceDetail
 	if d.Spans, err = s.scanSpans(rows); err != nil {
 		return model.TraceDetail{}, fmt.Errorf("sqlite: spans of trace %s: %w", traceID, err)
 	}
-	rows, err = tx.QueryContext(ctx, `SELECT span_id, time_ns, body FROM logs WHERE trace_id = ? ORDER BY time_ns, span_id, seq`, traceID)
+	rows, err = tx.QueryContext(ctx, traceLogsQuery, traceID)
 	if err != nil {
 		return model.TraceDetail{}, s.readErr("get log records of trace "+traceID, err)
 	}
