@@ -184,7 +184,7 @@ func drive(ctx context.Context, client *http.Client, url string, tp *template, n
 			var buf []byte
 			var lat []time.Duration
 			for ctx.Err() == nil {
-				buf = tp.fill(buf, r)
+				buf = tp.fill(buf, r, time.Now())
 				t0 := time.Now()
 				accepted, rejected, code, err := send(ctx, client, url, buf, spans)
 				d := time.Since(t0)

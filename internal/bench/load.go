@@ -39,6 +39,12 @@ type template struct {
 	body      []byte
 	traceIDAt [][]int // per trace: offsets of its 16-byte trace id
 	spanIDAt  [][]int // per span (trace*3+i): offsets of its 8-byte id (as id and as parent)
+	// timeAt holds the offsets of every span start and end time (8-byte
+	// little-endian nanoseconds) and base the time they were built around:
+	// fill moves them all to the time of sending, as a live app's exports
+	// are, so that time-ordered indexes see time-ordered inserts.
+	timeAt []int
+	base   time.Time
 }
 
 // words is the vocabulary the text fields are drawn from.
@@ -76,6 +82,12 @@ func newTemplate(s Shape) (*template, error) {
 	r := mrand.New(mrand.NewPCG(1, 2))
 	td := ptrace.NewTraces()
 	now := time.Now()
+	var times []pcommon.Timestamp
+	stamp := func(t time.Time) pcommon.Timestamp {
+		ts := pcommon.NewTimestampFromTime(t)
+		times = append(times, ts)
+		return ts
+	}
 	for svc := 0; svc < s.Services; svc++ {
 		rs := td.ResourceSpans().AppendEmpty()
 		rs.Resource().Attributes().PutStr("service.name", fmt.Sprintf("rag-bench-%d", svc))
@@ -93,8 +105,8 @@ func newTemplate(s Shape) (*template, error) {
 			root.SetSpanID(markerSpanID(t, 0))
 			root.SetName("flow")
 			root.SetKind(ptrace.SpanKindServer)
-			root.SetStartTimestamp(pcommon.NewTimestampFromTime(start))
-			root.SetEndTimestamp(pcommon.NewTimestampFromTime(start.Add(1200 * time.Millisecond)))
+			root.SetStartTimestamp(stamp(start))
+			root.SetEndTimestamp(stamp(start.Add(1200 * time.Millisecond)))
 			root.Status().SetCode(ptrace.StatusCodeOk)
 			ra := root.Attributes()
 			ra.PutStr("span_type", "Flow")
@@ -108,8 +120,8 @@ func newTemplate(s Shape) (*template, error) {
 			ret.SetSpanID(markerSpanID(t, 1))
 			ret.SetParentSpanID(markerSpanID(t, 0))
 			ret.SetName("retrieve")
-			ret.SetStartTimestamp(pcommon.NewTimestampFromTime(start.Add(10 * time.Millisecond)))
-			ret.SetEndTimestamp(pcommon.NewTimestampFromTime(start.Add(150 * time.Millisecond)))
+			ret.SetStartTimestamp(stamp(start.Add(10 * time.Millisecond)))
+			ret.SetEndTimestamp(stamp(start.Add(150 * time.Millisecond)))
 			ta := ret.Attributes()
 			ta.PutStr("openinference.span.kind", "RETRIEVER")
 			ta.PutStr("input.value", question[:min(len(question), 200)])
@@ -126,8 +138,8 @@ func newTemplate(s Shape) (*template, error) {
 			llm.SetParentSpanID(markerSpanID(t, 0))
 			llm.SetName("chat gpt-4o")
 			llm.SetKind(ptrace.SpanKindClient)
-			llm.SetStartTimestamp(pcommon.NewTimestampFromTime(start.Add(160 * time.Millisecond)))
-			llm.SetEndTimestamp(pcommon.NewTimestampFromTime(start.Add(1150 * time.Millisecond)))
+			llm.SetStartTimestamp(stamp(start.Add(160 * time.Millisecond)))
+			llm.SetEndTimestamp(stamp(start.Add(1150 * time.Millisecond)))
 			la := llm.Attributes()
 			la.PutStr("gen_ai.operation.name", "chat")
 			la.PutStr("gen_ai.provider.name", "openai")
@@ -143,7 +155,20 @@ func newTemplate(s Shape) (*template, error) {
 	if err != nil {
 		return nil, err
 	}
-	tp := &template{body: body, traceIDAt: make([][]int, s.Traces), spanIDAt: make([][]int, s.Traces*SpansPerTrace)}
+	tp := &template{body: body, traceIDAt: make([][]int, s.Traces), spanIDAt: make([][]int, s.Traces*SpansPerTrace), base: now}
+	seen := make(map[pcommon.Timestamp]bool)
+	for _, ts := range times {
+		if seen[ts] {
+			continue
+		}
+		seen[ts] = true
+		var enc [8]byte
+		binary.LittleEndian.PutUint64(enc[:], uint64(ts))
+		tp.timeAt = append(tp.timeAt, offsets(body, enc[:])...)
+	}
+	if len(tp.timeAt) != 2*SpansPerTrace*s.Traces {
+		return nil, fmt.Errorf("bench template: found %d span times, want %d", len(tp.timeAt), 2*SpansPerTrace*s.Traces)
+	}
 	for t := 0; t < s.Traces; t++ {
 		id := markerTraceID(t)
 		tp.traceIDAt[t] = offsets(body, id[:])
@@ -170,9 +195,14 @@ func offsets(b, pat []byte) []int {
 	}
 }
 
-// fill writes a request body with fresh random ids into dst.
-func (tp *template) fill(dst []byte, r *mrand.Rand) []byte {
+// fill writes a request body with fresh random ids and span times moved
+// to now into dst.
+func (tp *template) fill(dst []byte, r *mrand.Rand, now time.Time) []byte {
 	dst = append(dst[:0], tp.body...)
+	shift := uint64(now.Sub(tp.base))
+	for _, o := range tp.timeAt {
+		binary.LittleEndian.PutUint64(dst[o:], binary.LittleEndian.Uint64(dst[o:])+shift)
+	}
 	var id [16]byte
 	for t, offs := range tp.traceIDAt {
 		binary.LittleEndian.PutUint64(id[:8], r.Uint64())

@@ -212,10 +212,11 @@ func logSeq(timeNS int64, payload []byte) int64 {
 }
 
 // runWriter is the writer goroutine: it commits groups of queued requests
-// until Close, then drains the queue and exits.
+// until Close, then drains the queue, stops the checkpointer and exits.
 func (s *Store) runWriter() {
 	defer close(s.writerDone)
-	written := 0 // bytes since the last checkpoint
+	defer close(s.ckpt)
+	written := 0 // bytes since the last checkpoint request
 	commit := func(r *request) {
 		group := s.gather(r)
 		s.commitGroup(group)
@@ -224,7 +225,10 @@ func (s *Store) runWriter() {
 		}
 		if written >= ckptEvery {
 			written = 0
-			s.checkpoint()
+			select {
+			case s.ckpt <- struct{}{}:
+			default: // one is pending already
+			}
 		}
 	}
 	for {
