@@ -1,6 +1,7 @@
 // Package api serves flowwatch's JSON API v1 under /api/v1/: trace search,
-// trace detail, the services seen, and the OpenAPI document describing
-// them (openapi.json, embedded).
+// trace detail, the services seen, operational metrics (requests and model
+// calls over time), and the OpenAPI document describing them
+// (openapi.json, embedded).
 //
 // Conventions of the API, which are part of the product: field names are
 // snake_case; times are RFC 3339 strings in UTC with nine fractional
@@ -41,6 +42,9 @@ type Options struct {
 	// Traces is where traces are read from. Without it every data request
 	// answers 503.
 	Traces store.TraceReader
+	// Rollups is where the operational metrics are read from. Without it
+	// the metrics routes answer 503.
+	Rollups store.RollupReader
 	// Ready, when set, is called before each request that reads the store;
 	// an error answers 503 with Retry-After. It should be cheap.
 	Ready func(ctx context.Context) error
@@ -55,6 +59,7 @@ type Options struct {
 // API is the JSON API v1 handler set.
 type API struct {
 	traces  store.TraceReader
+	rollups store.RollupReader
 	ready   func(ctx context.Context) error
 	now     func() time.Time
 	timeout time.Duration
@@ -68,6 +73,7 @@ func New(opts Options, logger *slog.Logger) *API {
 	}
 	a := &API{
 		traces:  opts.Traces,
+		rollups: opts.Rollups,
 		ready:   opts.Ready,
 		now:     opts.Now,
 		timeout: opts.QueryTimeout,
@@ -94,6 +100,8 @@ func (a *API) routes() []route {
 		{Prefix + "traces", a.listTraces},
 		{Prefix + "traces/{trace_id}", a.getTrace},
 		{Prefix + "services", a.listServices},
+		{Prefix + "metrics/operational", a.operationalMetrics},
+		{Prefix + "metrics/llm", a.llmMetrics},
 		{Prefix + "openapi.json", a.openAPI},
 	}
 }
@@ -206,12 +214,18 @@ func (a *API) openAPI(w http.ResponseWriter, r *http.Request) {
 	a.write(w, http.StatusOK, openAPIDoc)
 }
 
-// begin checks that the API can read the store and returns the context
-// the reads run under.
+// begin checks that the API can read traces and returns the context the
+// reads run under.
 func (a *API) begin(r *http.Request) (context.Context, context.CancelFunc, error) {
 	if a.traces == nil {
 		return nil, nil, errNoStore
 	}
+	return a.start(r)
+}
+
+// start checks readiness and returns the context a request's reads run
+// under, bounded by the query timeout.
+func (a *API) start(r *http.Request) (context.Context, context.CancelFunc, error) {
 	ctx, cancel := context.WithTimeout(r.Context(), a.timeout)
 	if a.ready != nil {
 		if err := a.ready(ctx); err != nil {

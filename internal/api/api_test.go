@@ -43,7 +43,7 @@ func newTestServer(t *testing.T, opts Options, logger *slog.Logger) *httptest.Se
 func fixtureServer(t *testing.T) (*httptest.Server, *apitest.Reader) {
 	t.Helper()
 	r := apitest.NewReader(apitest.Fixture())
-	return newTestServer(t, Options{Traces: r}, nil), r
+	return newTestServer(t, Options{Traces: r, Rollups: apitest.NewRollups(apitest.RollupFixture())}, nil), r
 }
 
 type response struct {
@@ -135,6 +135,25 @@ func okCases() []struct{ name, path string } {
 		{"trace_error", "/api/v1/traces/" + apitest.ErrorTraceID},
 		{"trace_batch", "/api/v1/traces/" + strings.ToUpper(apitest.BatchTraceID)},
 		{"services", "/api/v1/services"},
+
+		{"metrics_operational_default", "/api/v1/metrics/operational"},
+		{"metrics_llm_default", "/api/v1/metrics/llm"},
+		{"metrics_operational_step", "/api/v1/metrics/operational?since=3h&step=30m"},
+		{"metrics_operational_step_seconds", "/api/v1/metrics/operational?since=2025-06-01T10:07:30Z&until=2025-06-01T11:52:10.5Z&step=900"},
+		{"metrics_operational_days", "/api/v1/metrics/operational?since=3d&step=1d"},
+		{"metrics_operational_until_only", "/api/v1/metrics/operational?until=2025-06-01T10:30:00Z&step=10m"},
+		{"metrics_operational_by_model", "/api/v1/metrics/operational?group_by=model&step=15m"},
+		{"metrics_operational_by_service", "/api/v1/metrics/operational?group_by=service&step=15m"},
+		{"metrics_operational_by_deployment", "/api/v1/metrics/operational?group_by=deployment&step=30m"},
+		{"metrics_operational_by_status", "/api/v1/metrics/operational?group_by=status&since=3h&step=1h"},
+		{"metrics_operational_service_deployment", "/api/v1/metrics/operational?service=rag-app&deployment=staging&since=2d&step=12h"},
+		{"metrics_operational_model", "/api/v1/metrics/operational?model=" + apitest.ChatModel + "&step=20m"},
+		{"metrics_operational_empty", "/api/v1/metrics/operational?service=nope&step=20m"},
+		{"metrics_operational_empty_grouped", "/api/v1/metrics/operational?service=nope&step=20m&group_by=model"},
+		{"metrics_llm_by_model", "/api/v1/metrics/llm?group_by=model&since=3h&step=1h"},
+		{"metrics_llm_by_status", "/api/v1/metrics/llm?group_by=status&step=30m"},
+		{"metrics_llm_unpriced", "/api/v1/metrics/llm?service=batch-scorer&step=30m"},
+		{"metrics_llm_model", "/api/v1/metrics/llm?model=" + apitest.ReasoningModel + "&since=2d&step=1d"},
 	}
 }
 

@@ -13,8 +13,12 @@ import (
 // it).
 const statusClientClosedRequest = 499
 
-// errNoStore is returned when the API was built without a trace reader.
-var errNoStore = errors.New("no trace store configured")
+// errNoStore is returned when the API was built without a trace reader,
+// errNoRollups when it was built without a rollup reader.
+var (
+	errNoStore   = errors.New("no trace store configured")
+	errNoRollups = errors.New("no metrics store configured")
+)
 
 // statusError is an error that carries its status and client message.
 type statusError struct {
@@ -52,6 +56,8 @@ func statusOf(err error) (int, string) {
 		return http.StatusServiceUnavailable, nr.Error()
 	case errors.Is(err, errNoStore):
 		return http.StatusServiceUnavailable, "server not ready: " + errNoStore.Error()
+	case errors.Is(err, errNoRollups):
+		return http.StatusServiceUnavailable, "server not ready: " + errNoRollups.Error()
 	case errors.Is(err, store.ErrClosed):
 		return http.StatusServiceUnavailable, "server not ready: the store is closed (shutting down)"
 	case errors.Is(err, context.DeadlineExceeded):

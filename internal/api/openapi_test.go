@@ -16,6 +16,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/flowwatch/flowwatch/internal/api/apitest"
+	"github.com/flowwatch/flowwatch/internal/rollup"
 )
 
 // loadOpenAPI fetches the served document and checks it is the embedded
@@ -69,8 +70,16 @@ func TestOpenAPIRoutes(t *testing.T) {
 
 	params := func(path string) (names []string, in []string) {
 		for _, p := range obj(obj(paths[path])["get"])["parameters"].([]any) {
-			names = append(names, obj(p)["name"].(string))
-			in = append(in, obj(p)["in"].(string))
+			param := obj(p)
+			if ref, ok := param["$ref"].(string); ok {
+				resolved, err := resolve(doc, ref)
+				if err != nil {
+					t.Fatal(err)
+				}
+				param = resolved
+			}
+			names = append(names, param["name"].(string))
+			in = append(in, param["in"].(string))
 		}
 		return names, in
 	}
@@ -82,6 +91,26 @@ func TestOpenAPIRoutes(t *testing.T) {
 		if where != "query" {
 			t.Errorf("parameter %s is in %s, want query", names[i], where)
 		}
+	}
+	for _, path := range []string{"/api/v1/metrics/operational", "/api/v1/metrics/llm"} {
+		names, in := params(path)
+		if diff := cmp.Diff(metricsParams(), names); diff != "" {
+			t.Errorf("documented %s parameters (-accepted +documented):\n%s", path, diff)
+		}
+		for i, where := range in {
+			if where != "query" {
+				t.Errorf("%s: parameter %s is in %s, want query", path, names[i], where)
+			}
+		}
+	}
+	// The group_by values documented are the ones accepted.
+	groupBy, _ := resolve(doc, "#/components/parameters/MetricsGroupBy")
+	var documentedGroups []string
+	for _, v := range obj(groupBy["schema"])["enum"].([]any) {
+		documentedGroups = append(documentedGroups, v.(string))
+	}
+	if diff := cmp.Diff(rollup.GroupBy, documentedGroups); diff != "" {
+		t.Errorf("documented group_by values (-accepted +documented):\n%s", diff)
 	}
 	names, in = params("/api/v1/traces/{trace_id}")
 	if diff := cmp.Diff([]string{"trace_id"}, names); diff != "" || in[0] != "path" {
@@ -148,6 +177,8 @@ func TestOpenAPIResponses(t *testing.T) {
 		check{"unknown trace", "/api/v1/traces/0123456789abcdef0123456789abcdef", "/api/v1/traces/{trace_id}"},
 		check{"bad trace id", "/api/v1/traces/x", "/api/v1/traces/{trace_id}"},
 		check{"services param", "/api/v1/services?x=1", "/api/v1/services"},
+		check{"bad step", "/api/v1/metrics/operational?step=0", "/api/v1/metrics/operational"},
+		check{"bad group_by", "/api/v1/metrics/llm?group_by=x", "/api/v1/metrics/llm"},
 	)
 	for _, c := range checks {
 		t.Run(c.name, func(t *testing.T) {

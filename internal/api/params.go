@@ -1,8 +1,11 @@
 package api
 
 import (
+	"errors"
 	"fmt"
+	"math"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -10,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/flowwatch/flowwatch/internal/model"
+	"github.com/flowwatch/flowwatch/internal/rollup"
 	"github.com/flowwatch/flowwatch/internal/store"
 )
 
@@ -269,4 +273,188 @@ func parseRelative(s string) (time.Duration, bool) {
 		return 0, false
 	}
 	return time.Duration(total), true
+}
+
+// metricsParams are the query parameters both metrics endpoints accept, in
+// the order they are listed in error messages and the OpenAPI document.
+func metricsParams() []string {
+	return []string{"service", "deployment", "model", "since", "until", "step", "group_by"}
+}
+
+// defaultMetricsRange is the range of a metrics query without since.
+const defaultMetricsRange = time.Hour
+
+// metricsQuery is a parsed metrics request: the rollup query and the
+// filters of the rows it reads.
+type metricsQuery struct {
+	rollup.Query
+	Service, Deployment, Model string
+}
+
+// parseMetricsQuery turns the query string of GET /api/v1/metrics/... into
+// a valid rollup query. until defaults to now and since to an hour before
+// until; step defaults to rollup.AutoStep. Every problem is a 400 that
+// names the parameter at fault.
+func parseMetricsQuery(raw string, now time.Time) (metricsQuery, error) {
+	var q metricsQuery
+	vals, err := queryValues(raw, metricsParams())
+	if err != nil {
+		return q, err
+	}
+	q.Service = vals["service"]
+	q.Deployment = vals["deployment"]
+	q.Model = vals["model"]
+	q.Until = now.UTC()
+	if v, ok := vals["until"]; ok {
+		if q.Until, err = parseTime(v, now); err != nil {
+			return q, invalidParam("until", v, err.Error())
+		}
+	}
+	q.Since = q.Until.Add(-defaultMetricsRange)
+	if v, ok := vals["since"]; ok {
+		if q.Since, err = parseTime(v, now); err != nil {
+			return q, invalidParam("since", v, err.Error())
+		}
+	}
+	if !q.Until.After(q.Since) {
+		if v, ok := vals["until"]; ok {
+			return q, invalidParam("until", v, fmt.Sprintf(`must be later than "since" (%s)`, q.Since.Format(time.RFC3339Nano)))
+		}
+		return q, invalidParam("since", vals["since"], fmt.Sprintf(`must be earlier than "until" (now, %s)`, q.Until.Format(time.RFC3339Nano)))
+	}
+	if v, ok := vals["group_by"]; ok {
+		if !slices.Contains(rollup.GroupBy, v) {
+			return q, invalidParam("group_by", v, "must be one of "+strings.Join(rollup.GroupBy, ", "))
+		}
+		q.GroupBy = v
+	}
+	if v, ok := vals["step"]; ok {
+		step, err := parseStep(v)
+		if err != nil {
+			return q, invalidParam("step", v, err.Error())
+		}
+		q.Step = step
+	} else {
+		q.Step = rollup.AutoStep(q.Since, q.Until)
+	}
+	if err := q.Validate(); err != nil {
+		return q, rangeError(q, vals, err)
+	}
+	return q, nil
+}
+
+// rangeError phrases what rollup.Query.Validate found wrong with a query
+// whose parameters each parsed: too many buckets, which blames step when
+// one was given and the range (since) when it was chosen automatically.
+// An error it cannot attribute is still a 400, in rollup's words.
+func rangeError(q metricsQuery, vals map[string]string, err error) error {
+	n := (q.End() - q.Start()) / q.Step
+	if n <= rollup.MaxPoints {
+		return &requestError{"invalid query: " + err.Error()}
+	}
+	if v, ok := vals["step"]; ok {
+		return invalidParam("step", v, fmt.Sprintf("gives %d buckets from since to until, at most %d are allowed: use a larger step or a shorter range", n, rollup.MaxPoints))
+	}
+	return invalidParam("since", vals["since"], fmt.Sprintf("the range from since to until is too long: even the largest automatic step (%s) gives %d buckets, at most %d are allowed", formatStep(q.Step), n, rollup.MaxPoints))
+}
+
+// maxStepDigits bounds a step written as plain seconds.
+const maxStepDigits = 12
+
+// parseStep reads a step: a whole number of seconds (300) or a duration
+// written as number-unit pairs (5m, 1h30m, 1d) with the units of
+// time.ParseDuration plus d (24h) and w (7d). It must be a whole number of
+// minutes, from 1m to rollup.MaxStep. The error says which rule failed.
+func parseStep(s string) (int64, error) {
+	const form = "must be a duration such as 5m, 1h or 1d, or a whole number of seconds such as 300"
+	tooBig := fmt.Errorf("must be at most %s (%d seconds)", formatStep(rollup.MaxStep), rollup.MaxStep)
+	var ns float64 // nanoseconds
+	if strings.Trim(s, "0123456789") == "" {
+		if len(strings.TrimLeft(s, "0")) > maxStepDigits {
+			return 0, tooBig
+		}
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return 0, errors.New(form)
+		}
+		ns = float64(n) * 1e9
+	} else {
+		rest, negative := strings.CutPrefix(s, "-")
+		rest = strings.TrimPrefix(rest, "+")
+		if rest == "" {
+			return 0, errors.New(form)
+		}
+		for rest != "" {
+			i := 0
+			for i < len(rest) && (rest[i] >= '0' && rest[i] <= '9' || rest[i] == '.') {
+				i++
+			}
+			n, err := strconv.ParseFloat(rest[:i], 64)
+			if i == 0 || err != nil {
+				return 0, errors.New(form)
+			}
+			rest = rest[i:]
+			j := 0
+			for j < len(rest) && (rest[j] < '0' || rest[j] > '9') && rest[j] != '.' {
+				j++
+			}
+			unit := stepUnit(rest[:j])
+			if unit == 0 {
+				return 0, errors.New(form)
+			}
+			rest = rest[j:]
+			ns += n * unit
+		}
+		if negative && ns > 0 {
+			return 0, errors.New("must be positive")
+		}
+	}
+	switch secs := math.Round(ns) / 1e9; {
+	case secs <= 0:
+		return 0, errors.New("must be positive")
+	case secs > float64(rollup.MaxStep):
+		return 0, tooBig
+	case secs != math.Trunc(secs) || int64(secs)%rollup.Minute != 0:
+		return 0, errors.New("must be a whole number of minutes (60, 5m, 1h, 1d)")
+	default:
+		return int64(secs), nil
+	}
+}
+
+// stepUnit is the length of a unit a step may be written in, in
+// nanoseconds, or 0 for an unknown unit.
+func stepUnit(u string) float64 {
+	switch u {
+	case "ns":
+		return 1
+	case "us", "µs", "μs":
+		return 1e3
+	case "ms":
+		return 1e6
+	case "s":
+		return 1e9
+	case "m":
+		return 60e9
+	case "h":
+		return 3600e9
+	case "d":
+		return 86400e9
+	case "w":
+		return 7 * 86400e9
+	}
+	return 0
+}
+
+// formatStep writes a step in seconds in its shortest unit form: 60 is
+// 1m, 5400 is 90m, 86400 is 1d.
+func formatStep(secs int64) string {
+	for _, u := range []struct {
+		suffix string
+		secs   int64
+	}{{"w", 7 * 86400}, {"d", 86400}, {"h", 3600}, {"m", 60}} {
+		if secs >= u.secs && secs%u.secs == 0 {
+			return strconv.FormatInt(secs/u.secs, 10) + u.suffix
+		}
+	}
+	return strconv.FormatInt(secs, 10) + "s"
 }

@@ -573,3 +573,109 @@ func isJSONNumber(s string) bool {
 	}
 	return i == len(s)
 }
+
+// OperationalMetrics is the body of GET /api/v1/metrics/operational:
+// requests (traces) with their errors and latency, and the tokens and cost
+// of the model calls made in the same buckets.
+type OperationalMetrics struct {
+	MetricsRange
+	// Series is the whole selection, one entry per step, grouped or not.
+	Series []RequestPoint `json:"series"`
+	Totals RequestStats   `json:"totals"`
+	// Groups holds one series per value of GroupBy, sorted by value; []
+	// when nothing is grouped.
+	Groups []RequestGroup `json:"groups"`
+	// UnpricedModels lists the models of calls in the range that reported
+	// tokens but have no cost (not in the price table, none reported), so
+	// cost_usd leaves them out.
+	UnpricedModels []string `json:"unpriced_models"`
+}
+
+// LLMMetrics is the body of GET /api/v1/metrics/llm: model calls (llm and
+// embedding spans) with their errors, latency, tokens and cost.
+type LLMMetrics struct {
+	MetricsRange
+	Series         []CallPoint `json:"series"`
+	Totals         CallStats   `json:"totals"`
+	Groups         []CallGroup `json:"groups"`
+	UnpricedModels []string    `json:"unpriced_models"`
+}
+
+// MetricsRange is what both metrics bodies say about their buckets.
+type MetricsRange struct {
+	StepSeconds int64 `json:"step_seconds"`
+	// Since is the start of the first bucket (the since asked for rounded
+	// down to a step), Until the end of the last one (until rounded up).
+	Since Timestamp `json:"since"`
+	Until Timestamp `json:"until"`
+	// GroupBy is the dimension of Groups, "" when nothing is grouped.
+	GroupBy string `json:"group_by"`
+}
+
+// RequestGroup is the series of one group of requests.
+type RequestGroup struct {
+	Group  string         `json:"group"`
+	Series []RequestPoint `json:"series"`
+	Totals RequestStats   `json:"totals"`
+}
+
+// RequestPoint is one bucket of requests; Time is its start.
+type RequestPoint struct {
+	Time Timestamp `json:"time"`
+	RequestStats
+}
+
+// RequestStats are the figures of requests over a bucket or a range.
+type RequestStats struct {
+	Requests int64 `json:"requests"`
+	Stats
+}
+
+// CallGroup is the series of one group of model calls.
+type CallGroup struct {
+	Group  string      `json:"group"`
+	Series []CallPoint `json:"series"`
+	Totals CallStats   `json:"totals"`
+}
+
+// CallPoint is one bucket of model calls; Time is its start.
+type CallPoint struct {
+	Time Timestamp `json:"time"`
+	CallStats
+}
+
+// CallStats are the figures of model calls over a bucket or a range.
+type CallStats struct {
+	Calls int64 `json:"calls"`
+	Stats
+}
+
+// Stats are the figures both kinds share. Tokens, cost and unpriced calls
+// are always those of model calls.
+type Stats struct {
+	Errors int64 `json:"errors"`
+	// ErrorRate is Errors over the count, 0 when the count is 0.
+	ErrorRate float64 `json:"error_rate"`
+	LatencyMS Latency `json:"latency_ms"`
+
+	InputTokens  int64   `json:"input_tokens"`
+	OutputTokens int64   `json:"output_tokens"`
+	TotalTokens  int64   `json:"total_tokens"`
+	CachedTokens int64   `json:"cached_tokens"`
+	CostUSD      float64 `json:"cost_usd"`
+	// UnpricedCalls counts model calls that reported tokens but have no
+	// cost; CostUSD leaves them out.
+	UnpricedCalls int64 `json:"unpriced_calls"`
+}
+
+// Latency summarizes durations in milliseconds. Every field is null when
+// nothing happened. Percentiles come from a sketch and are within 1% of
+// the exact value; Avg and Max are exact.
+type Latency struct {
+	P50 *float64 `json:"p50"`
+	P90 *float64 `json:"p90"`
+	P95 *float64 `json:"p95"`
+	P99 *float64 `json:"p99"`
+	Avg *float64 `json:"avg"`
+	Max *float64 `json:"max"`
+}

@@ -16,6 +16,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc"
 
 	"github.com/flowwatch/flowwatch/internal/api"
@@ -23,7 +26,9 @@ import (
 	"github.com/flowwatch/flowwatch/internal/ingest"
 	"github.com/flowwatch/flowwatch/internal/normalize"
 	"github.com/flowwatch/flowwatch/internal/pipeline"
+	"github.com/flowwatch/flowwatch/internal/rollup"
 	"github.com/flowwatch/flowwatch/internal/server"
+	"github.com/flowwatch/flowwatch/internal/store"
 	"github.com/flowwatch/flowwatch/internal/store/sqlite"
 )
 
@@ -56,17 +61,30 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 	if err := os.MkdirAll(filepath.Dir(dbPath), 0o750); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
+	prices, err := cfg.Prices()
+	if err != nil {
+		return nil, fmt.Errorf("pricing: %w", err)
+	}
+	deriver := normalize.Deriver{Prices: prices}
+	metrics, err := rollup.NewMetrics(rollup.MetricsOptions{}, logger)
+	if err != nil {
+		return nil, err
+	}
 	st, err := sqlite.Open(ctx, sqlite.Options{
 		Path:        dbPath,
-		Deriver:     normalize.Deriver{},
+		Deriver:     deriver,
 		Synchronous: cfg.Storage.SQLite.Synchronous,
+		OnCommit: func(c store.Commit) {
+			metrics.Observe(c.Observations)
+			metrics.ObserveWrite(c.Duration, c.Spans)
+		},
 	}, logger)
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", dbPath, err)
 	}
 	a := &App{cfg: cfg, log: logger.With("component", "app"), store: st}
 
-	pl, err := pipeline.New(pipeline.Options{Writer: st}, logger)
+	pl, err := pipeline.New(pipeline.Options{Writer: st, Deriver: deriver}, logger)
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -78,11 +96,39 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 	}
 	adm := server.NewAdmission(cfg.Ingest.MaxInFlight, time.Duration(cfg.Ingest.QueueTimeout), time.Second)
 
+	health := rollup.NewHealth(rollup.HealthOptions{
+		Ingest: func() rollup.IngestStats {
+			s := rcv.Stats()
+			return rollup.IngestStats{
+				SpansAccepted: s.AcceptedSpans, SpansRejected: s.RejectedSpans, SpansRefused: s.RefusedSpans,
+				LogRecordsAccepted: s.AcceptedLogRecords, LogRecordsRejected: s.RejectedLogRecords,
+				LogRecordsRefused: s.RefusedLogRecords, RepairedStrings: s.RepairedStrings,
+				RefusedRequests: rollup.RefusedRequests{
+					MethodNotAllowed: s.Refused.MethodNotAllowed, UnsupportedMediaType: s.Refused.UnsupportedMediaType,
+					TooLarge: s.Refused.TooLarge, BadData: s.Refused.BadData, Overloaded: s.Refused.Overloaded,
+					Unavailable: s.Refused.Unavailable, Internal: s.Refused.Internal,
+					AtCapacity: adm.Refused(),
+				},
+			}
+		},
+		InFlight: adm.InFlight,
+		Queue:    st.WriteQueue,
+	})
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(metrics, health, collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
 	otlp := http.NewServeMux()
 	rcv.RegisterHTTP(otlp)
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", adm.HTTP(otlp))
-	api.New(api.Options{Traces: st, Ready: a.Ready}, logger).RegisterHTTP(mux)
+	api.New(api.Options{Traces: st, Rollups: st, Ready: a.Ready}, logger).RegisterHTTP(mux)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+		EnableOpenMetrics:   true,
+		ErrorLog:            slog.NewLogLogger(logger.Handler(), slog.LevelError),
+		MaxRequestsInFlight: 2,
+		Timeout:             10 * time.Second,
+	}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -122,8 +168,10 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 const landing = `flowwatch is running.
 
 OTLP/HTTP:  POST /v1/traces, POST /v1/logs (protobuf or JSON)
-JSON API:   GET /api/v1/traces, /api/v1/traces/{trace_id}, /api/v1/services
+JSON API:   GET /api/v1/traces, /api/v1/traces/{trace_id}, /api/v1/services,
+            /api/v1/metrics/operational, /api/v1/metrics/llm
 OpenAPI:    GET /api/v1/openapi.json
+Metrics:    GET /metrics (Prometheus / OpenMetrics)
 Health:     GET /healthz, GET /readyz
 `
 

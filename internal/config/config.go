@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/goccy/go-yaml"
+
+	"github.com/flowwatch/flowwatch/internal/rollup"
 )
 
 // Config is the server configuration. Every key is documented in
@@ -28,6 +30,28 @@ type Config struct {
 	Storage Storage    `yaml:"storage"`
 	Ingest  Ingest     `yaml:"ingest"`
 	Log     Log        `yaml:"log"`
+	// Pricing adds to and overrides the price table shipped with flowwatch
+	// (see rollup.DefaultPrices and docs/configuration.md).
+	Pricing []Price `yaml:"pricing"`
+}
+
+// Price is one entry of the price table, in USD per million tokens.
+type Price struct {
+	// Model is a case-insensitive pattern in which "*" matches anything.
+	Model              string  `yaml:"model"`
+	InputPerMTok       float64 `yaml:"input_per_mtok"`
+	CachedInputPerMTok float64 `yaml:"cached_input_per_mtok"`
+	CacheWritePerMTok  float64 `yaml:"cache_write_per_mtok"`
+	OutputPerMTok      float64 `yaml:"output_per_mtok"`
+}
+
+// Prices is the price table: the pricing entries over the defaults.
+func (c *Config) Prices() (*rollup.Prices, error) {
+	given := make([]rollup.Price, len(c.Pricing))
+	for i, p := range c.Pricing {
+		given[i] = rollup.Price(p)
+	}
+	return rollup.NewPrices(given, true)
 }
 
 // HTTPConfig is the HTTP listener: OTLP/HTTP, the JSON API, health
@@ -273,6 +297,9 @@ func (c *Config) Validate() error {
 	case "text", "json":
 	default:
 		add("log.format", "must be text or json, got %q", c.Log.Format)
+	}
+	if _, err := c.Prices(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

@@ -39,6 +39,17 @@ func TestParse(t *testing.T) {
 				c.Storage.SQLite.Synchronous = "full"
 			},
 		},
+		{
+			name: "pricing",
+			yaml: "pricing:\n  - {model: \"gpt-4o*\", input_per_mtok: 2.5, cached_input_per_mtok: 1.25, output_per_mtok: 10}\n  - model: my-model\n    input_per_mtok: 1\n    cache_write_per_mtok: 1.5\n",
+			want: func(c *Config) {
+				c.Pricing = []Price{
+					{Model: "gpt-4o*", InputPerMTok: 2.5, CachedInputPerMTok: 1.25, OutputPerMTok: 10},
+					{Model: "my-model", InputPerMTok: 1, CacheWritePerMTok: 1.5},
+				}
+			},
+		},
+		{name: "unknown pricing key", yaml: "pricing:\n  - model: x\n    input_per_token: 1\n", wantErr: []string{"[3:5]", "input_per_token"}},
 		{name: "unknown top-level key names it and its line", yaml: "data_dir: x\nhttpp:\n  address: a\n", wantErr: []string{"[2:1]", "httpp"}},
 		{name: "unknown nested key", yaml: "http:\n  adress: 1.2.3.4:5\n", wantErr: []string{"[2:3]", "adress"}},
 		{name: "wrong type", yaml: "http:\n  max_body_bytes: lots\n", wantErr: []string{"max_body_bytes"}},
@@ -81,12 +92,13 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 	c.Ingest.MaxInFlight = 0
 	c.Log.Level = "loud"
 	c.HTTP.PublicURL = "ftp://x"
+	c.Pricing = []Price{{Model: "ok"}, {Model: "bad", OutputPerMTok: -1}}
 	err := c.Validate()
 	if err == nil {
 		t.Fatal("Validate() = nil, want errors")
 	}
 	for _, key := range []string{"http.address", "grpc.address", "http.max_body_bytes", "storage.sqlite.synchronous",
-		"ingest.max_in_flight", "log.level", "http.public_url"} {
+		"ingest.max_in_flight", "log.level", "http.public_url", "pricing[1] (bad)"} {
 		if !strings.Contains(err.Error(), key+":") {
 			t.Errorf("error does not name %s:\n%v", key, err)
 		}

@@ -50,8 +50,12 @@ type Usage struct {
 	CacheReadTokens  int64
 	CacheWriteTokens int64
 	ReasoningTokens  int64
-	// CostUSD is the cost the app reported (0 when it reported none).
+	// CostUSD is the cost the app reported or, for a model call that
+	// reported none, the cost computed from the price table.
 	CostUSD float64
+	// CostKnown says whether CostUSD is known (reported or priced); a model
+	// call without it used a model the price table does not know.
+	CostKnown bool
 }
 
 // Add returns the sum of two usages.
@@ -65,6 +69,7 @@ func (u Usage) Add(o Usage) Usage {
 		CacheWriteTokens: u.CacheWriteTokens + o.CacheWriteTokens,
 		ReasoningTokens:  u.ReasoningTokens + o.ReasoningTokens,
 		CostUSD:          u.CostUSD + o.CostUSD,
+		CostKnown:        u.CostKnown || o.CostKnown,
 	}
 }
 

@@ -9,20 +9,36 @@ import (
 )
 
 // Deriver computes flowwatch's derived fields; it implements store.Deriver.
-// The zero value is ready to use and safe for concurrent use.
-type Deriver struct{}
+// The zero value is ready to use (it prices nothing) and it is safe for
+// concurrent use.
+type Deriver struct {
+	// Prices, when set, gives the cost of a model call that reported
+	// tokens but no cost.
+	Prices Pricer
+}
+
+// Pricer prices a model's usage; false means the model has no price.
+type Pricer interface {
+	Cost(model string, u model.Usage) (float64, bool)
+}
 
 // DeriveSpan recomputes span.Derived from the span's raw fields and the log
 // records attached to it (ordered by time). It replaces Derived entirely,
 // so it can be called again when more log records arrive, and it gives the
 // same result for a span whose raw fields went through a JSON round trip.
-func (Deriver) DeriveSpan(span *model.Span, logs []model.LogRecord) {
+// A cost the app reported is taken as it is; otherwise a model call with
+// tokens is priced by d.Prices.
+func (d Deriver) DeriveSpan(span *model.Span, logs []model.LogRecord) {
 	if span == nil {
 		return
 	}
 	var v view
 	v.init(span, logs)
 	span.Derived = v.derive()
+	u := &span.Derived.Usage
+	if !u.CostKnown && u.Known && d.Prices != nil && span.Derived.Kind.IsModelCall() {
+		u.CostUSD, u.CostKnown = d.Prices.Cost(span.Derived.Model, *u)
+	}
 }
 
 // event is a span event or a log record, read alike: attributes first, then

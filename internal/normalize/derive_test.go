@@ -2,6 +2,7 @@ package normalize
 
 import (
 	"encoding/json"
+	"math"
 	"testing"
 	"time"
 
@@ -174,8 +175,8 @@ func TestUsage(t *testing.T) {
 		}, model.Usage{Known: true, InputTokens: 7, OutputTokens: 2, TotalTokens: 999}},
 		{"cost reported", map[string]any{
 			"langfuse.observation.cost_details": `{"input": 0.5, "output": 0.25}`, "llm.cost.total": 9.0,
-		}, model.Usage{CostUSD: 0.75}},
-		{"cost fallback", map[string]any{"llm.cost.total": "0.125"}, model.Usage{CostUSD: 0.125}},
+		}, model.Usage{CostUSD: 0.75, CostKnown: true}},
+		{"cost fallback", map[string]any{"llm.cost.total": "0.125"}, model.Usage{CostUSD: 0.125, CostKnown: true}},
 		{"promptflow __computed__ is never read", map[string]any{
 			"span_type": "Flow", "__computed__.cumulative_token_count.total": int64(1000),
 		}, model.Usage{}},
@@ -404,6 +405,55 @@ func TestContext(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			if diff := cmp.Diff(tc.want, derive(tc.attrs).Context); diff != "" {
 				t.Errorf("context (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// fixedPrices prices "priced-model" at $1 per million input tokens and $2 per
+// million output tokens.
+type fixedPrices struct{}
+
+func (fixedPrices) Cost(m string, u model.Usage) (float64, bool) {
+	if m != "priced-model" {
+		return 0, false
+	}
+	return (float64(u.InputTokens) + 2*float64(u.OutputTokens)) / 1e6, true
+}
+
+func TestDerivePricing(t *testing.T) {
+	llm := map[string]any{"gen_ai.operation.name": "chat", "gen_ai.usage.input_tokens": int64(1000),
+		"gen_ai.usage.output_tokens": int64(500)}
+	with := func(extra map[string]any) map[string]any {
+		m := map[string]any{}
+		for k, v := range llm {
+			m[k] = v
+		}
+		for k, v := range extra {
+			m[k] = v
+		}
+		return m
+	}
+	cases := []struct {
+		name      string
+		attrs     map[string]any
+		wantCost  float64
+		wantKnown bool
+	}{
+		{"priced model call", with(map[string]any{"gen_ai.request.model": "priced-model"}), 0.002, true},
+		{"unknown model has no cost", with(map[string]any{"gen_ai.request.model": "mystery"}), 0, false},
+		{"reported cost wins over the table", with(map[string]any{"gen_ai.request.model": "priced-model", "llm.cost.total": 0.5}), 0.5, true},
+		{"not a model call is not priced", map[string]any{"gen_ai.request.model": "priced-model", "span_type": "Tool",
+			"gen_ai.usage.input_tokens": int64(10)}, 0, false},
+		{"no tokens, nothing to price", map[string]any{"gen_ai.operation.name": "chat", "gen_ai.request.model": "priced-model"}, 0, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			sp := &model.Span{TraceID: "t", SpanID: "s", Name: "span", Attributes: tc.attrs}
+			Deriver{Prices: fixedPrices{}}.DeriveSpan(sp, nil)
+			u := sp.Derived.Usage
+			if u.CostKnown != tc.wantKnown || math.Abs(u.CostUSD-tc.wantCost) > 1e-12 {
+				t.Errorf("cost = %v (known %v), want %v (known %v); kind %s", u.CostUSD, u.CostKnown, tc.wantCost, tc.wantKnown, sp.Derived.Kind)
 			}
 		})
 	}

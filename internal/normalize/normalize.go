@@ -138,12 +138,17 @@ func (c *converter) note(r *Report, loc location, what string) {
 // trace or span id are rejected and reported; trimmed attributes are
 // reported without rejecting the span. Spans of one resource share its
 // ResourceAttributes map and spans of one scope its Scope attributes: treat
-// them as read-only.
+// them as read-only. Costs are not priced; see Deriver.Traces.
 func Traces(td ptrace.Traces, lim Limits) ([]model.Span, Report) {
+	return Deriver{}.Traces(td, lim)
+}
+
+// Traces is the package's Traces, deriving with d (and so pricing model
+// calls with d.Prices).
+func (d Deriver) Traces(td ptrace.Traces, lim Limits) ([]model.Span, Report) {
 	lim = lim.withDefaults()
 	var rep Report
 	c := converter{maxAttrs: lim.MaxAttributes, maxDepth: lim.MaxDepth}
-	var d Deriver
 	spans := make([]model.Span, 0, td.SpanCount())
 	var ids idCache
 

@@ -98,16 +98,16 @@ func (v *view) usage() model.Usage {
 	for _, k := range ok {
 		u.Known = u.Known || k
 	}
-	u.CostUSD = v.cost()
+	u.CostUSD, u.CostKnown = v.cost()
 	return u
 }
 
-// cost is the cost the app reported, in USD (0 when none).
-func (v *view) cost() float64 {
+// cost is the cost the app reported, in USD, and whether it reported one.
+func (v *view) cost() (float64, bool) {
 	if val, _, ok := v.value(costDetailsKey); ok {
 		if m, ok := val.(map[string]any); ok {
 			if f, ok := asFloat(m["total"]); ok && f >= 0 {
-				return f
+				return f, true
 			}
 			var sum float64
 			var any bool
@@ -118,14 +118,14 @@ func (v *view) cost() float64 {
 				}
 			}
 			if any {
-				return sum
+				return sum, true
 			}
 		}
 	}
 	for _, k := range costKeys {
 		if f, ok := asFloat(v.attrs[k]); ok && f >= 0 {
-			return f
+			return f, true
 		}
 	}
-	return 0
+	return 0, false
 }

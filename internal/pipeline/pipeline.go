@@ -24,13 +24,17 @@ type Options struct {
 	Writer store.Writer
 	// Limits bound what one span may carry.
 	Limits normalize.Limits
+	// Deriver computes spans' derived fields (the zero value prices
+	// nothing); it should be the store's.
+	Deriver normalize.Deriver
 }
 
 // Pipeline normalizes and writes batches.
 type Pipeline struct {
-	w      store.Writer
-	limits normalize.Limits
-	log    *slog.Logger
+	w       store.Writer
+	limits  normalize.Limits
+	deriver normalize.Deriver
+	log     *slog.Logger
 }
 
 // New returns a Pipeline.
@@ -41,12 +45,12 @@ func New(opts Options, logger *slog.Logger) (*Pipeline, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Pipeline{w: opts.Writer, limits: opts.Limits, log: logger.With("component", "pipeline")}, nil
+	return &Pipeline{w: opts.Writer, limits: opts.Limits, deriver: opts.Deriver, log: logger.With("component", "pipeline")}, nil
 }
 
 // ConsumeTraces normalizes and durably writes a traces batch.
 func (p *Pipeline) ConsumeTraces(ctx context.Context, td ptrace.Traces) (ingest.Result, error) {
-	spans, rep := normalize.Traces(td, p.limits)
+	spans, rep := p.deriver.Traces(td, p.limits)
 	if len(spans) > 0 {
 		if _, err := p.w.WriteBatch(ctx, model.Batch{Spans: spans}); err != nil {
 			return ingest.Result{}, writeError(err, len(spans), "spans")

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/flowwatch/flowwatch/internal/model"
+	"github.com/flowwatch/flowwatch/internal/rollup"
 )
 
 // Sentinel errors. Backends wrap them with context; callers test with
@@ -98,10 +99,38 @@ type TraceReader interface {
 	ListServices(ctx context.Context) ([]model.ServiceInfo, error)
 }
 
+// RollupQuery selects stored rollup rows: those of one kind and resolution
+// whose bucket lies in [Start, End) (Unix seconds). Empty filters match
+// everything.
+type RollupQuery struct {
+	Kind       rollup.Kind
+	Resolution int64 // rollup.Minute or rollup.Hour
+	Start, End int64
+	Service    string
+	Deployment string
+	Model      string
+}
+
+// RollupReader reads the operational rollups, which a backend keeps in the
+// transaction that stores the spans they count (see package rollup).
+type RollupReader interface {
+	Rollups(ctx context.Context, q RollupQuery) ([]rollup.Row, error)
+}
+
+// Commit describes one committed write transaction, for whoever watches the
+// store (the Prometheus exposition): how long it took and what the spans
+// it stored for the first time contribute to the operational metrics.
+type Commit struct {
+	Duration     time.Duration
+	Spans        int
+	Observations []rollup.Observation
+}
+
 // Store is what a backend provides as a whole.
 type Store interface {
 	Writer
 	TraceReader
+	RollupReader
 	// Ping reports whether the store can serve (for /readyz).
 	Ping(ctx context.Context) error
 	Close() error

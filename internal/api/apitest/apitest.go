@@ -1,5 +1,6 @@
 // Package apitest provides what tests of the API and of its clients need:
-// an in-memory store.TraceReader and a fixed set of traces. It is for tests
+// an in-memory store.TraceReader with a fixed set of traces, and an
+// in-memory store.RollupReader with fixed observations. It is for tests
 // only; production code never imports it.
 package apitest
 

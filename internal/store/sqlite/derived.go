@@ -115,6 +115,10 @@ func (w *jw) usage(u model.Usage) {
 	w.optInt("CacheWriteTokens", u.CacheWriteTokens)
 	w.optInt("ReasoningTokens", u.ReasoningTokens)
 	w.optFloat("CostUSD", u.CostUSD)
+	if u.CostKnown {
+		w.key("CostKnown")
+		w.raw("true")
+	}
 	w.b = append(w.b, '}')
 }
 

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/flowwatch/flowwatch/internal/model"
+	"github.com/flowwatch/flowwatch/internal/rollup"
 )
 
 // spanKey identifies a span.
@@ -92,6 +93,9 @@ type groupTx struct {
 	nextRow int64 // next traces.id to hand out
 	svc     map[svcKey]*svcDelta
 	buf     []byte
+	// obs is what the spans first stored by this group contribute to the
+	// rollups.
+	obs []rollup.Observation
 }
 
 type svcKey struct{ service, deployment string }
@@ -102,13 +106,14 @@ type svcDelta struct {
 }
 
 // writeGroup writes the requests of a group in one transaction, filling in
-// their results. It never panics: a panic (in the deriver, say) fails the
-// transaction.
-func (s *Store) writeGroup(group []*request) (err error) {
+// their results, and returns what the spans it stored for the first time
+// contribute to the rollups. It never panics: a panic (in the deriver, say)
+// fails the transaction.
+func (s *Store) writeGroup(group []*request) (obs []rollup.Observation, err error) {
 	ctx := context.Background() // a taken batch is written whatever its caller does
 	tx, err := s.wdb.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("begin: %w", err)
+		return nil, fmt.Errorf("begin: %w", err)
 	}
 	committed := false
 	defer func() {
@@ -127,17 +132,17 @@ func (s *Store) writeGroup(group []*request) (err error) {
 		svc:    make(map[svcKey]*svcDelta),
 	}
 	if err := g.stmts.maxTraceRow.QueryRow().Scan(&g.nextRow); err != nil {
-		return fmt.Errorf("read trace rows: %w", err)
+		return nil, fmt.Errorf("read trace rows: %w", err)
 	}
 	g.nextRow++
 	if err := g.write(group); err != nil {
-		return err
+		return nil, err
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
+		return nil, fmt.Errorf("commit: %w", err)
 	}
 	committed = true
-	return nil
+	return g.obs, nil
 }
 
 func (g *groupTx) write(group []*request) error {
@@ -214,7 +219,10 @@ func (g *groupTx) write(group []*request) error {
 			r.res.TracesTouched++
 		}
 	}
-	return g.writeServices()
+	if err := g.writeServices(); err != nil {
+		return err
+	}
+	return g.writeRollups()
 }
 
 // insertSpan stores one span of request r unless it is stored already.
@@ -394,6 +402,7 @@ func (g *groupTx) writeSummary(w *traceWork) error {
 			return err
 		}
 	}
+	g.observe(w, sum)
 	tr := &sum.trace
 	start := unixNano(tr.StartTime)
 	args := []any{tr.Service, tr.Deployment, start, int64(tr.Duration), string(tr.Status), sum.models,
@@ -561,7 +570,7 @@ func ftsText(tr *model.Trace, spans []model.Span) string {
 type writerStmts struct {
 	insertLog, traceState, maxTraceRow, spanLogs, insertSpan, getSpan, updateSpan, traceSpans,
 	insertTrace, updateTrace, traceService, insertFTS, deleteFTS,
-	upsertService, decService, deleteEmptyServices, traceLogs *sql.Stmt
+	upsertService, decService, deleteEmptyServices, traceLogs, getRollup, putRollup *sql.Stmt
 }
 
 // traceLogsQuery reads the log records of a trace, oldest first.
@@ -575,7 +584,8 @@ const traceColumns = `service, deployment, start_ns, duration_ns, status, models
 func (st *writerStmts) list() []**sql.Stmt {
 	return []**sql.Stmt{&st.insertLog, &st.traceState, &st.maxTraceRow, &st.spanLogs, &st.insertSpan, &st.getSpan,
 		&st.updateSpan, &st.traceSpans, &st.insertTrace, &st.updateTrace, &st.traceService,
-		&st.insertFTS, &st.deleteFTS, &st.upsertService, &st.decService, &st.deleteEmptyServices, &st.traceLogs}
+		&st.insertFTS, &st.deleteFTS, &st.upsertService, &st.decService, &st.deleteEmptyServices, &st.traceLogs,
+		&st.getRollup, &st.putRollup}
 }
 
 func (st *writerStmts) prepare(ctx context.Context, db *sql.DB) error {
@@ -611,6 +621,10 @@ func (st *writerStmts) prepare(ctx context.Context, db *sql.DB) error {
 		`UPDATE services SET trace_count = trace_count - ? WHERE service = ? AND deployment = ?`,
 		`DELETE FROM services WHERE trace_count <= 0`,
 		traceLogsQuery,
+		`SELECT point FROM rollups WHERE resolution = ? AND kind = ? AND bucket = ? AND service = ?
+			AND deployment = ? AND model = ? AND status = ?`,
+		`INSERT OR REPLACE INTO rollups (resolution, kind, bucket, service, deployment, model, status, point)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 	}
 	ptrs := st.list()
 	if len(ptrs) != len(queries) {

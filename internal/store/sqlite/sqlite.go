@@ -81,6 +81,9 @@ type Options struct {
 	// for concurrent use (Summarize is called from WriteBatch callers'
 	// goroutines too).
 	Deriver store.Deriver
+	// OnCommit, when set, is called by the writer goroutine after every
+	// committed transaction; it must return quickly.
+	OnCommit func(store.Commit)
 	// ReadConns is the number of read-only connections (default 4).
 	ReadConns int
 	// Synchronous is "normal" (default; durable against process crashes)

@@ -7,8 +7,10 @@ import (
 	"hash/fnv"
 	"math"
 	"sync/atomic"
+	"time"
 
 	"github.com/flowwatch/flowwatch/internal/model"
+	"github.com/flowwatch/flowwatch/internal/rollup"
 	"github.com/flowwatch/flowwatch/internal/store"
 )
 
@@ -271,6 +273,18 @@ func (s *Store) gather(first *request) []*request {
 	return group
 }
 
+// committed tells Options.OnCommit about a committed transaction.
+func (s *Store) committed(start time.Time, group []*request, obs []rollup.Observation) {
+	if s.opts.OnCommit == nil {
+		return
+	}
+	spans := 0
+	for _, r := range group {
+		spans += r.res.SpansWritten
+	}
+	s.opts.OnCommit(store.Commit{Duration: time.Since(start), Spans: spans, Observations: obs})
+}
+
 // commitGroup writes a group in one transaction and answers its callers. If
 // the transaction fails, each request is retried alone so that one bad batch
 // cannot fail the others.
@@ -278,12 +292,19 @@ func (s *Store) commitGroup(group []*request) {
 	if len(group) == 0 {
 		return
 	}
-	err := s.writeGroup(group)
-	if err != nil && len(group) > 1 {
+	start := time.Now()
+	obs, err := s.writeGroup(group)
+	if err == nil {
+		s.committed(start, group, obs)
+	} else if len(group) > 1 {
 		s.log.Warn("group_commit_failed", "err", err, "batches", len(group))
 		for _, r := range group {
 			r.res = store.WriteResult{}
-			r.err = s.writeGroup([]*request{r})
+			start := time.Now()
+			obs, r.err = s.writeGroup([]*request{r})
+			if r.err == nil {
+				s.committed(start, []*request{r}, obs)
+			}
 		}
 	} else {
 		for _, r := range group {
@@ -298,3 +319,6 @@ func (s *Store) commitGroup(group []*request) {
 		close(r.done)
 	}
 }
+
+// WriteQueue reports how many batches wait for the writer, and how many may.
+func (s *Store) WriteQueue() (depth, capacity int) { return len(s.queue), cap(s.queue) }

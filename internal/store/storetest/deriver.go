@@ -9,6 +9,9 @@ import (
 
 // Attribute names the test Deriver reads from span attributes.
 const (
+	// UnpricedModel is a model whose calls get no cost.
+	UnpricedModel = "unpriced-model"
+
 	AttrKind     = "test.kind"     // string: Derived.Kind
 	AttrModel    = "test.model"    // string: Derived.Model
 	AttrQuestion = "test.question" // string: Derived.Question
@@ -16,7 +19,7 @@ const (
 	AttrInput    = "test.input"    // string: Derived.Input
 	AttrOutput   = "test.output"   // string: Derived.Output
 	AttrContext  = "test.context"  // string: one context document
-	AttrTokens   = "test.tokens"   // int64 n: usage in n, out 2n, total 3n
+	AttrTokens   = "test.tokens"   // int64 n: usage in n, out 2n, total 3n, cost n/1000 (unless the model is UnpricedModel)
 	AttrSession  = "test.session"  // string: Derived.SessionID
 	AttrUser     = "test.user"     // string: Derived.UserID
 	AttrTTFTMS   = "test.ttft_ms"  // int64: Derived.TTFT in milliseconds
@@ -64,7 +67,10 @@ func (Deriver) DeriveSpan(span *model.Span, logs []model.LogRecord) {
 	}
 	d.RequestModel = d.Model
 	if n, ok := span.Attributes[AttrTokens].(int64); ok {
-		d.Usage = model.Usage{Known: true, InputTokens: n, OutputTokens: 2 * n, TotalTokens: 3 * n, CostUSD: float64(n) / 1000}
+		d.Usage = model.Usage{Known: true, InputTokens: n, OutputTokens: 2 * n, TotalTokens: 3 * n, CacheReadTokens: n / 2}
+		if d.Model != UnpricedModel {
+			d.Usage.CostUSD, d.Usage.CostKnown = float64(n)/1000, true
+		}
 	}
 	if ms, ok := span.Attributes[AttrTTFTMS].(int64); ok {
 		d.TTFT = time.Duration(ms) * time.Millisecond

@@ -72,6 +72,7 @@ func Run(t *testing.T, open Opener) {
 		{"InvalidCursor", testInvalidCursor},
 		{"CancelledContext", testCancelledContext},
 		{"ConcurrentWriters", testConcurrentWriters},
+		{"Rollups", testRollups},
 		{"Persistence", testPersistence},
 		{"Close", testClose},
 	}
