@@ -11,6 +11,8 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -33,6 +35,33 @@ type Config struct {
 	// Pricing adds to and overrides the price table shipped with flowwatch
 	// (see rollup.DefaultPrices and docs/configuration.md).
 	Pricing []Price `yaml:"pricing"`
+	// Judges are the LLM connections monitors name in `judge:`.
+	Judges map[string]Judge `yaml:"judges"`
+}
+
+// Judge is a connection to an LLM that rates answers: OpenAI, Azure OpenAI,
+// or any server speaking the OpenAI chat completions API (Ollama, vLLM,
+// llama.cpp's server) through type openai and base_url.
+type Judge struct {
+	// Type is openai or azure_openai.
+	Type string `yaml:"type"`
+	// Endpoint, Deployment and APIVersion address an Azure OpenAI
+	// deployment (https://NAME.openai.azure.com).
+	Endpoint   string `yaml:"endpoint"`
+	Deployment string `yaml:"deployment"`
+	APIVersion string `yaml:"api_version"`
+	// BaseURL (type openai) defaults to OpenAI's API; Model is required.
+	BaseURL string `yaml:"base_url"`
+	Model   string `yaml:"model"`
+	// APIKeyEnv names the environment variable holding the API key; the key
+	// itself is never in the file. Empty for servers that need none.
+	APIKeyEnv string `yaml:"api_key_env"`
+	// MaxConcurrency bounds requests in flight (default 16);
+	// RequestsPerMinute bounds their rate (0: unbounded); Timeout bounds
+	// one request (default 60s).
+	MaxConcurrency    int      `yaml:"max_concurrency"`
+	RequestsPerMinute int      `yaml:"requests_per_minute"`
+	Timeout           Duration `yaml:"timeout"`
 }
 
 // Price is one entry of the price table, in USD per million tokens.
@@ -301,7 +330,78 @@ func (c *Config) Validate() error {
 	if _, err := c.Prices(); err != nil {
 		errs = append(errs, err)
 	}
+	names := make([]string, 0, len(c.Judges))
+	for name := range c.Judges {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		errs = append(errs, c.Judges[name].validate("judges."+name, name)...)
+	}
 	return errors.Join(errs...)
+}
+
+var (
+	judgeNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
+	envNameRE   = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+)
+
+// validate checks one judge connection; key is its path in the file.
+func (j Judge) validate(key, name string) []error {
+	var errs []error
+	add := func(k, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s%s: %s", key, k, fmt.Sprintf(format, args...)))
+	}
+	if !judgeNameRE.MatchString(name) {
+		add("", "a judge name is 1-128 letters, digits, '_', '.' or '-', starting with a letter or digit")
+	}
+	httpURL := func(k, v string) {
+		if u, err := url.Parse(v); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			add(k, "%q is not an absolute http(s) URL", v)
+		}
+	}
+	switch j.Type {
+	case "azure_openai":
+		if j.Endpoint == "" {
+			add(".endpoint", "required for azure_openai (https://NAME.openai.azure.com)")
+		} else {
+			httpURL(".endpoint", j.Endpoint)
+		}
+		if j.Deployment == "" {
+			add(".deployment", "required for azure_openai: the name of the model deployment")
+		}
+		if j.APIVersion == "" {
+			add(".api_version", "required for azure_openai, e.g. 2024-10-21")
+		}
+	case "openai":
+		if j.Model == "" {
+			add(".model", "required for openai: the model to ask, e.g. gpt-4o or llama3.1")
+		}
+		if j.BaseURL != "" {
+			httpURL(".base_url", j.BaseURL)
+		}
+	case "":
+		add(".type", "required: openai (also for OpenAI-compatible servers, with base_url) or azure_openai")
+	default:
+		add(".type", "must be openai or azure_openai, got %q", j.Type)
+	}
+	if j.APIKeyEnv != "" {
+		if !envNameRE.MatchString(j.APIKeyEnv) {
+			add(".api_key_env", "%q is not an environment variable name", j.APIKeyEnv)
+		} else if _, ok := os.LookupEnv(j.APIKeyEnv); !ok {
+			add(".api_key_env", "environment variable %s is not set; export it with the API key", j.APIKeyEnv)
+		}
+	}
+	if j.MaxConcurrency < 0 || j.MaxConcurrency > 1024 {
+		add(".max_concurrency", "must be between 1 and 1024 (0: default 16), got %d", j.MaxConcurrency)
+	}
+	if j.RequestsPerMinute < 0 {
+		add(".requests_per_minute", "must not be negative (0: unbounded), got %d", j.RequestsPerMinute)
+	}
+	if t := time.Duration(j.Timeout); t < 0 || t > 10*time.Minute {
+		add(".timeout", "must be between 0s (default 60s) and 10m, got %s", t)
+	}
+	return errs
 }
 
 // SQLitePath is the database file path, resolved against data_dir.

@@ -49,6 +49,17 @@ func TestParse(t *testing.T) {
 				}
 			},
 		},
+		{
+			name: "judges",
+			yaml: "judges:\n  aoai-connection: {type: azure_openai, endpoint: \"https://x.openai.azure.com\", deployment: gpt-4, api_version: 2024-10-21}\n  local: {type: openai, base_url: \"http://localhost:11434/v1\", model: llama3.1, max_concurrency: 4, timeout: 30s}\n",
+			want: func(c *Config) {
+				c.Judges = map[string]Judge{
+					"aoai-connection": {Type: "azure_openai", Endpoint: "https://x.openai.azure.com", Deployment: "gpt-4", APIVersion: "2024-10-21"},
+					"local":           {Type: "openai", BaseURL: "http://localhost:11434/v1", Model: "llama3.1", MaxConcurrency: 4, Timeout: Duration(30 * time.Second)},
+				}
+			},
+		},
+		{name: "unknown judge key", yaml: "judges:\n  j:\n    type: openai\n    modle: x\n", wantErr: []string{"[4:5]", "modle"}},
 		{name: "unknown pricing key", yaml: "pricing:\n  - model: x\n    input_per_token: 1\n", wantErr: []string{"[3:5]", "input_per_token"}},
 		{name: "unknown top-level key names it and its line", yaml: "data_dir: x\nhttpp:\n  address: a\n", wantErr: []string{"[2:1]", "httpp"}},
 		{name: "unknown nested key", yaml: "http:\n  adress: 1.2.3.4:5\n", wantErr: []string{"[2:3]", "adress"}},
@@ -93,12 +104,20 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 	c.Log.Level = "loud"
 	c.HTTP.PublicURL = "ftp://x"
 	c.Pricing = []Price{{Model: "ok"}, {Model: "bad", OutputPerMTok: -1}}
+	c.Judges = map[string]Judge{
+		"az":    {Type: "azure_openai"},
+		"oa":    {Type: "openai", BaseURL: "ollama", APIKeyEnv: "FLOWWATCH_TEST_UNSET_KEY"},
+		"what":  {Type: "claude", Model: "x"},
+		"bad/n": {Type: "openai", Model: "m"},
+	}
 	err := c.Validate()
 	if err == nil {
 		t.Fatal("Validate() = nil, want errors")
 	}
 	for _, key := range []string{"http.address", "grpc.address", "http.max_body_bytes", "storage.sqlite.synchronous",
-		"ingest.max_in_flight", "log.level", "http.public_url", "pricing[1] (bad)"} {
+		"ingest.max_in_flight", "log.level", "http.public_url", "pricing[1] (bad)",
+		"judges.az.endpoint", "judges.az.deployment", "judges.az.api_version", "judges.oa.model", "judges.oa.base_url",
+		"judges.oa.api_key_env", "judges.what.type", "judges.bad/n"} {
 		if !strings.Contains(err.Error(), key+":") {
 			t.Errorf("error does not name %s:\n%v", key, err)
 		}

@@ -126,11 +126,27 @@ type Commit struct {
 	Observations []rollup.Observation
 }
 
+// MonitorStore keeps monitor definitions by name.
+type MonitorStore interface {
+	// PutMonitor creates or replaces the monitor named m.Name and reports
+	// whether it was created. With ifVersion > 0 it replaces only that
+	// version of the monitor and fails with ErrConflict (wrapped) otherwise
+	// (also when the monitor does not exist).
+	PutMonitor(ctx context.Context, m model.Monitor, ifVersion int64) (model.StoredMonitor, bool, error)
+	// GetMonitor returns ErrNotFound (wrapped) for an unknown name.
+	GetMonitor(ctx context.Context, name string) (model.StoredMonitor, error)
+	// ListMonitors returns every monitor, by name.
+	ListMonitors(ctx context.Context) ([]model.StoredMonitor, error)
+	// DeleteMonitor returns ErrNotFound (wrapped) for an unknown name.
+	DeleteMonitor(ctx context.Context, name string) error
+}
+
 // Store is what a backend provides as a whole.
 type Store interface {
 	Writer
 	TraceReader
 	RollupReader
+	MonitorStore
 	// Ping reports whether the store can serve (for /readyz).
 	Ping(ctx context.Context) error
 	Close() error

@@ -171,6 +171,9 @@ type Store struct {
 	stmts writerStmts
 
 	queue chan *request
+	// jobs are other writes (monitors, and later runs, alerts, the
+	// outbox): each runs in a transaction of its own on the writer.
+	jobs chan *job
 	// encodeSlots bounds the WriteBatch calls encoding at once.
 	encodeSlots chan struct{}
 	stop        chan struct{} // closed by Close
@@ -215,6 +218,7 @@ func Open(ctx context.Context, opts Options, logger *slog.Logger) (*Store, error
 		log:         logger,
 		deriver:     opts.Deriver,
 		queue:       make(chan *request, opts.QueueSize),
+		jobs:        make(chan *job),
 		encodeSlots: make(chan struct{}, max(1, runtime.GOMAXPROCS(0)-1)),
 		stop:        make(chan struct{}),
 		writerDone:  make(chan struct{}),

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"encoding/binary"
 	"fmt"
 	"hash/fnv"
@@ -237,16 +238,71 @@ func (s *Store) runWriter() {
 		select {
 		case r := <-s.queue:
 			commit(r)
+		case j := <-s.jobs:
+			s.runJob(j)
 		case <-s.stop:
 			for {
 				select {
 				case r := <-s.queue:
 					commit(r)
+				case j := <-s.jobs:
+					s.runJob(j)
 				default:
 					return
 				}
 			}
 		}
+	}
+}
+
+// job is a write other than a batch: fn runs in a transaction of its own
+// on the writer's connection, which commits if fn returns nil.
+type job struct {
+	fn   func(tx *sql.Tx) error
+	err  error
+	done chan struct{}
+}
+
+// write runs fn in a write transaction of its own on the writer goroutine
+// and returns once it is committed (or failed). Every write to the database
+// goes through the writer, so writes never wait on SQLite's file lock.
+func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	if s.closed.Load() {
+		return store.ErrClosed
+	}
+	j := &job{fn: fn, done: make(chan struct{})}
+	select {
+	case s.jobs <- j:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-s.writerDone:
+		return store.ErrClosed
+	}
+	<-j.done // a taken job finishes whatever its caller does
+	return j.err
+}
+
+// runJob runs a job in its own transaction; a panic fails it.
+func (s *Store) runJob(j *job) {
+	defer close(j.done)
+	tx, err := s.wdb.BeginTx(context.Background(), nil)
+	if err != nil {
+		j.err = fmt.Errorf("begin: %w", err)
+		return
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			j.err = fmt.Errorf("panic in write transaction: %v", p)
+		}
+		if j.err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	if j.err = j.fn(tx); j.err != nil {
+		return
+	}
+	if err := tx.Commit(); err != nil {
+		j.err = fmt.Errorf("commit: %w", err)
 	}
 }
 

@@ -73,6 +73,7 @@ func Run(t *testing.T, open Opener) {
 		{"CancelledContext", testCancelledContext},
 		{"ConcurrentWriters", testConcurrentWriters},
 		{"Rollups", testRollups},
+		{"Monitors", testMonitors},
 		{"Persistence", testPersistence},
 		{"Close", testClose},
 	}
