@@ -6,6 +6,9 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	// Monitors' schedules name IANA time zones; the binary carries the
+	// database so that they work on machines without one installed.
+	_ "time/tzdata"
 
 	"github.com/flowwatch/flowwatch/internal/cli"
 )

@@ -1,14 +1,15 @@
 // Package api serves flowwatch's JSON API v1 under /api/v1/: trace search,
 // trace detail, the services seen, operational metrics (requests and model
-// calls over time), and the OpenAPI document describing them
-// (openapi.json, embedded).
+// calls over time), monitor definitions (create, replace, read, delete),
+// and the OpenAPI document describing them (openapi.json, embedded).
 //
 // Conventions of the API, which are part of the product: field names are
 // snake_case; times are RFC 3339 strings in UTC with nine fractional
 // digits; durations are numbers of milliseconds in fields ending in _ms;
 // lists are paged with opaque cursors; every error is {"error": "..."}
-// with the status given by one table (statusOf). Responses are never
-// cached (Cache-Control: no-store).
+// (plus "problems" for an invalid monitor file) with the status given by
+// one table (statusOf). Responses are never cached (Cache-Control:
+// no-store).
 package api
 
 import (
@@ -24,6 +25,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/flowwatch/flowwatch/internal/monitor"
 	"github.com/flowwatch/flowwatch/internal/store"
 )
 
@@ -45,6 +47,13 @@ type Options struct {
 	// Rollups is where the operational metrics are read from. Without it
 	// the metrics routes answer 503.
 	Rollups store.RollupReader
+	// Monitors is where monitor definitions are kept. Without it the
+	// monitor routes answer 503.
+	Monitors store.MonitorStore
+	// MonitorEnv is what monitor files are checked against when applied
+	// (the judge connections and notification channels of the server
+	// configuration); a nil function skips that check.
+	MonitorEnv monitor.Env
 	// Ready, when set, is called before each request that reads the store;
 	// an error answers 503 with Retry-After. It should be cheap.
 	Ready func(ctx context.Context) error
@@ -58,12 +67,14 @@ type Options struct {
 
 // API is the JSON API v1 handler set.
 type API struct {
-	traces  store.TraceReader
-	rollups store.RollupReader
-	ready   func(ctx context.Context) error
-	now     func() time.Time
-	timeout time.Duration
-	log     *slog.Logger
+	traces     store.TraceReader
+	rollups    store.RollupReader
+	monitors   store.MonitorStore
+	monitorEnv monitor.Env
+	ready      func(ctx context.Context) error
+	now        func() time.Time
+	timeout    time.Duration
+	log        *slog.Logger
 }
 
 // New returns an API; register its routes with RegisterHTTP.
@@ -72,12 +83,14 @@ func New(opts Options, logger *slog.Logger) *API {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	a := &API{
-		traces:  opts.Traces,
-		rollups: opts.Rollups,
-		ready:   opts.Ready,
-		now:     opts.Now,
-		timeout: opts.QueryTimeout,
-		log:     logger.With("component", "api"),
+		traces:     opts.Traces,
+		rollups:    opts.Rollups,
+		monitors:   opts.Monitors,
+		monitorEnv: opts.MonitorEnv,
+		ready:      opts.Ready,
+		now:        opts.Now,
+		timeout:    opts.QueryTimeout,
+		log:        logger.With("component", "api"),
 	}
 	if a.now == nil {
 		a.now = time.Now
@@ -88,44 +101,78 @@ func New(opts Options, logger *slog.Logger) *API {
 	return a
 }
 
-// route is one API endpoint; every route answers GET (and HEAD).
+// route is one API endpoint and the methods it answers.
 type route struct {
 	// pattern is the path as net/http.ServeMux and OpenAPI both write it.
 	pattern string
+	// methods are the handlers by method, in the order the Allow header
+	// lists them; GET also answers HEAD.
+	methods []method
+}
+
+// method is one HTTP method of a route and its handler.
+type method struct {
+	name    string
 	handler http.HandlerFunc
+}
+
+// get is a route that answers GET (and HEAD) only.
+func get(pattern string, h http.HandlerFunc) route {
+	return route{pattern: pattern, methods: []method{{http.MethodGet, h}}}
+}
+
+// allow is the Allow header of a route: its methods, HEAD after GET.
+func (rt route) allow() string {
+	var names []string
+	for _, m := range rt.methods {
+		names = append(names, m.name)
+		if m.name == http.MethodGet {
+			names = append(names, http.MethodHead)
+		}
+	}
+	return strings.Join(names, ", ")
 }
 
 func (a *API) routes() []route {
 	return []route{
-		{Prefix + "traces", a.listTraces},
-		{Prefix + "traces/{trace_id}", a.getTrace},
-		{Prefix + "services", a.listServices},
-		{Prefix + "metrics/operational", a.operationalMetrics},
-		{Prefix + "metrics/llm", a.llmMetrics},
-		{Prefix + "openapi.json", a.openAPI},
+		get(Prefix+"traces", a.listTraces),
+		get(Prefix+"traces/{trace_id}", a.getTrace),
+		get(Prefix+"services", a.listServices),
+		get(Prefix+"metrics/operational", a.operationalMetrics),
+		get(Prefix+"metrics/llm", a.llmMetrics),
+		get(Prefix+"monitors", a.listMonitors),
+		{pattern: Prefix + "monitors/{name}", methods: []method{
+			{http.MethodGet, a.getMonitor},
+			{http.MethodPut, a.putMonitor},
+			{http.MethodDelete, a.deleteMonitor},
+		}},
+		get(Prefix+"openapi.json", a.openAPI),
 	}
 }
 
-// RegisterHTTP adds the API's routes to mux: each route for GET (and HEAD),
-// a 405 JSON answer with Allow for other methods on the same paths, and a
-// 404 JSON answer for every other path under Prefix.
+// RegisterHTTP adds the API's routes to mux: each route for its methods
+// (GET also answering HEAD), a 405 JSON answer with Allow for other methods
+// on the same paths, and a 404 JSON answer for every other path under
+// Prefix.
 func (a *API) RegisterHTTP(mux *http.ServeMux) {
 	for _, rt := range a.routes() {
-		mux.HandleFunc(http.MethodGet+" "+rt.pattern, rt.handler)
-		mux.HandleFunc(rt.pattern, a.methodNotAllowed)
+		for _, m := range rt.methods {
+			mux.HandleFunc(m.name+" "+rt.pattern, m.handler)
+		}
+		mux.HandleFunc(rt.pattern, a.methodNotAllowed(rt.allow()))
 	}
 	mux.HandleFunc(Prefix, a.notFound)
 }
 
-// allowedMethods is the Allow header of every route.
-const allowedMethods = "GET, HEAD"
-
-func (a *API) methodNotAllowed(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Allow", allowedMethods)
-	a.fail(w, r, &statusError{
-		status: http.StatusMethodNotAllowed,
-		msg:    fmt.Sprintf("method %s not allowed on %s (allowed: %s)", r.Method, clip(r.URL.Path), allowedMethods),
-	})
+// methodNotAllowed answers 405 with the route's Allow header.
+func (a *API) methodNotAllowed(allow string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", allow)
+		a.fail(w, r, &statusError{
+			status: http.StatusMethodNotAllowed,
+			msg:    fmt.Sprintf("method %s not allowed on %s (allowed: %s)", r.Method, clip(r.URL.Path), allow),
+		})
+	}
 }
 
 func (a *API) notFound(w http.ResponseWriter, r *http.Request) {
@@ -266,6 +313,11 @@ func parseTraceID(s string) (string, error) {
 // writeJSON writes v as a 200 response. It encodes fully before writing so
 // that an encoding failure still gets a clean 500.
 func (a *API) writeJSON(w http.ResponseWriter, r *http.Request, v any) {
+	a.writeJSONStatus(w, r, http.StatusOK, v)
+}
+
+// writeJSONStatus writes v as a response with the given status.
+func (a *API) writeJSONStatus(w http.ResponseWriter, r *http.Request, status int, v any) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	// Text is shown as sent: the body is JSON served with nosniff, so <, >
@@ -275,12 +327,21 @@ func (a *API) writeJSON(w http.ResponseWriter, r *http.Request, v any) {
 		a.fail(w, r, fmt.Errorf("encode response: %w", err))
 		return
 	}
-	a.write(w, http.StatusOK, buf.Bytes())
+	a.write(w, status, buf.Bytes())
 }
 
+// jsonType is the Content-Type of every JSON response.
+const jsonType = "application/json; charset=utf-8"
+
 func (a *API) write(w http.ResponseWriter, status int, body []byte) {
+	a.writeTyped(w, status, jsonType, body)
+}
+
+// writeTyped writes a response with the headers every API response
+// carries.
+func (a *API) writeTyped(w http.ResponseWriter, status int, contentType string, body []byte) {
 	h := w.Header()
-	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set("Content-Type", contentType)
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Content-Length", strconv.Itoa(len(body)))
@@ -301,8 +362,10 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 		w.Header().Set("Retry-After", "5")
 	}
 	var buf bytes.Buffer
-	// Encoding a struct holding one string cannot fail.
-	_ = json.NewEncoder(&buf).Encode(ErrorBody{Error: msg})
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	// Encoding these bodies (strings and integers) cannot fail.
+	_ = enc.Encode(errorBody(err, msg))
 	a.write(w, status, buf.Bytes())
 }
 

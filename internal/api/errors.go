@@ -3,8 +3,11 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
+	"strings"
 
+	"github.com/flowwatch/flowwatch/internal/monitor"
 	"github.com/flowwatch/flowwatch/internal/store"
 )
 
@@ -14,11 +17,17 @@ import (
 const statusClientClosedRequest = 499
 
 // errNoStore is returned when the API was built without a trace reader,
-// errNoRollups when it was built without a rollup reader.
+// errNoRollups when it was built without a rollup reader, errNoMonitors
+// when it was built without a monitor store.
 var (
-	errNoStore   = errors.New("no trace store configured")
-	errNoRollups = errors.New("no metrics store configured")
+	errNoStore    = errors.New("no trace store configured")
+	errNoRollups  = errors.New("no metrics store configured")
+	errNoMonitors = errors.New("no monitor store configured")
 )
+
+// maxProblems bounds the problems of an invalid monitor file listed in one
+// answer.
+const maxProblems = 100
 
 // statusError is an error that carries its status and client message.
 type statusError struct {
@@ -37,19 +46,35 @@ func (e *notReadyError) Unwrap() error { return e.err }
 // statusOf is the one table from errors to HTTP status and the message the
 // client sees. Anything it does not know is a 500 with a generic message
 // (the real error is logged by fail).
+//
+// Monitor files: a file that is not a valid monitor (its YAML does not
+// parse, a key is unknown, a value is out of range, a judge connection is
+// missing) is 422 with the problems listed (errorBody); a request that is
+// wrong in itself (a bad name in the path, a name in the file that is not
+// the one in the path, a malformed If-Match, an unknown parameter) is 400;
+// a body of another media type 415; a body over the limit 413; a stale
+// If-Match 409.
 func statusOf(err error) (int, string) {
 	var (
 		se *statusError
 		re *requestError
 		nr *notReadyError
+		ve *monitor.ValidationError
+		mb *http.MaxBytesError
 	)
 	switch {
 	case errors.As(err, &se):
 		return se.status, se.msg
 	case errors.As(err, &re):
 		return http.StatusBadRequest, re.msg
+	case errors.As(err, &ve):
+		return http.StatusUnprocessableEntity, invalidMonitorMessage(ve)
+	case errors.As(err, &mb):
+		return http.StatusRequestEntityTooLarge, fmt.Sprintf("request body too large: at most %s", byteSize(mb.Limit))
 	case errors.Is(err, store.ErrInvalidCursor):
 		return http.StatusBadRequest, `invalid "cursor": not a cursor this server issued for this query; start again without it`
+	case errors.Is(err, store.ErrConflict):
+		return http.StatusConflict, "conflict: the resource changed meanwhile; read it again and retry"
 	case errors.Is(err, store.ErrNotFound):
 		return http.StatusNotFound, "not found"
 	case errors.As(err, &nr):
@@ -58,6 +83,8 @@ func statusOf(err error) (int, string) {
 		return http.StatusServiceUnavailable, "server not ready: " + errNoStore.Error()
 	case errors.Is(err, errNoRollups):
 		return http.StatusServiceUnavailable, "server not ready: " + errNoRollups.Error()
+	case errors.Is(err, errNoMonitors):
+		return http.StatusServiceUnavailable, "server not ready: " + errNoMonitors.Error()
 	case errors.Is(err, store.ErrClosed):
 		return http.StatusServiceUnavailable, "server not ready: the store is closed (shutting down)"
 	case errors.Is(err, context.DeadlineExceeded):
@@ -66,4 +93,67 @@ func statusOf(err error) (int, string) {
 		return statusClientClosedRequest, "request canceled"
 	}
 	return http.StatusInternalServerError, "internal server error; the server log has the details"
+}
+
+// errorBody is the body of an error answer: {"error": msg}, plus the
+// problems when err is an invalid monitor file.
+func errorBody(err error, msg string) any {
+	var ve *monitor.ValidationError
+	if !errors.As(err, &ve) {
+		return ErrorBody{Error: msg}
+	}
+	body := InvalidMonitorBody{Error: msg, Problems: make([]Problem, 0, min(len(ve.Problems), maxProblems))}
+	for _, p := range ve.Problems[:min(len(ve.Problems), maxProblems)] {
+		body.Problems = append(body.Problems, Problem{Path: p.Path, Line: p.Line, Column: p.Column, Message: p.Message})
+	}
+	return body
+}
+
+// invalidMonitorMessage is the message of an invalid monitor file: every
+// problem (up to maxProblems), one a line.
+func invalidMonitorMessage(ve *monitor.ValidationError) string {
+	n := len(ve.Problems)
+	lines := make([]string, 0, min(n, maxProblems))
+	for _, p := range ve.Problems[:min(n, maxProblems)] {
+		lines = append(lines, problemText(p))
+	}
+	switch {
+	case n == 0:
+		return "invalid monitor file"
+	case n == 1:
+		return "invalid monitor file: " + lines[0]
+	case n > maxProblems:
+		return fmt.Sprintf("invalid monitor file, %d problems (the first %d listed):\n%s", n, maxProblems, strings.Join(lines, "\n"))
+	}
+	return fmt.Sprintf("invalid monitor file, %d problems:\n%s", n, strings.Join(lines, "\n"))
+}
+
+// byteSize writes a size in bytes, in KiB or MiB when it is a whole number
+// of them.
+func byteSize(n int64) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%d KiB", n>>10)
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
+// problemText writes a problem as "line 7, column 3: window.lookback:
+// message", leaving out what is unknown.
+func problemText(p monitor.Problem) string {
+	var b strings.Builder
+	if p.Line > 0 {
+		fmt.Fprintf(&b, "line %d", p.Line)
+		if p.Column > 0 {
+			fmt.Fprintf(&b, ", column %d", p.Column)
+		}
+		b.WriteString(": ")
+	}
+	if p.Path != "" {
+		b.WriteString(p.Path + ": ")
+	}
+	b.WriteString(p.Message)
+	return b.String()
 }

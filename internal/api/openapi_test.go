@@ -47,20 +47,27 @@ func loadOpenAPI(t *testing.T) map[string]any {
 func obj(v any) map[string]any { m, _ := v.(map[string]any); return m }
 
 // TestOpenAPIRoutes checks that the document describes exactly the routes
-// registered, and exactly the query parameters the list endpoint accepts.
+// registered with their methods, and exactly the query parameters the
+// endpoints accept.
 func TestOpenAPIRoutes(t *testing.T) {
 	doc := loadOpenAPI(t)
 	paths := obj(doc["paths"])
 	var documented, registered []string
-	for p, item := range paths {
+	for p := range paths {
 		documented = append(documented, p)
-		ops := obj(item)
-		if len(ops) != 1 || ops["get"] == nil {
-			t.Errorf("path %s: want exactly one operation, get; have %v", p, keys(ops))
-		}
 	}
 	for _, rt := range New(Options{}, nil).routes() {
 		registered = append(registered, rt.pattern)
+		var methods []string
+		for _, m := range rt.methods {
+			methods = append(methods, strings.ToLower(m.name))
+		}
+		sort.Strings(methods)
+		if ops := obj(paths[rt.pattern]); ops != nil {
+			if diff := cmp.Diff(methods, keys(ops)); diff != "" {
+				t.Errorf("path %s: operations (-registered +documented):\n%s", rt.pattern, diff)
+			}
+		}
 	}
 	sort.Strings(documented)
 	sort.Strings(registered)
@@ -69,19 +76,7 @@ func TestOpenAPIRoutes(t *testing.T) {
 	}
 
 	params := func(path string) (names []string, in []string) {
-		for _, p := range obj(obj(paths[path])["get"])["parameters"].([]any) {
-			param := obj(p)
-			if ref, ok := param["$ref"].(string); ok {
-				resolved, err := resolve(doc, ref)
-				if err != nil {
-					t.Fatal(err)
-				}
-				param = resolved
-			}
-			names = append(names, param["name"].(string))
-			in = append(in, param["in"].(string))
-		}
-		return names, in
+		return opParams(t, doc, path, "get")
 	}
 	names, in := params("/api/v1/traces")
 	if diff := cmp.Diff(traceListParams(), names); diff != "" {
@@ -145,6 +140,26 @@ func TestOpenAPIRoutes(t *testing.T) {
 		}
 	}
 	walk(doc)
+}
+
+// opParams returns the names of the parameters of an operation and where
+// each is (query, path, header), resolving references.
+func opParams(t *testing.T, doc map[string]any, path, method string) (names []string, in []string) {
+	t.Helper()
+	list, _ := obj(obj(obj(doc["paths"])[path])[method])["parameters"].([]any)
+	for _, p := range list {
+		param := obj(p)
+		if ref, ok := param["$ref"].(string); ok {
+			resolved, err := resolve(doc, ref)
+			if err != nil {
+				t.Fatal(err)
+			}
+			param = resolved
+		}
+		names = append(names, param["name"].(string))
+		in = append(in, param["in"].(string))
+	}
+	return names, in
 }
 
 func keys(m map[string]any) []string {

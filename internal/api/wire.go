@@ -57,6 +57,51 @@ type ErrorBody struct {
 	Error string `json:"error"`
 }
 
+// InvalidMonitorBody is the body of a 422 answer to a monitor file that is
+// not a valid monitor: the error envelope plus every problem found.
+type InvalidMonitorBody struct {
+	Error    string    `json:"error"`
+	Problems []Problem `json:"problems"`
+}
+
+// Problem is one thing wrong with a monitor file. Path names the key
+// ("window.lookback", or the reference form's path); Line and Column are
+// 1-based, 0 when unknown; Message says what is wrong and how to fix it.
+type Problem struct {
+	Path    string `json:"path"`
+	Line    int    `json:"line"`
+	Column  int    `json:"column"`
+	Message string `json:"message"`
+}
+
+// MonitorList is the body of GET /api/v1/monitors.
+type MonitorList struct {
+	// Monitors are sorted by name.
+	Monitors []Monitor `json:"monitors"`
+}
+
+// Monitor is a stored monitor definition. Unlike the other shapes of the
+// API, Monitor.Monitor is the monitor file in its native form, written as
+// JSON: optional keys that are not set are left out, as in a file, so
+// that the object can be sent back as it is.
+type Monitor struct {
+	Monitor model.Monitor `json:"monitor"`
+	// Version starts at 1 and grows with every change; it is also the
+	// ETag of the monitor ("3"), for If-Match.
+	Version   int64     `json:"version"`
+	CreatedAt Timestamp `json:"created_at"`
+	UpdatedAt Timestamp `json:"updated_at"`
+}
+
+// AppliedMonitor is the body of PUT /api/v1/monitors/{name}: the monitor
+// as stored (or, for a dry run, as it would be stored), the form of the
+// file sent (native or reference) and the warnings about it.
+type AppliedMonitor struct {
+	Monitor
+	Form     string   `json:"form"`
+	Warnings []string `json:"warnings"`
+}
+
 // TraceList is the body of GET /api/v1/traces.
 type TraceList struct {
 	Traces []TraceSummary `json:"traces"`
@@ -678,4 +723,24 @@ type Latency struct {
 	P99 *float64 `json:"p99"`
 	Avg *float64 `json:"avg"`
 	Max *float64 `json:"max"`
+}
+
+func toMonitor(sm model.StoredMonitor) Monitor {
+	return Monitor{
+		Monitor:   sm.Monitor,
+		Version:   sm.Version,
+		CreatedAt: Timestamp{sm.CreatedAt},
+		UpdatedAt: Timestamp{sm.UpdatedAt},
+	}
+}
+
+func toMonitorList(list []model.StoredMonitor) MonitorList {
+	out := MonitorList{Monitors: make([]Monitor, 0, len(list))}
+	for _, sm := range list {
+		out.Monitors = append(out.Monitors, toMonitor(sm))
+	}
+	sort.SliceStable(out.Monitors, func(i, j int) bool {
+		return out.Monitors[i].Monitor.Name < out.Monitors[j].Monitor.Name
+	})
+	return out
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/flowwatch/flowwatch/internal/api"
 	"github.com/flowwatch/flowwatch/internal/config"
 	"github.com/flowwatch/flowwatch/internal/ingest"
+	"github.com/flowwatch/flowwatch/internal/monitor"
 	"github.com/flowwatch/flowwatch/internal/normalize"
 	"github.com/flowwatch/flowwatch/internal/pipeline"
 	"github.com/flowwatch/flowwatch/internal/rollup"
@@ -122,7 +123,18 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 	rcv.RegisterHTTP(otlp)
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", adm.HTTP(otlp))
-	api.New(api.Options{Traces: st, Rollups: st, Ready: a.Ready}, logger).RegisterHTTP(mux)
+	api.New(api.Options{
+		Traces:   st,
+		Rollups:  st,
+		Monitors: st,
+		MonitorEnv: monitor.Env{
+			Judge: func(name string) bool { _, ok := cfg.Judges[name]; return ok },
+			// Notification channels arrive with alerting; until then a
+			// monitor naming one is refused rather than silently unheard.
+			Channel: func(string) bool { return false },
+		},
+		Ready: a.Ready,
+	}, logger).RegisterHTTP(mux)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{
 		EnableOpenMetrics:   true,
 		ErrorLog:            slog.NewLogLogger(logger.Handler(), slog.LevelError),
@@ -169,7 +181,8 @@ const landing = `flowwatch is running.
 
 OTLP/HTTP:  POST /v1/traces, POST /v1/logs (protobuf or JSON)
 JSON API:   GET /api/v1/traces, /api/v1/traces/{trace_id}, /api/v1/services,
-            /api/v1/metrics/operational, /api/v1/metrics/llm
+            /api/v1/metrics/operational, /api/v1/metrics/llm,
+            GET/PUT/DELETE /api/v1/monitors/{name}, GET /api/v1/monitors
 OpenAPI:    GET /api/v1/openapi.json
 Metrics:    GET /metrics (Prometheus / OpenMetrics)
 Health:     GET /healthz, GET /readyz

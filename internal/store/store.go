@@ -141,12 +141,42 @@ type MonitorStore interface {
 	DeleteMonitor(ctx context.Context, name string) error
 }
 
+// RunStore keeps monitor runs and the scheduler's state. Every method is
+// safe for several schedulers (replicas) at once: a tick is recorded once,
+// and a run is claimed by one scheduler at a time.
+type RunStore interface {
+	// NextRunTimes returns the next scheduled run of every monitor that
+	// has one.
+	NextRunTimes(ctx context.Context) (map[string]time.Time, error)
+	// SetNextRunTime sets a monitor's next scheduled run.
+	SetNextRunTime(ctx context.Context, monitor string, next time.Time) error
+	// ScheduleRun records a due scheduled run and sets the monitor's next
+	// run time to next, in one transaction. A run already recorded for the
+	// same monitor and ScheduledAt is not recorded again: it is returned
+	// with created false (next is still set).
+	ScheduleRun(ctx context.Context, r model.Run, next time.Time) (model.Run, bool, error)
+	// CreateRun records a manual run.
+	CreateRun(ctx context.Context, r model.Run) (model.Run, error)
+	// ClaimRun takes the oldest pending run, or the oldest running run
+	// whose lease ended before now, for owner until now+lease, counting
+	// an attempt. It reports false when there is none.
+	ClaimRun(ctx context.Context, owner string, now time.Time, lease time.Duration) (model.Run, bool, error)
+	// FinishRun ends a run claimed by owner; ErrConflict (wrapped) when
+	// owner no longer holds it.
+	FinishRun(ctx context.Context, id, owner string, status model.RunStatus, errMsg string, now time.Time) error
+	// GetRun returns ErrNotFound (wrapped) for an unknown id.
+	GetRun(ctx context.Context, id string) (model.Run, error)
+	// ListRuns returns a monitor's runs, newest first, at most limit.
+	ListRuns(ctx context.Context, monitor string, limit int) ([]model.Run, error)
+}
+
 // Store is what a backend provides as a whole.
 type Store interface {
 	Writer
 	TraceReader
 	RollupReader
 	MonitorStore
+	RunStore
 	// Ping reports whether the store can serve (for /readyz).
 	Ping(ctx context.Context) error
 	Close() error

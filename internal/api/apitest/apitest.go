@@ -1,7 +1,8 @@
 // Package apitest provides what tests of the API and of its clients need:
-// an in-memory store.TraceReader with a fixed set of traces, and an
-// in-memory store.RollupReader with fixed observations. It is for tests
-// only; production code never imports it.
+// an in-memory store.TraceReader with a fixed set of traces, an in-memory
+// store.RollupReader with fixed observations, and an in-memory
+// store.MonitorStore. It is for tests only; production code never imports
+// it.
 package apitest
 
 import (

@@ -74,6 +74,7 @@ func Run(t *testing.T, open Opener) {
 		{"ConcurrentWriters", testConcurrentWriters},
 		{"Rollups", testRollups},
 		{"Monitors", testMonitors},
+		{"Runs", testRuns},
 		{"Persistence", testPersistence},
 		{"Close", testClose},
 	}

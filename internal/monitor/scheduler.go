@@ -1,0 +1,292 @@
+package monitor
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/flowwatch/flowwatch/internal/model"
+)
+
+// SchedulerStore is what the scheduler needs of the store (store.MonitorStore
+// and store.RunStore provide it).
+type SchedulerStore interface {
+	ListMonitors(ctx context.Context) ([]model.StoredMonitor, error)
+	GetMonitor(ctx context.Context, name string) (model.StoredMonitor, error)
+	NextRunTimes(ctx context.Context) (map[string]time.Time, error)
+	SetNextRunTime(ctx context.Context, monitor string, next time.Time) error
+	ScheduleRun(ctx context.Context, r model.Run, next time.Time) (model.Run, bool, error)
+	ClaimRun(ctx context.Context, owner string, now time.Time, lease time.Duration) (model.Run, bool, error)
+	FinishRun(ctx context.Context, id, owner string, status model.RunStatus, errMsg string, now time.Time) error
+}
+
+// Executor carries out one claimed run of a monitor: select, sample,
+// evaluate, aggregate and store its results. An error fails the run.
+type Executor func(ctx context.Context, run model.Run, m model.Monitor) error
+
+// SchedulerOptions configure a Scheduler. Zero values select the defaults.
+type SchedulerOptions struct {
+	Store   SchedulerStore
+	Execute Executor
+	// MaxConcurrent bounds the runs executing at once (default 4).
+	MaxConcurrent int
+	// Lease is how long a claimed run is this scheduler's before another
+	// may take it over (default 30m; runs longer than that need a longer
+	// lease, or another scheduler starts them again).
+	Lease time.Duration
+	// MaxAttempts is how often a run may be claimed (default 2): a run
+	// whose scheduler stopped is retried once, then failed.
+	MaxAttempts int
+	// Poll is how often due monitors and claimable runs are looked for
+	// (default 1s).
+	Poll time.Duration
+	// Owner names this scheduler in leases (default host, process and a
+	// random suffix).
+	Owner string
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+// Scheduler records each monitor's due runs and executes them. Runs are
+// recorded in the store before they execute, once per schedule tick, so a
+// restart neither skips nor doubles one: a run due while flowwatch was
+// down is recorded once when it starts again (ticks missed in between are
+// not each run), and a run whose scheduler stopped mid-way is taken over
+// when its lease ends and tried once more.
+type Scheduler struct {
+	o   SchedulerOptions
+	log *slog.Logger
+	sem chan struct{}
+	wg  sync.WaitGroup
+}
+
+// NewScheduler returns a scheduler; start it with Run.
+func NewScheduler(o SchedulerOptions, logger *slog.Logger) (*Scheduler, error) {
+	if o.Store == nil || o.Execute == nil {
+		return nil, errors.New("monitor: scheduler needs a store and an executor")
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if o.MaxConcurrent <= 0 {
+		o.MaxConcurrent = 4
+	}
+	if o.Lease <= 0 {
+		o.Lease = 30 * time.Minute
+	}
+	if o.MaxAttempts <= 0 {
+		o.MaxAttempts = 2
+	}
+	if o.Poll <= 0 {
+		o.Poll = time.Second
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Owner == "" {
+		host, _ := os.Hostname()
+		var b [4]byte
+		_, _ = rand.Read(b[:])
+		o.Owner = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:]))
+	}
+	return &Scheduler{o: o, log: logger.With("component", "scheduler"), sem: make(chan struct{}, o.MaxConcurrent)}, nil
+}
+
+// Run schedules and executes runs until ctx ends, then waits for the runs
+// executing to return (their context is ctx, so they stop early).
+func (s *Scheduler) Run(ctx context.Context) error {
+	defer s.wg.Wait()
+	t := time.NewTicker(s.o.Poll)
+	defer t.Stop()
+	for {
+		if err := s.Schedule(ctx); err != nil && ctx.Err() == nil {
+			s.log.Error("schedule_failed", "err", err)
+		}
+		if err := s.Dispatch(ctx); err != nil && ctx.Err() == nil {
+			s.log.Error("dispatch_failed", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// Schedule records the run of every enabled monitor whose next run time
+// has come, and gives monitors without one their first.
+func (s *Scheduler) Schedule(ctx context.Context) error {
+	now := s.o.Now()
+	monitors, err := s.o.Store.ListMonitors(ctx)
+	if err != nil {
+		return fmt.Errorf("list monitors: %w", err)
+	}
+	nexts, err := s.o.Store.NextRunTimes(ctx)
+	if err != nil {
+		return fmt.Errorf("read next run times: %w", err)
+	}
+	var errs []error
+	for _, sm := range monitors {
+		m := sm.Monitor
+		if m.Disabled {
+			continue
+		}
+		next, ok := nexts[m.Name]
+		if !ok {
+			// A new monitor runs first at its first tick from now.
+			first, err := Next(m.Schedule, now)
+			if err == nil {
+				err = s.o.Store.SetNextRunTime(ctx, m.Name, first)
+			}
+			if err != nil {
+				errs = append(errs, fmt.Errorf("monitor %s: %w", m.Name, err))
+			}
+			continue
+		}
+		if next.After(now) {
+			continue
+		}
+		// Due: record one run, for the latest tick that has come (ticks
+		// missed while flowwatch was down are not each run), and move on to
+		// the first tick after now.
+		tick, following, err := latestTick(m.Schedule, next, now)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("monitor %s: %w", m.Name, err))
+			continue
+		}
+		start, end, err := WindowAt(m.Window, tick)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("monitor %s: %w", m.Name, err))
+			continue
+		}
+		run := model.Run{Monitor: m.Name, MonitorVersion: sm.Version, ScheduledAt: tick,
+			WindowStart: start, WindowEnd: end, CreatedAt: now}
+		r, created, err := s.o.Store.ScheduleRun(ctx, run, following)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("monitor %s: %w", m.Name, err))
+			continue
+		}
+		if created {
+			s.log.Info("run_scheduled", "monitor", m.Name, "run", r.ID, "tick", tick, "next", following)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// maxCatchUp bounds the ticks latestTick steps through (a month of
+// minutes); past it the stored tick is run.
+const maxCatchUp = 45000
+
+// latestTick returns the latest tick from next up to now, and the first
+// tick after now.
+func latestTick(s model.Schedule, next, now time.Time) (tick, following time.Time, err error) {
+	tick = next
+	for i := 0; ; i++ {
+		n, err := Next(s, tick)
+		if err != nil {
+			return time.Time{}, time.Time{}, err
+		}
+		if n.After(now) || i == maxCatchUp {
+			if i == maxCatchUp {
+				if n, err = Next(s, now); err != nil {
+					return time.Time{}, time.Time{}, err
+				}
+			}
+			return tick, n, nil
+		}
+		tick = n
+	}
+}
+
+// Wait waits for the runs executing to return.
+func (s *Scheduler) Wait() { s.wg.Wait() }
+
+// Dispatch claims runs while fewer than MaxConcurrent execute and starts
+// them.
+func (s *Scheduler) Dispatch(ctx context.Context) error {
+	for {
+		select {
+		case s.sem <- struct{}{}:
+		default:
+			return nil // all slots busy
+		}
+		run, ok, err := s.o.Store.ClaimRun(ctx, s.o.Owner, s.o.Now(), s.o.Lease)
+		if err != nil || !ok {
+			<-s.sem
+			return err
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			defer func() { <-s.sem }()
+			s.execute(ctx, run)
+		}()
+	}
+}
+
+// execute runs a claimed run and records how it ended.
+func (s *Scheduler) execute(ctx context.Context, run model.Run) {
+	log := s.log.With("monitor", run.Monitor, "run", run.ID, "attempt", run.Attempts)
+	status, msg := model.RunSucceeded, ""
+	switch sm, err := s.o.Store.GetMonitor(ctx, run.Monitor); {
+	case run.Attempts > s.o.MaxAttempts:
+		status, msg = model.RunFailed, fmt.Sprintf("gave up after %d attempts: the scheduler running it stopped each time", run.Attempts-1)
+	case err != nil:
+		status, msg = model.RunFailed, fmt.Sprintf("monitor definition: %v", err)
+	default:
+		log.Info("run_started", "window_start", run.WindowStart, "window_end", run.WindowEnd)
+		if err := s.safeExecute(ctx, run, sm.Monitor); err != nil {
+			if ctx.Err() != nil {
+				// Shutting down: leave the run to be taken over when its
+				// lease ends.
+				log.Warn("run_interrupted", "err", err)
+				return
+			}
+			status, msg = model.RunFailed, err.Error()
+		}
+	}
+	// The outcome is recorded even when ctx ended meanwhile.
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if err := s.o.Store.FinishRun(fctx, run.ID, s.o.Owner, status, msg, s.o.Now()); err != nil {
+		log.Error("run_finish_failed", "err", err)
+		return
+	}
+	if status == model.RunFailed {
+		log.Warn("run_failed", "err", msg)
+	} else {
+		log.Info("run_succeeded")
+	}
+}
+
+func (s *Scheduler) safeExecute(ctx context.Context, run model.Run, m model.Monitor) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("panic: %v", p)
+		}
+	}()
+	return s.o.Execute(ctx, run, m)
+}
+
+// WindowAt is the window of a run at tick at: traces that started in
+// [at - offset - lookback, at - offset).
+func WindowAt(w model.Window, at time.Time) (start, end time.Time, err error) {
+	lookback, msg := parseWindow(w.Lookback)
+	if msg != "" {
+		return time.Time{}, time.Time{}, fmt.Errorf("window.lookback: %s", msg)
+	}
+	var offset time.Duration
+	if w.Offset != "" {
+		if offset, msg = parseWindow(w.Offset); msg != "" {
+			return time.Time{}, time.Time{}, fmt.Errorf("window.offset: %s", msg)
+		}
+	}
+	end = at.Add(-offset).UTC()
+	return end.Add(-lookback), end, nil
+}
