@@ -238,3 +238,49 @@ func TestSchedulerRecordsFailures(t *testing.T) {
 		}
 	}
 }
+
+// TestSchedulerGivesUp: a run whose schedulers stop twice is failed when
+// claimed a third time, rather than retried forever.
+func TestSchedulerGivesUp(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t, filepath.Join(t.TempDir(), "fw.db"))
+	if _, _, err := st.PutMonitor(ctx, every5("m"), 0); err != nil {
+		t.Fatal(err)
+	}
+	c := &clock{}
+	var stop context.CancelFunc
+	// The scheduler stops while the run executes.
+	stopping := &executions{fn: func(model.Run) error { stop(); return context.Canceled }}
+	s := newTestScheduler(t, st, c, stopping, "a")
+	step(t, s, c, "10:02")
+	c.Set(at("10:05"))
+	if err := s.Schedule(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i, now := range []string{"10:05", "10:16"} {
+		c.Set(at(now))
+		dctx, cancel := context.WithCancel(ctx)
+		stop = cancel
+		err := s.Dispatch(dctx)
+		s.Wait()
+		cancel()
+		if err != nil && !errors.Is(err, context.Canceled) {
+			t.Fatalf("dispatch %d: %v", i, err)
+		}
+	}
+	if got := len(stopping.ticks()); got != 2 {
+		t.Fatalf("executed %d times before giving up, want 2", got)
+	}
+	c.Set(at("10:27"))
+	if err := s.Dispatch(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s.Wait()
+	runs, _ := st.ListRuns(ctx, "m", 10)
+	if len(runs) != 1 || runs[0].Status != model.RunFailed || runs[0].Attempts != 3 || !strings.Contains(runs[0].Error, "gave up after 2 attempts") {
+		t.Fatalf("runs %+v, want one failed after 2 attempts", runs)
+	}
+	if got := len(stopping.ticks()); got != 2 {
+		t.Errorf("executed %d times, want 2", got)
+	}
+}
