@@ -1,5 +1,7 @@
 package model
 
+import "time"
+
 // InstanceStatus is how the evaluation of one sampled trace for one metric
 // ended.
 type InstanceStatus string
@@ -112,4 +114,24 @@ type OperationalResult struct {
 	// Violation is set when Value is strictly above Bound.Max or strictly
 	// below Bound.Min.
 	Violation bool `json:"violation"`
+}
+
+// RunResult is what a finished run found.
+type RunResult struct {
+	RunID       string              `json:"run_id"`
+	Sampled     int                 `json:"sampled"`
+	Metrics     []MetricResult      `json:"metrics"`
+	Operational []OperationalResult `json:"operational"`
+}
+
+// Evaluation is a judge's verdict on one trace for one metric, as cached:
+// keyed by trace, metric, judge model and prompt version.
+type Evaluation struct {
+	TraceID       string    `json:"trace_id"`
+	Metric        string    `json:"metric"`
+	JudgeModel    string    `json:"judge_model"`
+	PromptVersion string    `json:"prompt_version"`
+	Score         float64   `json:"score"`
+	Reason        string    `json:"reason,omitempty"`
+	CreatedAt     time.Time `json:"created_at"`
 }

@@ -170,6 +170,28 @@ type RunStore interface {
 	ListRuns(ctx context.Context, monitor string, limit int) ([]model.Run, error)
 }
 
+// EvalCacheKey identifies a cached evaluation.
+type EvalCacheKey struct {
+	TraceID, Metric, JudgeModel, PromptVersion string
+}
+
+// ResultStore keeps what runs found, and the evaluation cache.
+type ResultStore interface {
+	// SaveRunResult stores a run's result and instances and ends the run
+	// as succeeded, in one transaction, if owner still holds the run
+	// (ErrConflict, wrapped, otherwise: another scheduler took it over).
+	SaveRunResult(ctx context.Context, owner string, res model.RunResult, instances []model.Instance, now time.Time) error
+	// RunResult returns ErrNotFound (wrapped) for a run without a result.
+	RunResult(ctx context.Context, runID string) (model.RunResult, error)
+	// RunInstances returns a run's instances of one metric ("" for all),
+	// by metric and trace id.
+	RunInstances(ctx context.Context, runID, metric string) ([]model.Instance, error)
+	// CachedEvaluations returns the cached evaluations among keys.
+	CachedEvaluations(ctx context.Context, keys []EvalCacheKey) (map[EvalCacheKey]model.Evaluation, error)
+	// CacheEvaluations stores evaluations (an existing one is kept).
+	CacheEvaluations(ctx context.Context, evals []model.Evaluation) error
+}
+
 // Store is what a backend provides as a whole.
 type Store interface {
 	Writer
@@ -177,6 +199,7 @@ type Store interface {
 	RollupReader
 	MonitorStore
 	RunStore
+	ResultStore
 	// Ping reports whether the store can serve (for /readyz).
 	Ping(ctx context.Context) error
 	Close() error

@@ -75,6 +75,7 @@ func Run(t *testing.T, open Opener) {
 		{"Rollups", testRollups},
 		{"Monitors", testMonitors},
 		{"Runs", testRuns},
+		{"Results", testResults},
 		{"Persistence", testPersistence},
 		{"Close", testClose},
 	}

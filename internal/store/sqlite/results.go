@@ -1,0 +1,195 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/flowwatch/flowwatch/internal/model"
+	"github.com/flowwatch/flowwatch/internal/store"
+)
+
+// SaveRunResult stores a run's result and instances and ends the run.
+func (s *Store) SaveRunResult(ctx context.Context, owner string, res model.RunResult, instances []model.Instance, now time.Time) error {
+	metrics, err := json.Marshal(res.Metrics)
+	if err != nil {
+		return fmt.Errorf("sqlite: save result of run %s: %w", res.RunID, err)
+	}
+	operational, err := json.Marshal(res.Operational)
+	if err != nil {
+		return fmt.Errorf("sqlite: save result of run %s: %w", res.RunID, err)
+	}
+	err = s.write(ctx, func(tx *sql.Tx) error {
+		upd, err := tx.Exec(`UPDATE runs SET status = 'succeeded', error = '', finished_ns = ?, lease_until_ns = 0
+			WHERE id = ? AND status = 'running' AND lease_owner = ?`, nsOf(now), res.RunID, owner)
+		if err != nil {
+			return err
+		}
+		if n, _ := upd.RowsAffected(); n == 0 {
+			return fmt.Errorf("run is not held by %s: %w", owner, store.ErrConflict)
+		}
+		if _, err := tx.Exec(`INSERT OR REPLACE INTO run_results (run_id, sampled, metrics, operational) VALUES (?, ?, ?, ?)`,
+			res.RunID, res.Sampled, metrics, operational); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(`DELETE FROM run_instances WHERE run_id = ?`, res.RunID); err != nil {
+			return err
+		}
+		stmt, err := tx.Prepare(`INSERT OR REPLACE INTO run_instances (run_id, metric, trace_id, status, score, passed,
+			reason, error, raw_reply, judge_model, prompt_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		for _, in := range instances {
+			var score any
+			if in.Score != nil {
+				score = *in.Score
+			}
+			if _, err := stmt.Exec(res.RunID, in.Metric, in.TraceID, string(in.Status), score, in.Passed,
+				in.Reason, in.Error, in.RawReply, in.JudgeModel, in.PromptVersion); err != nil {
+				return fmt.Errorf("instance %s/%s: %w", in.Metric, in.TraceID, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: save result of run %s: %w", res.RunID, err)
+	}
+	return nil
+}
+
+// RunResult returns a run's stored result.
+func (s *Store) RunResult(ctx context.Context, runID string) (model.RunResult, error) {
+	if s.closed.Load() {
+		return model.RunResult{}, store.ErrClosed
+	}
+	res := model.RunResult{RunID: runID}
+	var metrics, operational []byte
+	err := s.rdb.QueryRowContext(ctx, `SELECT sampled, metrics, operational FROM run_results WHERE run_id = ?`, runID).
+		Scan(&res.Sampled, &metrics, &operational)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return model.RunResult{}, fmt.Errorf("sqlite: result of run %s: %w", runID, store.ErrNotFound)
+	case err != nil:
+		return model.RunResult{}, s.readErr("result of run "+runID, err)
+	}
+	if err := json.Unmarshal(metrics, &res.Metrics); err != nil {
+		return model.RunResult{}, fmt.Errorf("sqlite: result of run %s: metrics unreadable: %w", runID, err)
+	}
+	if err := json.Unmarshal(operational, &res.Operational); err != nil {
+		return model.RunResult{}, fmt.Errorf("sqlite: result of run %s: operational results unreadable: %w", runID, err)
+	}
+	return res, nil
+}
+
+// RunInstances returns a run's instances.
+func (s *Store) RunInstances(ctx context.Context, runID, metric string) ([]model.Instance, error) {
+	if s.closed.Load() {
+		return nil, store.ErrClosed
+	}
+	rows, err := s.rdb.QueryContext(ctx, `SELECT metric, trace_id, status, score, passed, reason, error, raw_reply,
+		judge_model, prompt_version FROM run_instances WHERE run_id = ?1 AND (?2 = '' OR metric = ?2)
+		ORDER BY metric, trace_id`, runID, metric)
+	if err != nil {
+		return nil, s.readErr("instances of run "+runID, err)
+	}
+	defer rows.Close()
+	var out []model.Instance
+	for rows.Next() {
+		in := model.Instance{RunID: runID}
+		var status string
+		var score sql.NullFloat64
+		if err := rows.Scan(&in.Metric, &in.TraceID, &status, &score, &in.Passed, &in.Reason, &in.Error,
+			&in.RawReply, &in.JudgeModel, &in.PromptVersion); err != nil {
+			return nil, s.readErr("instances of run "+runID, err)
+		}
+		in.Status = model.InstanceStatus(status)
+		if score.Valid {
+			v := score.Float64
+			in.Score = &v
+		}
+		out = append(out, in)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.readErr("instances of run "+runID, err)
+	}
+	return out, nil
+}
+
+// cacheLookupBatch bounds the keys of one cache query (4 parameters each,
+// within SQLite's limit on parameters).
+const cacheLookupBatch = 200
+
+// CachedEvaluations returns the cached evaluations among keys.
+func (s *Store) CachedEvaluations(ctx context.Context, keys []store.EvalCacheKey) (map[store.EvalCacheKey]model.Evaluation, error) {
+	if s.closed.Load() {
+		return nil, store.ErrClosed
+	}
+	out := make(map[store.EvalCacheKey]model.Evaluation)
+	for len(keys) > 0 {
+		batch := keys[:min(len(keys), cacheLookupBatch)]
+		keys = keys[len(batch):]
+		var q strings.Builder
+		q.WriteString(`SELECT trace_id, metric, judge_model, prompt_version, score, reason, created_ns FROM eval_cache
+			WHERE (trace_id, metric, judge_model, prompt_version) IN (VALUES `)
+		args := make([]any, 0, 4*len(batch))
+		for i, k := range batch {
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			q.WriteString("(?, ?, ?, ?)")
+			args = append(args, k.TraceID, k.Metric, k.JudgeModel, k.PromptVersion)
+		}
+		q.WriteString(")")
+		rows, err := s.rdb.QueryContext(ctx, q.String(), args...)
+		if err != nil {
+			return nil, s.readErr("evaluation cache", err)
+		}
+		for rows.Next() {
+			var e model.Evaluation
+			var created int64
+			if err := rows.Scan(&e.TraceID, &e.Metric, &e.JudgeModel, &e.PromptVersion, &e.Score, &e.Reason, &created); err != nil {
+				rows.Close()
+				return nil, s.readErr("evaluation cache", err)
+			}
+			e.CreatedAt = timeOf(created)
+			out[store.EvalCacheKey{TraceID: e.TraceID, Metric: e.Metric, JudgeModel: e.JudgeModel, PromptVersion: e.PromptVersion}] = e
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, s.readErr("evaluation cache", err)
+		}
+	}
+	return out, nil
+}
+
+// CacheEvaluations stores evaluations, keeping any already cached.
+func (s *Store) CacheEvaluations(ctx context.Context, evals []model.Evaluation) error {
+	if len(evals) == 0 {
+		return nil
+	}
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		stmt, err := tx.Prepare(`INSERT INTO eval_cache (trace_id, metric, judge_model, prompt_version, score, reason, created_ns)
+			VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`)
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		for _, e := range evals {
+			if _, err := stmt.Exec(e.TraceID, e.Metric, e.JudgeModel, e.PromptVersion, e.Score, e.Reason, nsOf(e.CreatedAt)); err != nil {
+				return fmt.Errorf("evaluation %s/%s: %w", e.Metric, e.TraceID, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: cache evaluations: %w", err)
+	}
+	return nil
+}
