@@ -24,11 +24,13 @@ type SchedulerStore interface {
 	ScheduleRun(ctx context.Context, r model.Run, next time.Time) (model.Run, bool, error)
 	ClaimRun(ctx context.Context, owner string, now time.Time, lease time.Duration) (model.Run, bool, error)
 	FinishRun(ctx context.Context, id, owner string, status model.RunStatus, errMsg string, now time.Time) error
+	SaveRunResult(ctx context.Context, owner string, res model.RunResult, instances []model.Instance, now time.Time) error
 }
 
-// Executor carries out one claimed run of a monitor: select, sample,
-// evaluate, aggregate and store its results. An error fails the run.
-type Executor func(ctx context.Context, run model.Run, m model.Monitor) error
+// Executor carries out one claimed run of a monitor (Engine.Run): select,
+// sample, evaluate and aggregate. The scheduler stores its outcome, which
+// ends the run as succeeded; an error fails the run.
+type Executor func(ctx context.Context, run model.Run, m model.Monitor) (Outcome, error)
 
 // SchedulerOptions configure a Scheduler. Zero values select the defaults.
 type SchedulerOptions struct {
@@ -234,6 +236,7 @@ func (s *Scheduler) Dispatch(ctx context.Context) error {
 func (s *Scheduler) execute(ctx context.Context, run model.Run) {
 	log := s.log.With("monitor", run.Monitor, "run", run.ID, "attempt", run.Attempts)
 	status, msg := model.RunSucceeded, ""
+	var outcome Outcome
 	switch sm, err := s.o.Store.GetMonitor(ctx, run.Monitor); {
 	case run.Attempts > s.o.MaxAttempts:
 		status, msg = model.RunFailed, fmt.Sprintf("gave up after %d attempts: the scheduler running it stopped each time", run.Attempts-1)
@@ -241,7 +244,7 @@ func (s *Scheduler) execute(ctx context.Context, run model.Run) {
 		status, msg = model.RunFailed, fmt.Sprintf("monitor definition: %v", err)
 	default:
 		log.Info("run_started", "window_start", run.WindowStart, "window_end", run.WindowEnd)
-		if err := s.safeExecute(ctx, run, sm.Monitor); err != nil {
+		if outcome, err = s.safeExecute(ctx, run, sm.Monitor); err != nil {
 			if ctx.Err() != nil {
 				// Shutting down: leave the run to be taken over when its
 				// lease ends.
@@ -254,7 +257,14 @@ func (s *Scheduler) execute(ctx context.Context, run model.Run) {
 	// The outcome is recorded even when ctx ended meanwhile.
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	if err := s.o.Store.FinishRun(fctx, run.ID, s.o.Owner, status, msg, s.o.Now()); err != nil {
+	var err error
+	if status == model.RunSucceeded {
+		outcome.Result.RunID = run.ID
+		err = s.o.Store.SaveRunResult(fctx, s.o.Owner, outcome.Result, outcome.Instances, s.o.Now())
+	} else {
+		err = s.o.Store.FinishRun(fctx, run.ID, s.o.Owner, status, msg, s.o.Now())
+	}
+	if err != nil {
 		log.Error("run_finish_failed", "err", err)
 		return
 	}
@@ -265,7 +275,7 @@ func (s *Scheduler) execute(ctx context.Context, run model.Run) {
 	}
 }
 
-func (s *Scheduler) safeExecute(ctx context.Context, run model.Run, m model.Monitor) (err error) {
+func (s *Scheduler) safeExecute(ctx context.Context, run model.Run, m model.Monitor) (out Outcome, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("panic: %v", p)

@@ -1,0 +1,427 @@
+package monitor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/flowwatch/flowwatch/internal/eval"
+	"github.com/flowwatch/flowwatch/internal/model"
+	"github.com/flowwatch/flowwatch/internal/rollup"
+	"github.com/flowwatch/flowwatch/internal/store"
+)
+
+// EngineStore is what a run reads and writes: the window's traces, the
+// operational rollups and the evaluation cache.
+type EngineStore interface {
+	ListTraces(ctx context.Context, q store.TraceQuery) (store.TracePage, error)
+	Rollups(ctx context.Context, q store.RollupQuery) ([]rollup.Row, error)
+	CachedEvaluations(ctx context.Context, keys []store.EvalCacheKey) (map[store.EvalCacheKey]model.Evaluation, error)
+	CacheEvaluations(ctx context.Context, evals []model.Evaluation) error
+}
+
+// Judge is an LLM judge connection as a run uses it (an *eval.Judge).
+type Judge interface {
+	eval.Rater
+	// Model names the judge's model; it is part of the cache key.
+	Model() string
+}
+
+// EngineOptions configure an Engine.
+type EngineOptions struct {
+	Store    EngineStore
+	Registry *eval.Registry
+	// Judges returns the judge connection of a name.
+	Judges func(name string) (Judge, bool)
+	// Workers bounds the samples evaluated at once (default 64); each
+	// judge bounds its own requests in flight as well.
+	Workers int
+	// MaxSampled bounds the traces one run judges (default 100,000): a
+	// window with more sampled traces fails the run with a message
+	// rather than dropping some silently.
+	MaxSampled int
+	// Budget, when set, returns the token and cost budget of one run of a
+	// monitor (nil: none).
+	Budget func(m model.Monitor) *eval.Budget
+	// Progress, when set, is told how many samples of a run are done.
+	Progress func(runID string, done, total int)
+}
+
+// Engine carries out monitor runs: it selects the window's traces, samples
+// them, extracts their columns, evaluates them (from the evaluation cache
+// when it can), aggregates per metric and checks the operational signals.
+type Engine struct {
+	o   EngineOptions
+	log *slog.Logger
+}
+
+// NewEngine returns an engine.
+func NewEngine(o EngineOptions, logger *slog.Logger) (*Engine, error) {
+	if o.Store == nil || o.Registry == nil {
+		return nil, errors.New("monitor: engine needs a store and a metric registry")
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Workers <= 0 {
+		o.Workers = 64
+	}
+	if o.MaxSampled <= 0 {
+		o.MaxSampled = 100_000
+	}
+	if o.Judges == nil {
+		o.Judges = func(string) (Judge, bool) { return nil, false }
+	}
+	return &Engine{o: o, log: logger.With("component", "engine")}, nil
+}
+
+// Outcome is what a run found.
+type Outcome struct {
+	Result    model.RunResult
+	Instances []model.Instance
+}
+
+// Run carries out one run of m over run's window.
+func (e *Engine) Run(ctx context.Context, run model.Run, m model.Monitor) (Outcome, error) {
+	metrics := make([]string, 0, len(m.Quality))
+	for name := range m.Quality {
+		metrics = append(metrics, name)
+	}
+	slices.Sort(metrics)
+	var judge Judge
+	if m.Judge != "" {
+		j, ok := e.o.Judges(m.Judge)
+		if !ok {
+			return Outcome{}, fmt.Errorf("judge connection %q is not in the server configuration (judges:)", m.Judge)
+		}
+		judge = j
+	}
+	traces, err := e.sample(ctx, run, m)
+	if err != nil {
+		return Outcome{}, err
+	}
+	instances, err := e.evaluate(ctx, run, m, judge, metrics, traces)
+	if err != nil {
+		return Outcome{}, err
+	}
+	res := model.RunResult{RunID: run.ID, Sampled: len(traces)}
+	byMetric := make(map[string][]model.Instance, len(metrics))
+	for _, in := range instances {
+		byMetric[in.Metric] = append(byMetric[in.Metric], in)
+	}
+	var graded []model.Instance
+	for _, name := range metrics {
+		th := m.Quality[name]
+		mr, err := Aggregate(name, th, byMetric[name])
+		if err != nil {
+			return Outcome{}, fmt.Errorf("metric %s: %w", name, err)
+		}
+		res.Metrics = append(res.Metrics, mr)
+		pass := 0.0
+		if th.PassScore != nil {
+			pass = *th.PassScore
+		}
+		for _, in := range byMetric[name] {
+			graded = append(graded, Grade(in, pass))
+		}
+	}
+	if res.Operational, err = e.operational(ctx, run, m); err != nil {
+		return Outcome{}, err
+	}
+	return Outcome{Result: res, Instances: graded}, nil
+}
+
+// sample returns the window's traces of the target that the sampling rate
+// keeps, oldest first.
+func (e *Engine) sample(ctx context.Context, run model.Run, m model.Monitor) ([]model.Trace, error) {
+	q := store.TraceQuery{Service: m.Target.Service, Deployment: m.Target.Deployment,
+		Since: run.WindowStart, Until: run.WindowEnd, Limit: store.MaxLimit}
+	var out []model.Trace
+	for {
+		page, err := e.o.Store.ListTraces(ctx, q)
+		if err != nil {
+			return nil, fmt.Errorf("read the window's traces: %w", err)
+		}
+		for _, tr := range page.Traces {
+			if Sampled(tr.TraceID, m.SamplingRate) {
+				out = append(out, tr)
+			}
+		}
+		if len(out) > e.o.MaxSampled {
+			return nil, fmt.Errorf("the window holds more than %d sampled traces; lower sampling_rate or shorten window.lookback", e.o.MaxSampled)
+		}
+		if page.NextCursor == "" {
+			break
+		}
+		q.Cursor = page.NextCursor
+	}
+	slices.Reverse(out) // the store lists newest first
+	return out, nil
+}
+
+// evaluate rates every sampled trace for every metric. Each instance ends
+// judged, not evaluable, or an error; when the run's budget runs out, the
+// instances not yet judged end as errors saying so.
+func (e *Engine) evaluate(ctx context.Context, run model.Run, m model.Monitor, judge Judge, metrics []string, traces []model.Trace) ([]model.Instance, error) {
+	var budget *eval.Budget
+	if e.o.Budget != nil {
+		budget = e.o.Budget(m)
+	}
+	judgeModel := ""
+	if judge != nil {
+		judgeModel = judge.Model()
+	}
+	var rater eval.Rater
+	if judge != nil {
+		rater = judge
+	}
+
+	// The evaluation cache, for the LLM-judged metrics.
+	var keys []store.EvalCacheKey
+	for _, tr := range traces {
+		for _, name := range metrics {
+			if mt, ok := e.o.Registry.Lookup(name); ok && mt.LLM() {
+				keys = append(keys, store.EvalCacheKey{TraceID: tr.TraceID, Metric: name, JudgeModel: judgeModel, PromptVersion: mt.Version})
+			}
+		}
+	}
+	cached, err := e.o.Store.CachedEvaluations(ctx, keys)
+	if err != nil {
+		return nil, fmt.Errorf("read the evaluation cache: %w", err)
+	}
+
+	results := make([][]model.Instance, len(traces))
+	var (
+		mu       sync.Mutex
+		fresh    []model.Evaluation
+		done     int
+		firstErr error
+	)
+	work := make(chan int)
+	var wg sync.WaitGroup
+	for w := 0; w < min(e.o.Workers, max(len(traces), 1)); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				ins, evals, err := e.evaluateTrace(ctx, run, m, rater, budget, judgeModel, metrics, traces[i], cached)
+				mu.Lock()
+				if err != nil && firstErr == nil {
+					firstErr = err
+				}
+				results[i] = ins
+				fresh = append(fresh, evals...)
+				done++
+				d := done
+				mu.Unlock()
+				if e.o.Progress != nil {
+					e.o.Progress(run.ID, d, len(traces))
+				}
+			}
+		}()
+	}
+feed:
+	for i := range traces {
+		select {
+		case work <- i:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(work)
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	// What was judged is kept even if the run fails later.
+	if err := e.o.Store.CacheEvaluations(ctx, fresh); err != nil {
+		return nil, fmt.Errorf("write the evaluation cache: %w", err)
+	}
+	var out []model.Instance
+	for _, ins := range results {
+		out = append(out, ins...)
+	}
+	return out, nil
+}
+
+// evaluateTrace rates one trace for every metric, taking cached
+// evaluations where there are any. It returns an error only when the run
+// cannot go on (the context ended).
+func (e *Engine) evaluateTrace(ctx context.Context, run model.Run, m model.Monitor, rater eval.Rater, budget *eval.Budget,
+	judgeModel string, metrics []string, tr model.Trace, cached map[store.EvalCacheKey]model.Evaluation) ([]model.Instance, []model.Evaluation, error) {
+	inst := func(metric string) model.Instance {
+		return model.Instance{RunID: run.ID, Metric: metric, TraceID: tr.TraceID}
+	}
+	out := make([]model.Instance, 0, len(metrics))
+	in, err := Extract(tr, m.Columns)
+	if err != nil {
+		for _, name := range metrics {
+			i := inst(name)
+			i.Status, i.Error = model.InstanceError, err.Error()
+			out = append(out, i)
+		}
+		return out, nil, nil
+	}
+	sample := eval.Sample{TraceID: tr.TraceID, Question: in.Question, Answer: in.Answer, Context: in.Context, GroundTruth: in.GroundTruth}
+	var todo []string
+	for _, name := range metrics {
+		mt, ok := e.o.Registry.Lookup(name)
+		if ok && !mt.LLM() {
+			out = append(out, e.instance(inst(name), e.o.Registry.Builtin(name, sample), nil))
+			continue
+		}
+		if mt.LLM() {
+			if ev, ok := cached[store.EvalCacheKey{TraceID: tr.TraceID, Metric: name, JudgeModel: judgeModel, PromptVersion: mt.Version}]; ok {
+				i := inst(name)
+				score := ev.Score
+				i.Status, i.Score, i.Reason, i.JudgeModel, i.PromptVersion = model.InstanceJudged, &score, ev.Reason, ev.JudgeModel, ev.PromptVersion
+				out = append(out, i)
+				continue
+			}
+		}
+		todo = append(todo, name)
+	}
+	if len(todo) == 0 {
+		return out, nil, nil
+	}
+	scores, err := e.o.Registry.Evaluate(ctx, rater, budget, sample, todo)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, nil, ctx.Err()
+		}
+		// The budget ran out, or no judge could rate: every metric of this
+		// trace ends as an error that says why.
+		for _, name := range todo {
+			i := inst(name)
+			i.Status, i.Error, i.JudgeModel = model.InstanceError, err.Error(), judgeModel
+			out = append(out, i)
+		}
+		return out, nil, nil
+	}
+	var fresh []model.Evaluation
+	for _, sc := range scores {
+		out = append(out, e.instance(inst(sc.Metric), sc, func(v float64) {
+			fresh = append(fresh, model.Evaluation{TraceID: tr.TraceID, Metric: sc.Metric, JudgeModel: sc.JudgeModel,
+				PromptVersion: sc.PromptVersion, Score: v, Reason: sc.Reason, CreatedAt: time.Now().UTC()})
+		}))
+	}
+	return out, fresh, nil
+}
+
+// instance records a score in an instance; judged, if set, is called with
+// the value of a judged score.
+func (e *Engine) instance(i model.Instance, sc eval.Score, judged func(float64)) model.Instance {
+	i.JudgeModel, i.PromptVersion = sc.JudgeModel, sc.PromptVersion
+	var je *eval.JudgeError
+	switch {
+	case sc.Err == nil:
+		v := sc.Value
+		i.Status, i.Score, i.Reason = model.InstanceJudged, &v, sc.Reason
+		if judged != nil {
+			judged(v)
+		}
+	case errors.Is(sc.Err, eval.ErrNotEvaluable):
+		i.Status, i.Error = model.InstanceNotEvaluable, sc.Err.Error()
+	case errors.As(sc.Err, &je):
+		i.Status, i.Error, i.RawReply = model.InstanceError, sc.Err.Error(), je.Raw
+	default:
+		i.Status, i.Error = model.InstanceError, sc.Err.Error()
+	}
+	return i
+}
+
+// operational checks the monitor's operational signals over the run's
+// window, from the rollups (minutes that start inside the window):
+// request_count, error_rate, latency_p95_ms and latency_p99_ms from the
+// requests; total_tokens and cost_usd from the LLM calls; and
+// total_tokens_per_group, one result per model.
+func (e *Engine) operational(ctx context.Context, run model.Run, m model.Monitor) ([]model.OperationalResult, error) {
+	if len(m.Operational) == 0 {
+		return nil, nil
+	}
+	start := run.WindowStart.Truncate(time.Minute)
+	if start.Before(run.WindowStart) {
+		start = start.Add(time.Minute)
+	}
+	read := func(kind rollup.Kind) ([]rollup.Row, error) {
+		rows, err := e.o.Store.Rollups(ctx, store.RollupQuery{Kind: kind, Resolution: rollup.Minute,
+			Start: start.Unix(), End: run.WindowEnd.Unix(), Service: m.Target.Service, Deployment: m.Target.Deployment})
+		if err != nil {
+			return nil, fmt.Errorf("read the window's %s rollups: %w", kind, err)
+		}
+		return rows, nil
+	}
+	merge := func(rows []rollup.Row) (*rollup.Point, error) {
+		p := rollup.NewPoint()
+		for _, r := range rows {
+			if err := p.Merge(r.Point); err != nil {
+				return nil, err
+			}
+		}
+		return p, nil
+	}
+	reqRows, err := read(rollup.Requests)
+	if err != nil {
+		return nil, err
+	}
+	llmRows, err := read(rollup.LLMCalls)
+	if err != nil {
+		return nil, err
+	}
+	reqs, err := merge(reqRows)
+	if err != nil {
+		return nil, err
+	}
+	calls, err := merge(llmRows)
+	if err != nil {
+		return nil, err
+	}
+	num := func(v float64, ok bool) *float64 {
+		if !ok {
+			return nil
+		}
+		return &v
+	}
+	var out []model.OperationalResult
+	for _, name := range signalNames() {
+		b, ok := m.Operational[name]
+		if !ok {
+			continue
+		}
+		switch name {
+		case "request_count":
+			out = append(out, CheckSignal(name, "", num(float64(reqs.Count), true), b))
+		case "error_rate":
+			out = append(out, CheckSignal(name, "", num(float64(reqs.Errors)/float64(reqs.Count), reqs.Count > 0), b))
+		case "latency_p95_ms":
+			out = append(out, CheckSignal(name, "", num(reqs.Quantile(0.95)), b))
+		case "latency_p99_ms":
+			out = append(out, CheckSignal(name, "", num(reqs.Quantile(0.99)), b))
+		case "total_tokens":
+			out = append(out, CheckSignal(name, "", num(float64(calls.TotalTokens), true), b))
+		case "cost_usd":
+			out = append(out, CheckSignal(name, "", num(calls.CostUSD, calls.Count > calls.Unpriced || calls.Count == 0), b))
+		case "total_tokens_per_group":
+			perModel := map[string]int64{}
+			for _, r := range llmRows {
+				perModel[r.Key.Model] += r.Point.TotalTokens
+			}
+			models := make([]string, 0, len(perModel))
+			for k := range perModel {
+				models = append(models, k)
+			}
+			slices.Sort(models)
+			for _, mod := range models {
+				out = append(out, CheckSignal(name, mod, num(float64(perModel[mod]), true), b))
+			}
+		}
+	}
+	return out, nil
+}
