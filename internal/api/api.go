@@ -1,7 +1,8 @@
 // Package api serves flowwatch's JSON API v1 under /api/v1/: trace search,
 // trace detail, the services seen, operational metrics (requests and model
 // calls over time), monitor definitions (create, replace, read, delete),
-// and the OpenAPI document describing them (openapi.json, embedded).
+// monitor runs (list, start a manual run, read a run's results and
+// evaluated instances), and the OpenAPI document describing them (openapi.json, embedded).
 //
 // Conventions of the API, which are part of the product: field names are
 // snake_case; times are RFC 3339 strings in UTC with nine fractional
@@ -25,6 +26,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/flowwatch/flowwatch/internal/model"
 	"github.com/flowwatch/flowwatch/internal/monitor"
 	"github.com/flowwatch/flowwatch/internal/store"
 )
@@ -54,6 +56,15 @@ type Options struct {
 	// (the judge connections and notification channels of the server
 	// configuration); a nil function skips that check.
 	MonitorEnv monitor.Env
+	// Runs and Results are where monitor runs and what they found are
+	// read from. Without both the run routes answer 503.
+	Runs    store.RunStore
+	Results store.ResultStore
+	// RunNow records a manual run of a monitor over [windowStart,
+	// windowEnd) (both nil: the monitor's own window, as of now) for a
+	// scheduler to execute (monitor.Scheduler.RunNow). Without it POST
+	// .../runs answers 503.
+	RunNow func(ctx context.Context, monitor string, windowStart, windowEnd *time.Time) (model.Run, error)
 	// Ready, when set, is called before each request that reads the store;
 	// an error answers 503 with Retry-After. It should be cheap.
 	Ready func(ctx context.Context) error
@@ -71,6 +82,9 @@ type API struct {
 	rollups    store.RollupReader
 	monitors   store.MonitorStore
 	monitorEnv monitor.Env
+	runs       store.RunStore
+	results    store.ResultStore
+	runNow     func(ctx context.Context, monitor string, windowStart, windowEnd *time.Time) (model.Run, error)
 	ready      func(ctx context.Context) error
 	now        func() time.Time
 	timeout    time.Duration
@@ -87,6 +101,9 @@ func New(opts Options, logger *slog.Logger) *API {
 		rollups:    opts.Rollups,
 		monitors:   opts.Monitors,
 		monitorEnv: opts.MonitorEnv,
+		runs:       opts.Runs,
+		results:    opts.Results,
+		runNow:     opts.RunNow,
 		ready:      opts.Ready,
 		now:        opts.Now,
 		timeout:    opts.QueryTimeout,
@@ -146,6 +163,12 @@ func (a *API) routes() []route {
 			{http.MethodPut, a.putMonitor},
 			{http.MethodDelete, a.deleteMonitor},
 		}},
+		{pattern: Prefix + "monitors/{name}/runs", methods: []method{
+			{http.MethodGet, a.listRuns},
+			{http.MethodPost, a.createRun},
+		}},
+		get(Prefix+"runs/{id}", a.getRun),
+		get(Prefix+"runs/{id}/instances", a.listInstances),
 		get(Prefix+"openapi.json", a.openAPI),
 	}
 }

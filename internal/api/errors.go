@@ -18,11 +18,15 @@ const statusClientClosedRequest = 499
 
 // errNoStore is returned when the API was built without a trace reader,
 // errNoRollups when it was built without a rollup reader, errNoMonitors
-// when it was built without a monitor store.
+// when it was built without a monitor store, errNoRuns when it was built
+// without the run and result stores, errNoScheduler when it has no way to
+// start a run.
 var (
-	errNoStore    = errors.New("no trace store configured")
-	errNoRollups  = errors.New("no metrics store configured")
-	errNoMonitors = errors.New("no monitor store configured")
+	errNoStore     = errors.New("no trace store configured")
+	errNoRollups   = errors.New("no metrics store configured")
+	errNoMonitors  = errors.New("no monitor store configured")
+	errNoRuns      = errors.New("no run store configured")
+	errNoScheduler = errors.New("the scheduler is not running")
 )
 
 // maxProblems bounds the problems of an invalid monitor file listed in one
@@ -85,6 +89,10 @@ func statusOf(err error) (int, string) {
 		return http.StatusServiceUnavailable, "server not ready: " + errNoRollups.Error()
 	case errors.Is(err, errNoMonitors):
 		return http.StatusServiceUnavailable, "server not ready: " + errNoMonitors.Error()
+	case errors.Is(err, errNoRuns):
+		return http.StatusServiceUnavailable, "server not ready: " + errNoRuns.Error()
+	case errors.Is(err, errNoScheduler):
+		return http.StatusServiceUnavailable, errNoScheduler.Error()
 	case errors.Is(err, store.ErrClosed):
 		return http.StatusServiceUnavailable, "server not ready: the store is closed (shutting down)"
 	case errors.Is(err, context.DeadlineExceeded):

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/flowwatch/flowwatch/internal/model"
+	"github.com/flowwatch/flowwatch/internal/monitor"
 )
 
 // This file holds the JSON shapes of API v1 (the wire types) and their
@@ -743,4 +744,220 @@ func toMonitorList(list []model.StoredMonitor) MonitorList {
 		return out.Monitors[i].Monitor.Name < out.Monitors[j].Monitor.Name
 	})
 	return out
+}
+
+// RunList is the body of GET /api/v1/monitors/{name}/runs.
+type RunList struct {
+	// Runs are newest first.
+	Runs []Run `json:"runs"`
+}
+
+// CreatedRun is the body of POST /api/v1/monitors/{name}/runs.
+type CreatedRun struct {
+	Run Run `json:"run"`
+}
+
+// RunRequest is the optional body of POST /api/v1/monitors/{name}/runs:
+// the window to read, both ends or neither, as RFC 3339 times.
+type RunRequest struct {
+	WindowStart *string `json:"window_start"`
+	WindowEnd   *string `json:"window_end"`
+}
+
+// Run is one run of a monitor and, once it succeeded, what it found.
+// Times not reached yet (started_at, finished_at) are null. Sampled and
+// Summary are null, Metrics {} and Operational [] while the run has no
+// result.
+type Run struct {
+	ID             string     `json:"id"`
+	Monitor        string     `json:"monitor"`
+	MonitorVersion int64      `json:"monitor_version"`
+	Trigger        string     `json:"trigger"`
+	Status         string     `json:"status"`
+	WindowStart    *Timestamp `json:"window_start"`
+	WindowEnd      *Timestamp `json:"window_end"`
+	ScheduledAt    *Timestamp `json:"scheduled_at"`
+	CreatedAt      *Timestamp `json:"created_at"`
+	StartedAt      *Timestamp `json:"started_at"`
+	FinishedAt     *Timestamp `json:"finished_at"`
+	Attempts       int        `json:"attempts"`
+	Error          string     `json:"error"`
+
+	Sampled     *int                     `json:"sampled"`
+	Metrics     map[string]MetricOutcome `json:"metrics"`
+	Operational []OperationalOutcome     `json:"operational"`
+	Summary     *RunSummary              `json:"summary"`
+}
+
+// MetricOutcome is one quality metric's result in a run.
+type MetricOutcome struct {
+	Judged       int `json:"judged"`
+	NotEvaluable int `json:"not_evaluable"`
+	Errors       int `json:"errors"`
+	// AverageScore, PassRate and PassRateCI are null when nothing was
+	// judged.
+	AverageScore *float64    `json:"average_score"`
+	Passed       int         `json:"passed"`
+	PassRate     *float64    `json:"pass_rate"`
+	PassRateCI   *[2]float64 `json:"pass_rate_ci"`
+	PassScore    float64     `json:"pass_score"`
+	// MinPassRate and MinAverage are null when not set.
+	MinPassRate       *float64 `json:"min_pass_rate"`
+	MinAverage        *float64 `json:"min_average"`
+	NoData            bool     `json:"no_data"`
+	Violation         bool     `json:"violation"`
+	PassRateViolation bool     `json:"pass_rate_violation"`
+	AverageViolation  bool     `json:"average_violation"`
+}
+
+// OperationalOutcome is an operational signal's value in a run.
+type OperationalOutcome struct {
+	Name  string `json:"name"`
+	Group string `json:"group"`
+	// Value is null when the window had no data for the signal.
+	Value     *float64    `json:"value"`
+	Bound     BoundValues `json:"bound"`
+	NoData    bool        `json:"no_data"`
+	Violation bool        `json:"violation"`
+}
+
+// BoundValues are an operational signal's limits; null when not set.
+type BoundValues struct {
+	Max *float64 `json:"max"`
+	Min *float64 `json:"min"`
+}
+
+// RunSummary condenses a run's result: the quality checks (one per
+// threshold set on a metric with data) and how many were violated, and
+// the operational signals violated.
+type RunSummary struct {
+	Metrics         int `json:"metrics"`
+	NoData          int `json:"no_data"`
+	Checks          int `json:"checks"`
+	Violations      int `json:"violations"`
+	ViolatedMetrics int `json:"violated_metrics"`
+	// ViolationRate is violations / checks; null when nothing was checked.
+	ViolationRate         *float64 `json:"violation_rate"`
+	OperationalViolations int      `json:"operational_violations"`
+}
+
+// InstanceList is the body of GET /api/v1/runs/{id}/instances.
+type InstanceList struct {
+	// Instances are sorted by metric, then trace id.
+	Instances []Instance `json:"instances"`
+}
+
+// Instance is the evaluation of one sampled trace for one metric.
+type Instance struct {
+	Metric  string `json:"metric"`
+	TraceID string `json:"trace_id"`
+	Status  string `json:"status"`
+	// Score is null unless the instance was judged.
+	Score         *float64 `json:"score"`
+	Passed        bool     `json:"passed"`
+	Reason        string   `json:"reason"`
+	Error         string   `json:"error"`
+	RawReply      string   `json:"raw_reply"`
+	JudgeModel    string   `json:"judge_model"`
+	PromptVersion string   `json:"prompt_version"`
+}
+
+// timestamp is t as a nullable Timestamp: nil when zero.
+func timestamp(t time.Time) *Timestamp {
+	if t.IsZero() {
+		return nil
+	}
+	return &Timestamp{t}
+}
+
+// finitePtr is a copy of p, nil when p is nil or not finite (JSON cannot
+// carry NaN or infinities).
+func finitePtr(p *float64) *float64 {
+	if p == nil || math.IsNaN(*p) || math.IsInf(*p, 0) {
+		return nil
+	}
+	v := *p
+	return &v
+}
+
+func toRun(r model.Run, res *model.RunResult) Run {
+	out := Run{
+		ID:             r.ID,
+		Monitor:        r.Monitor,
+		MonitorVersion: r.MonitorVersion,
+		Trigger:        r.Trigger,
+		Status:         string(r.Status),
+		WindowStart:    timestamp(r.WindowStart),
+		WindowEnd:      timestamp(r.WindowEnd),
+		ScheduledAt:    timestamp(r.ScheduledAt),
+		CreatedAt:      timestamp(r.CreatedAt),
+		StartedAt:      timestamp(r.StartedAt),
+		FinishedAt:     timestamp(r.FinishedAt),
+		Attempts:       r.Attempts,
+		Error:          r.Error,
+		Metrics:        map[string]MetricOutcome{},
+		Operational:    []OperationalOutcome{},
+	}
+	if res == nil {
+		return out
+	}
+	sampled := res.Sampled
+	out.Sampled = &sampled
+	for _, m := range res.Metrics {
+		var ci *[2]float64
+		if c := m.PassRateCI; c != nil && !math.IsNaN(c[0]+c[1]) && !math.IsInf(c[0]+c[1], 0) {
+			v := *c
+			ci = &v
+		}
+		out.Metrics[m.Metric] = MetricOutcome{
+			Judged:            m.Judged,
+			NotEvaluable:      m.NotEvaluable,
+			Errors:            m.Errors,
+			AverageScore:      finitePtr(m.AverageScore),
+			Passed:            m.Passed,
+			PassRate:          finitePtr(m.PassRate),
+			PassRateCI:        ci,
+			PassScore:         finite(m.PassScore),
+			MinPassRate:       finitePtr(m.MinPassRate),
+			MinAverage:        finitePtr(m.MinAverage),
+			NoData:            m.NoData,
+			Violation:         m.Violation,
+			PassRateViolation: m.PassRateViolation,
+			AverageViolation:  m.AverageViolation,
+		}
+	}
+	sum := RunSummary{}
+	for _, o := range res.Operational {
+		out.Operational = append(out.Operational, OperationalOutcome{
+			Name:      o.Name,
+			Group:     o.Group,
+			Value:     finitePtr(o.Value),
+			Bound:     BoundValues{Max: finitePtr(o.Bound.Max), Min: finitePtr(o.Bound.Min)},
+			NoData:    o.NoData,
+			Violation: o.Violation,
+		})
+		if o.Violation {
+			sum.OperationalViolations++
+		}
+	}
+	q := monitor.Summarize(res.Metrics)
+	sum.Metrics, sum.NoData, sum.Checks, sum.Violations, sum.ViolatedMetrics = q.Metrics, q.NoData, q.Checks, q.Violations, q.ViolatedMetrics
+	sum.ViolationRate = finitePtr(q.ViolationRate)
+	out.Summary = &sum
+	return out
+}
+
+func toInstance(in model.Instance) Instance {
+	return Instance{
+		Metric:        in.Metric,
+		TraceID:       in.TraceID,
+		Status:        string(in.Status),
+		Score:         finitePtr(in.Score),
+		Passed:        in.Passed,
+		Reason:        in.Reason,
+		Error:         in.Error,
+		RawReply:      in.RawReply,
+		JudgeModel:    in.JudgeModel,
+		PromptVersion: in.PromptVersion,
+	}
 }

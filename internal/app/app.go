@@ -23,6 +23,7 @@ import (
 
 	"github.com/flowwatch/flowwatch/internal/api"
 	"github.com/flowwatch/flowwatch/internal/config"
+	"github.com/flowwatch/flowwatch/internal/eval"
 	"github.com/flowwatch/flowwatch/internal/ingest"
 	"github.com/flowwatch/flowwatch/internal/monitor"
 	"github.com/flowwatch/flowwatch/internal/normalize"
@@ -38,10 +39,15 @@ const ShutdownTimeout = 30 * time.Second
 
 // App is a running flowwatch.
 type App struct {
-	cfg    config.Config
-	log    *slog.Logger
-	store  *sqlite.Store
-	server *server.Server
+	cfg       config.Config
+	log       *slog.Logger
+	store     *sqlite.Store
+	server    *server.Server
+	scheduler *monitor.Scheduler
+	// stopScheduler ends the scheduler's context; schedulerDone is closed
+	// when it has returned.
+	stopScheduler context.CancelFunc
+	schedulerDone chan struct{}
 
 	mu       sync.Mutex
 	ready    bool
@@ -84,6 +90,35 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 		return nil, fmt.Errorf("open store %s: %w", dbPath, err)
 	}
 	a := &App{cfg: cfg, log: logger.With("component", "app"), store: st}
+
+	// Quality monitors: one judge per connection (its limits hold across
+	// monitors), the run engine and the scheduler.
+	judges := make(map[string]*eval.Judge, len(cfg.Judges))
+	for name, jc := range cfg.Judges {
+		j, err := eval.New(eval.Options{Name: name, Type: jc.Type, Endpoint: jc.Endpoint, Deployment: jc.Deployment,
+			APIVersion: jc.APIVersion, BaseURL: jc.BaseURL, Model: jc.Model, APIKeyEnv: jc.APIKeyEnv,
+			MaxConcurrency: jc.MaxConcurrency, RequestsPerMinute: jc.RequestsPerMinute, Timeout: time.Duration(jc.Timeout),
+			Cost: prices.Cost}, logger)
+		if err != nil {
+			st.Close()
+			return nil, fmt.Errorf("judges.%s: %w", name, err)
+		}
+		judges[name] = j
+	}
+	engine, err := monitor.NewEngine(monitor.EngineOptions{Store: st, Registry: eval.NewRegistry(),
+		Judges: func(name string) (monitor.Judge, bool) {
+			j, ok := judges[name]
+			return j, ok
+		}}, logger)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	a.scheduler, err = monitor.NewScheduler(monitor.SchedulerOptions{Store: st, Execute: engine.Run}, logger)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
 
 	pl, err := pipeline.New(pipeline.Options{Writer: st, Deriver: deriver}, logger)
 	if err != nil {
@@ -133,7 +168,10 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 			// monitor naming one is refused rather than silently unheard.
 			Channel: func(string) bool { return false },
 		},
-		Ready: a.Ready,
+		Runs:    st,
+		Results: st,
+		RunNow:  a.scheduler.RunNow,
+		Ready:   a.Ready,
 	}, logger).RegisterHTTP(mux)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{
 		EnableOpenMetrics:   true,
@@ -182,7 +220,8 @@ const landing = `flowwatch is running.
 OTLP/HTTP:  POST /v1/traces, POST /v1/logs (protobuf or JSON)
 JSON API:   GET /api/v1/traces, /api/v1/traces/{trace_id}, /api/v1/services,
             /api/v1/metrics/operational, /api/v1/metrics/llm,
-            GET/PUT/DELETE /api/v1/monitors/{name}, GET /api/v1/monitors
+            GET/PUT/DELETE /api/v1/monitors/{name}, GET /api/v1/monitors,
+            GET/POST /api/v1/monitors/{name}/runs, GET /api/v1/runs/{id}[/instances]
 OpenAPI:    GET /api/v1/openapi.json
 Metrics:    GET /metrics (Prometheus / OpenMetrics)
 Health:     GET /healthz, GET /readyz
@@ -200,9 +239,15 @@ func (a *App) Start(ctx context.Context) error {
 	if err := a.server.Start(ctx); err != nil {
 		return err
 	}
+	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	a.mu.Lock()
 	a.ready = true
+	a.stopScheduler, a.schedulerDone = cancel, make(chan struct{})
 	a.mu.Unlock()
+	go func() {
+		defer close(a.schedulerDone)
+		_ = a.scheduler.Run(sctx)
+	}()
 	a.log.Info("started", "http", a.server.HTTPAddr(), "grpc", a.server.GRPCAddr(), "db", a.cfg.SQLitePath())
 	return nil
 }
@@ -229,7 +274,9 @@ func (a *App) GRPCAddr() string { return a.server.GRPCAddr() }
 
 // Shutdown stops flowwatch in this order: stop accepting connections and
 // finish in-flight requests (each of which returns after its write
-// committed), then close the store. It is idempotent.
+// committed), stop the monitor scheduler (a run executing stops early and
+// is taken over, once, after its lease when flowwatch runs again), then
+// close the store. It is idempotent.
 func (a *App) Shutdown(ctx context.Context) error {
 	a.mu.Lock()
 	if a.shutdown {
@@ -242,6 +289,19 @@ func (a *App) Shutdown(ctx context.Context) error {
 	var errs []error
 	if err := a.server.Shutdown(ctx); err != nil {
 		errs = append(errs, err)
+	}
+	a.mu.Lock()
+	stop, done := a.stopScheduler, a.schedulerDone
+	a.mu.Unlock()
+	if stop != nil {
+		// Runs executing stop early and are taken over after their lease
+		// when flowwatch starts again.
+		stop()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			errs = append(errs, fmt.Errorf("scheduler: %w", ctx.Err()))
+		}
 	}
 	if err := a.store.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("close store: %w", err))

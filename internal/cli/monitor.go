@@ -35,17 +35,19 @@ func newMonitorCmd() *cobra.Command {
 	flags := &tracesFlags{}
 	cmd := &cobra.Command{
 		Use:   "monitor",
-		Short: "Apply, list, show, delete and validate quality monitor definitions",
+		Short: "Manage quality monitors, run them and show their results",
 		Long: `Manage the generation quality monitors of a running flowwatch server, through
 its JSON API (/api/v1/monitors). A monitor is a YAML file: flowwatch's native
 form, or the reference platform's schedule form (create_monitor,
 monitoring_signals), which is detected and translated to the native form.
 
-'monitor validate' checks a file without a server.`,
+'monitor validate' checks a file without a server. 'monitor runs' lists a
+monitor's runs, 'monitor results' shows what the latest one found, and
+'monitor run' starts one now.`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 0 {
-				return usageError{fmt.Errorf("unknown command %q for \"flowwatch monitor\" (commands: apply, list, get, delete, validate)", args[0])}
+				return usageError{fmt.Errorf("unknown command %q for \"flowwatch monitor\" (commands: apply, list, get, delete, validate, run, runs, results)", args[0])}
 			}
 			return cmd.Help()
 		},
@@ -57,7 +59,8 @@ monitoring_signals), which is detected and translated to the native form.
 	cmd.PersistentFlags().StringVar(&flags.server, "server", server, "URL of the flowwatch server (default from FLOWWATCH_SERVER)")
 	cmd.PersistentFlags().DurationVar(&flags.timeout, "timeout", 30*time.Second, "how long to wait for each answer of the server")
 	cmd.AddCommand(newMonitorApplyCmd(flags), newMonitorListCmd(flags), newMonitorGetCmd(flags),
-		newMonitorDeleteCmd(flags), newMonitorValidateCmd(flags))
+		newMonitorDeleteCmd(flags), newMonitorValidateCmd(flags), newMonitorRunCmd(flags), newMonitorRunsCmd(flags),
+		newMonitorResultsCmd(flags))
 	return cmd
 }
 
@@ -486,6 +489,11 @@ func putMonitor(ctx context.Context, c *apiClient, name string, data []byte, dry
 // as a YAML monitor file when not nil, and returns the status and body of
 // the answer.
 func send(ctx context.Context, c *apiClient, method, path string, query url.Values, body []byte) (int, []byte, error) {
+	return sendTyped(ctx, c, method, path, query, "application/yaml", body)
+}
+
+// sendTyped is send with a body of the given media type.
+func sendTyped(ctx context.Context, c *apiClient, method, path string, query url.Values, contentType string, body []byte) (int, []byte, error) {
 	target := c.base + "/api/v1/" + path
 	if len(query) > 0 {
 		target += "?" + query.Encode()
@@ -501,7 +509,7 @@ func send(ctx context.Context, c *apiClient, method, path string, query url.Valu
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", "flowwatch-cli/"+Version)
 	if body != nil {
-		req.Header.Set("Content-Type", "application/yaml")
+		req.Header.Set("Content-Type", contentType)
 	}
 	res, err := c.http.Do(req)
 	if err != nil {

@@ -25,6 +25,7 @@ type SchedulerStore interface {
 	ClaimRun(ctx context.Context, owner string, now time.Time, lease time.Duration) (model.Run, bool, error)
 	FinishRun(ctx context.Context, id, owner string, status model.RunStatus, errMsg string, now time.Time) error
 	SaveRunResult(ctx context.Context, owner string, res model.RunResult, instances []model.Instance, now time.Time) error
+	CreateRun(ctx context.Context, r model.Run) (model.Run, error)
 }
 
 // Executor carries out one claimed run of a monitor (Engine.Run): select,
@@ -204,6 +205,37 @@ func latestTick(s model.Schedule, next, now time.Time) (tick, following time.Tim
 		}
 		tick = n
 	}
+}
+
+// RunNow records a manual run of a monitor, over the given window or, when
+// start and end are nil, over the window it would read now; a scheduler
+// executes it within a poll interval.
+func (s *Scheduler) RunNow(ctx context.Context, name string, start, end *time.Time) (model.Run, error) {
+	sm, err := s.o.Store.GetMonitor(ctx, name)
+	if err != nil {
+		return model.Run{}, err
+	}
+	now := s.o.Now().UTC()
+	run := model.Run{Monitor: name, MonitorVersion: sm.Version, ScheduledAt: now, CreatedAt: now}
+	switch {
+	case start != nil && end != nil:
+		if !end.After(*start) {
+			return model.Run{}, fmt.Errorf("monitor %s: window end %s is not after its start %s", name, end.UTC().Format(time.RFC3339), start.UTC().Format(time.RFC3339))
+		}
+		run.WindowStart, run.WindowEnd = start.UTC(), end.UTC()
+	case start == nil && end == nil:
+		if run.WindowStart, run.WindowEnd, err = WindowAt(sm.Monitor.Window, now); err != nil {
+			return model.Run{}, fmt.Errorf("monitor %s: %w", name, err)
+		}
+	default:
+		return model.Run{}, fmt.Errorf("monitor %s: give both ends of the window, or neither", name)
+	}
+	r, err := s.o.Store.CreateRun(ctx, run)
+	if err != nil {
+		return model.Run{}, err
+	}
+	s.log.Info("run_requested", "monitor", name, "run", r.ID, "window_start", r.WindowStart, "window_end", r.WindowEnd)
+	return r, nil
 }
 
 // Wait waits for the runs executing to return.
