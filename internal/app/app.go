@@ -55,8 +55,9 @@ type App struct {
 }
 
 // New builds flowwatch from cfg (which must be valid): it opens the store
-// (creating the data directory) and wires ingest, the pipeline, the API and
-// the listeners. Nothing listens until Start.
+// (creating the data directory) and wires ingest, the pipeline, the
+// operational metrics, the judges, the monitor scheduler, the API and the
+// listeners. Nothing listens, and no monitor runs, until Start.
 func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
