@@ -258,7 +258,7 @@ func (v *view) derive() model.Derived {
 	if d.Question == "" {
 		d.Question = lastUserText(d.InputMessages)
 	}
-	if d.Question == "" && len(d.InputMessages) == 0 {
+	if d.Question == "" && len(d.InputMessages) == 0 && !emptyJSON(d.Input) {
 		// An input with no recognizable text is the question as sent.
 		d.Question = d.Input
 	}
@@ -266,9 +266,10 @@ func (v *view) derive() model.Derived {
 	if d.Answer == "" {
 		d.Answer = firstAssistantText(d.OutputMessages)
 	}
-	if d.Answer == "" && len(d.OutputMessages) == 0 {
+	if d.Answer == "" && len(d.OutputMessages) == 0 && !emptyJSON(d.Output) {
 		// A model call whose output has messages but no text (a tool call)
-		// has no answer; anything else answers with its output as sent.
+		// has no answer, nor has an empty output ({}, [], null); anything
+		// else answers with its output as sent.
 		d.Answer = d.Output
 	}
 	d.Context, _ = v.context()
@@ -412,4 +413,14 @@ func (v *view) ttft() time.Duration {
 		return d
 	}
 	return 0
+}
+
+// emptyJSON reports whether s is an empty JSON object, array or string, or
+// null: an input or output that says nothing, so no question or answer.
+func emptyJSON(s string) bool {
+	switch strings.Join(strings.Fields(s), "") {
+	case "{}", "[]", "null", `""`:
+		return true
+	}
+	return false
 }

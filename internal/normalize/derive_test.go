@@ -247,6 +247,16 @@ func TestQuestionAnswer(t *testing.T) {
 			question: "q", input: `{"n":2,"query":"q"}`,
 		},
 		{
+			name:  "an empty output is no answer, an empty input no question",
+			attrs: map[string]any{"span_type": "Flow", "inputs": `{ }`, "output": `{}`},
+			input: `{ }`, output: `{}`,
+		},
+		{
+			name:  "empty lists are no question or answer either",
+			attrs: map[string]any{"input.value": `[]`, "output.value": ` [ ] `},
+			input: `[]`, output: ` [ ] `,
+		},
+		{
 			name:   "a JSON string",
 			attrs:  map[string]any{"output.value": `"quoted answer"`},
 			answer: "quoted answer", output: `"quoted answer"`,
