@@ -25,32 +25,7 @@ const maxMetricsPoints = 50_000
 // errors and latency from request rows; tokens and cost from the model-call
 // rows of the same buckets and groups.
 func (a *API) operationalMetrics(w http.ResponseWriter, r *http.Request) {
-	q, err := parseMetricsQuery(r.URL.RawQuery, a.now())
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	ctx, cancel, err := a.beginRollups(r)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	defer cancel()
-	reqs, err := a.readRollups(ctx, q, rollup.Requests)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	calls, err := a.readRollups(ctx, q, rollup.LLMCalls)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	if err := checkSize(q, reqs, calls); err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	m, err := buildMetrics(q, reqs, calls)
+	m, err := a.metrics(r, rollup.Requests)
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -71,27 +46,7 @@ func (a *API) operationalMetrics(w http.ResponseWriter, r *http.Request) {
 // llmMetrics serves GET /api/v1/metrics/llm: model calls with their
 // errors, latency, tokens and cost, all from model-call rows.
 func (a *API) llmMetrics(w http.ResponseWriter, r *http.Request) {
-	q, err := parseMetricsQuery(r.URL.RawQuery, a.now())
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	ctx, cancel, err := a.beginRollups(r)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	defer cancel()
-	calls, err := a.readRollups(ctx, q, rollup.LLMCalls)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	if err := checkSize(q, calls); err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	m, err := buildMetrics(q, calls, calls)
+	m, err := a.metrics(r, rollup.LLMCalls)
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -107,6 +62,40 @@ func (a *API) llmMetrics(w http.ResponseWriter, r *http.Request) {
 		out.Groups = append(out.Groups, CallGroup{Group: g.name, Series: toPoints(g.series, callPoint), Totals: callStats(g.totals)})
 	}
 	a.writeJSON(w, r, out)
+}
+
+// metrics answers a metrics request: counts, errors and latency from the
+// rows of kind counted, tokens and cost from the model-call rows (read once
+// when counted is LLMCalls).
+func (a *API) metrics(r *http.Request, counted rollup.Kind) (merged, error) {
+	q, err := parseMetricsQuery(r.URL.RawQuery, a.now())
+	if err != nil {
+		return merged{}, err
+	}
+	ctx, cancel, err := a.beginRollups(r)
+	if err != nil {
+		return merged{}, err
+	}
+	defer cancel()
+	var counts, calls []rollup.Row
+	var rowSets [][]rollup.Row
+	if counted != rollup.LLMCalls {
+		if counts, err = a.readRollups(ctx, q, counted); err != nil {
+			return merged{}, err
+		}
+		rowSets = append(rowSets, counts)
+	}
+	if calls, err = a.readRollups(ctx, q, rollup.LLMCalls); err != nil {
+		return merged{}, err
+	}
+	rowSets = append(rowSets, calls)
+	if counted == rollup.LLMCalls {
+		counts = calls
+	}
+	if err := checkSize(q, rowSets...); err != nil {
+		return merged{}, err
+	}
+	return buildMetrics(q, counts, calls)
 }
 
 // beginRollups is begin for the metrics routes, which read rollups.

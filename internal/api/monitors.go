@@ -130,7 +130,7 @@ func (a *API) putMonitor(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, errNoMonitors)
 		return
 	}
-	body, err := readMonitorBody(w, r)
+	body, err := readBody(w, r, maxMonitorBytes)
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -374,12 +374,14 @@ func checkMonitorType(header string) error {
 	return nil
 }
 
-// readMonitorBody reads a monitor file of at most maxMonitorBytes.
-func readMonitorBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	if r.ContentLength > maxMonitorBytes {
-		return nil, &http.MaxBytesError{Limit: maxMonitorBytes}
+// readBody reads a request body of at most limit bytes; a larger one is an
+// *http.MaxBytesError (413), refused before reading when its length is
+// announced.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	if r.ContentLength > limit {
+		return nil, &http.MaxBytesError{Limit: limit}
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxMonitorBytes))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	var mb *http.MaxBytesError
 	switch {
 	case errors.As(err, &mb):

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"mime"
 	"net/http"
 	"strconv"
@@ -307,16 +306,9 @@ func parseInstanceFilter(status, passed string) (model.InstanceStatus, *bool, er
 // readRunBody reads the optional body of a manual run: JSON, at most
 // maxRunBodyBytes. An empty body needs no Content-Type.
 func readRunBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	if r.ContentLength > maxRunBodyBytes {
-		return nil, &http.MaxBytesError{Limit: maxRunBodyBytes}
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRunBodyBytes))
-	var mb *http.MaxBytesError
-	switch {
-	case errors.As(err, &mb):
+	body, err := readBody(w, r, maxRunBodyBytes)
+	if err != nil {
 		return nil, err
-	case err != nil:
-		return nil, &requestError{fmt.Sprintf("could not read the request body: %v", err)}
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil, nil

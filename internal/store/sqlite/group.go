@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"runtime/debug"
 	"sort"
 	"strings"
 
@@ -109,40 +108,30 @@ type svcDelta struct {
 // their results, and returns what the spans it stored for the first time
 // contribute to the rollups. It never panics: a panic (in the deriver, say)
 // fails the transaction.
-func (s *Store) writeGroup(group []*request) (obs []rollup.Observation, err error) {
-	ctx := context.Background() // a taken batch is written whatever its caller does
-	tx, err := s.wdb.BeginTx(ctx, nil)
+func (s *Store) writeGroup(group []*request) ([]rollup.Observation, error) {
+	var obs []rollup.Observation
+	err := s.inTx(func(tx *sql.Tx) error {
+		ctx := context.Background() // a taken batch is written whatever its caller does
+		g := &groupTx{
+			s:      s,
+			stmts:  s.stmts.bind(ctx, tx),
+			traces: make(map[string]*traceWork),
+			svc:    make(map[svcKey]*svcDelta),
+		}
+		if err := g.stmts.maxTraceRow.QueryRow().Scan(&g.nextRow); err != nil {
+			return fmt.Errorf("read trace rows: %w", err)
+		}
+		g.nextRow++
+		if err := g.write(group); err != nil {
+			return err
+		}
+		obs = g.obs
+		return nil
+	})
 	if err != nil {
-		return nil, fmt.Errorf("begin: %w", err)
-	}
-	committed := false
-	defer func() {
-		if p := recover(); p != nil {
-			s.log.Error("write_panic", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
-			err = fmt.Errorf("panic in write transaction: %v", p)
-		}
-		if !committed {
-			_ = tx.Rollback()
-		}
-	}()
-	g := &groupTx{
-		s:      s,
-		stmts:  s.stmts.bind(ctx, tx),
-		traces: make(map[string]*traceWork),
-		svc:    make(map[svcKey]*svcDelta),
-	}
-	if err := g.stmts.maxTraceRow.QueryRow().Scan(&g.nextRow); err != nil {
-		return nil, fmt.Errorf("read trace rows: %w", err)
-	}
-	g.nextRow++
-	if err := g.write(group); err != nil {
 		return nil, err
 	}
-	if err := tx.Commit(); err != nil {
-		return nil, fmt.Errorf("commit: %w", err)
-	}
-	committed = true
-	return g.obs, nil
+	return obs, nil
 }
 
 func (g *groupTx) write(group []*request) error {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"math"
+	"runtime/debug"
 	"sync/atomic"
 	"time"
 
@@ -282,28 +283,38 @@ func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	return j.err
 }
 
-// runJob runs a job in its own transaction; a panic fails it.
+// runJob runs a job in its own transaction.
 func (s *Store) runJob(j *job) {
 	defer close(j.done)
+	j.err = s.inTx(j.fn)
+}
+
+// inTx runs fn in a transaction on the writer's connection (only the writer
+// goroutine calls it) and commits if fn returns nil. A panic in fn (in the
+// deriver, say) fails the transaction instead of the process.
+func (s *Store) inTx(fn func(tx *sql.Tx) error) (err error) {
 	tx, err := s.wdb.BeginTx(context.Background(), nil)
 	if err != nil {
-		j.err = fmt.Errorf("begin: %w", err)
-		return
+		return fmt.Errorf("begin: %w", err)
 	}
+	committed := false
 	defer func() {
 		if p := recover(); p != nil {
-			j.err = fmt.Errorf("panic in write transaction: %v", p)
+			s.log.Error("write_panic", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			err = fmt.Errorf("panic in write transaction: %v", p)
 		}
-		if j.err != nil {
+		if !committed {
 			_ = tx.Rollback()
 		}
 	}()
-	if j.err = j.fn(tx); j.err != nil {
-		return
+	if err := fn(tx); err != nil {
+		return err
 	}
 	if err := tx.Commit(); err != nil {
-		j.err = fmt.Errorf("commit: %w", err)
+		return fmt.Errorf("commit: %w", err)
 	}
+	committed = true
+	return nil
 }
 
 // gather takes first and whatever else is queued, up to the group cap.
