@@ -65,9 +65,12 @@ func runSetup(t *testing.T, sync bool) (*httptest.Server, *atomic.Int32) {
 			return monitor.Outcome{Result: res, Instances: instances}, nil
 		},
 		// A clock of its own: shared with the stores, which the API reads
-		// concurrently, its readings would depend on timing.
-		Now:   apitest.Ticking(),
-		Owner: "test",
+		// concurrently, its readings would depend on timing. One run at
+		// a time, so that Dispatch does not look for a second run (and
+		// read the clock) while the first one finishes.
+		Now:           apitest.Ticking(),
+		Owner:         "test",
+		MaxConcurrent: 1,
 	}, nil)
 	if err != nil {
 		t.Fatal(err)
