@@ -48,22 +48,42 @@ type App struct {
 	// when it has returned.
 	stopScheduler context.CancelFunc
 	schedulerDone chan struct{}
+	// monitorFiles are the monitors of monitors_dir, read by New and
+	// applied by Start.
+	monitorFiles []monitorFile
 
 	mu       sync.Mutex
 	ready    bool
 	shutdown bool
 }
 
-// New builds flowwatch from cfg (which must be valid): it opens the store
-// (creating the data directory) and wires ingest, the pipeline, the
-// operational metrics, the judges, the monitor scheduler, the API and the
-// listeners. Nothing listens, and no monitor runs, until Start.
+// New builds flowwatch from cfg (which must be valid): it reads and checks
+// the monitor files of monitors_dir, opens the store (creating the data
+// directory) and wires ingest, the pipeline, the operational metrics, the
+// judges, the monitor scheduler, the API and the listeners. Nothing
+// listens, no monitor runs and no monitor file is stored until Start.
 func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	// What monitor files and the API are checked against.
+	monitorEnv := monitor.Env{
+		Judge: func(name string) bool { _, ok := cfg.Judges[name]; return ok },
+		// Notification channels arrive with alerting; until then a
+		// monitor naming one is refused rather than silently unheard.
+		Channel: func(string) bool { return false },
+	}
+	// monitors_dir is read (and every file checked) before anything is
+	// opened, like the rest of the configuration; Start stores it.
+	var monitorFiles []monitorFile
+	if cfg.MonitorsDir != "" {
+		var err error
+		if monitorFiles, err = readMonitorsDir(cfg.MonitorsDir, monitorEnv); err != nil {
+			return nil, err
+		}
 	}
 	dbPath := cfg.SQLitePath()
 	if err := os.MkdirAll(filepath.Dir(dbPath), 0o750); err != nil {
@@ -90,7 +110,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", dbPath, err)
 	}
-	a := &App{cfg: cfg, log: logger.With("component", "app"), store: st}
+	a := &App{cfg: cfg, log: logger.With("component", "app"), store: st, monitorFiles: monitorFiles}
 
 	// Quality monitors: one judge per connection (its limits hold across
 	// monitors), the run engine and the scheduler.
@@ -160,19 +180,14 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", adm.HTTP(otlp))
 	api.New(api.Options{
-		Traces:   st,
-		Rollups:  st,
-		Monitors: st,
-		MonitorEnv: monitor.Env{
-			Judge: func(name string) bool { _, ok := cfg.Judges[name]; return ok },
-			// Notification channels arrive with alerting; until then a
-			// monitor naming one is refused rather than silently unheard.
-			Channel: func(string) bool { return false },
-		},
-		Runs:    st,
-		Results: st,
-		RunNow:  a.scheduler.RunNow,
-		Ready:   a.Ready,
+		Traces:     st,
+		Rollups:    st,
+		Monitors:   st,
+		MonitorEnv: monitorEnv,
+		Runs:       st,
+		Results:    st,
+		RunNow:     a.scheduler.RunNow,
+		Ready:      a.Ready,
 	}, logger).RegisterHTTP(mux)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{
 		EnableOpenMetrics:   true,
@@ -222,7 +237,8 @@ OTLP/HTTP:  POST /v1/traces, POST /v1/logs (protobuf or JSON)
 JSON API:   GET /api/v1/traces, /api/v1/traces/{trace_id}, /api/v1/services,
             /api/v1/metrics/operational, /api/v1/metrics/llm,
             GET/PUT/DELETE /api/v1/monitors/{name}, GET /api/v1/monitors,
-            GET/POST /api/v1/monitors/{name}/runs, GET /api/v1/runs/{id}[/instances]
+            GET/POST /api/v1/monitors/{name}/runs, GET /api/v1/monitors/{name}/quality,
+            GET /api/v1/runs/{id}[/instances]
 OpenAPI:    GET /api/v1/openapi.json
 Metrics:    GET /metrics (Prometheus / OpenMetrics)
 Health:     GET /healthz, GET /readyz
@@ -235,8 +251,13 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-// Start starts listening.
+// Start stores the monitors of monitors_dir, then starts listening and
+// the scheduler, so that neither the API nor a run sees the store without
+// them.
 func (a *App) Start(ctx context.Context) error {
+	if err := applyMonitorFiles(ctx, a.store, a.monitorFiles, a.log); err != nil {
+		return err
+	}
 	if err := a.server.Start(ctx); err != nil {
 		return err
 	}

@@ -37,6 +37,11 @@ type Config struct {
 	Pricing []Price `yaml:"pricing"`
 	// Judges are the LLM connections monitors name in `judge:`.
 	Judges map[string]Judge `yaml:"judges"`
+	// MonitorsDir, when set, is a directory of monitor files applied at
+	// start (monitors as code). Load resolves a relative path against the
+	// directory of the config file; set otherwise (environment, code) it
+	// is relative to the working directory.
+	MonitorsDir string `yaml:"monitors_dir"`
 }
 
 // Judge is a connection to an LLM that rates answers: OpenAI, Azure OpenAI,
@@ -181,6 +186,12 @@ func Load(path string) (Config, error) {
 	if err := Parse(b, &cfg); err != nil {
 		return cfg, fmt.Errorf("config %s: %w", path, err)
 	}
+	// Monitor files usually live next to the config file, in the same
+	// repository: a relative monitors_dir is read from there, wherever
+	// flowwatch is started.
+	if d := cfg.MonitorsDir; d != "" && !filepath.IsAbs(d) {
+		cfg.MonitorsDir = filepath.Join(filepath.Dir(path), d)
+	}
 	return cfg, nil
 }
 
@@ -230,6 +241,7 @@ var envKeys = []struct {
 	}},
 	{"LOG_LEVEL", func(c *Config, v string) error { c.Log.Level = v; return nil }},
 	{"LOG_FORMAT", func(c *Config, v string) error { c.Log.Format = v; return nil }},
+	{"MONITORS_DIR", func(c *Config, v string) error { c.MonitorsDir = v; return nil }},
 }
 
 // EnvNames lists the environment variables ApplyEnv reads.
@@ -326,6 +338,9 @@ func (c *Config) Validate() error {
 	case "text", "json":
 	default:
 		add("log.format", "must be text or json, got %q", c.Log.Format)
+	}
+	if c.MonitorsDir != "" && strings.TrimSpace(c.MonitorsDir) == "" {
+		add("monitors_dir", "must not be blank: a directory of monitor files, or leave it out")
 	}
 	if _, err := c.Prices(); err != nil {
 		errs = append(errs, err)

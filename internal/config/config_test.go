@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -59,6 +60,11 @@ func TestParse(t *testing.T) {
 				}
 			},
 		},
+		{
+			name: "monitors_dir is kept as written",
+			yaml: "monitors_dir: ./monitors\n",
+			want: func(c *Config) { c.MonitorsDir = "./monitors" },
+		},
 		{name: "unknown judge key", yaml: "judges:\n  j:\n    type: openai\n    modle: x\n", wantErr: []string{"[4:5]", "modle"}},
 		{name: "unknown pricing key", yaml: "pricing:\n  - model: x\n    input_per_token: 1\n", wantErr: []string{"[3:5]", "input_per_token"}},
 		{name: "unknown top-level key names it and its line", yaml: "data_dir: x\nhttpp:\n  address: a\n", wantErr: []string{"[2:1]", "httpp"}},
@@ -104,6 +110,7 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 	c.Log.Level = "loud"
 	c.HTTP.PublicURL = "ftp://x"
 	c.Pricing = []Price{{Model: "ok"}, {Model: "bad", OutputPerMTok: -1}}
+	c.MonitorsDir = "  "
 	c.Judges = map[string]Judge{
 		"az":    {Type: "azure_openai"},
 		"oa":    {Type: "openai", BaseURL: "ollama", APIKeyEnv: "FLOWWATCH_TEST_UNSET_KEY"},
@@ -117,7 +124,7 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 	for _, key := range []string{"http.address", "grpc.address", "http.max_body_bytes", "storage.sqlite.synchronous",
 		"ingest.max_in_flight", "log.level", "http.public_url", "pricing[1] (bad)",
 		"judges.az.endpoint", "judges.az.deployment", "judges.az.api_version", "judges.oa.model", "judges.oa.base_url",
-		"judges.oa.api_key_env", "judges.what.type", "judges.bad/n"} {
+		"judges.oa.api_key_env", "judges.what.type", "judges.bad/n", "monitors_dir"} {
 		if !strings.Contains(err.Error(), key+":") {
 			t.Errorf("error does not name %s:\n%v", key, err)
 		}
@@ -130,13 +137,14 @@ func TestApplyEnv(t *testing.T) {
 		"FLOWWATCH_HTTP_ADDRESS":         "127.0.0.1:1",
 		"FLOWWATCH_INGEST_MAX_IN_FLIGHT": "4",
 		"FLOWWATCH_HTTP_MAX_BODY_BYTES":  "many",
+		"FLOWWATCH_MONITORS_DIR":         "monitors",
 	}
 	c := Default()
 	err := ApplyEnv(&c, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
 	if err == nil || !strings.Contains(err.Error(), "FLOWWATCH_HTTP_MAX_BODY_BYTES") {
 		t.Errorf("ApplyEnv() error = %v, want one naming FLOWWATCH_HTTP_MAX_BODY_BYTES", err)
 	}
-	if c.DataDir != "/data" || c.HTTP.Address != "127.0.0.1:1" || c.Ingest.MaxInFlight != 4 {
+	if c.DataDir != "/data" || c.HTTP.Address != "127.0.0.1:1" || c.Ingest.MaxInFlight != 4 || c.MonitorsDir != "monitors" {
 		t.Errorf("env not applied: %+v", c)
 	}
 }
@@ -149,5 +157,46 @@ func TestLoadNamesFile(t *testing.T) {
 	_, err := Load(p)
 	if err == nil || !strings.Contains(err.Error(), p) || !strings.Contains(err.Error(), "bogus") {
 		t.Errorf("Load() error = %v, want one naming the file and the key", err)
+	}
+}
+
+// TestLoadMonitorsDir: a relative monitors_dir in a config file is read
+// from the file's directory, wherever flowwatch is started; an absolute one
+// is kept.
+func TestLoadMonitorsDir(t *testing.T) {
+	dir := t.TempDir()
+	abs := filepath.Join(t.TempDir(), "elsewhere")
+	tests := []struct {
+		name  string
+		value string // "" leaves the key out
+		want  string
+	}{
+		{name: "not set", value: "", want: ""},
+		{name: "relative", value: "monitors", want: filepath.Join(dir, "monitors")},
+		{name: "dot relative", value: "./monitors", want: filepath.Join(dir, "monitors")},
+		{name: "parent", value: "../shared/monitors", want: filepath.Join(filepath.Dir(dir), "shared", "monitors")},
+		{name: "absolute", value: abs, want: abs},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			body := "data_dir: ./data\n"
+			if tt.value != "" {
+				body += fmt.Sprintf("monitors_dir: %q\n", tt.value)
+			}
+			p := filepath.Join(dir, "flowwatch.yaml")
+			if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			c, err := Load(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.MonitorsDir != tt.want {
+				t.Errorf("MonitorsDir = %q, want %q", c.MonitorsDir, tt.want)
+			}
+			if c.DataDir != "./data" {
+				t.Errorf("DataDir = %q, want it as written (relative to the working directory)", c.DataDir)
+			}
+		})
 	}
 }
