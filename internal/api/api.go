@@ -2,7 +2,8 @@
 // trace detail, the services seen, operational metrics (requests and model
 // calls over time), monitor definitions (create, replace, read, delete),
 // monitor runs (list, start a manual run, read a run's results and
-// evaluated instances), and the OpenAPI document describing them (openapi.json, embedded).
+// evaluated instances), a monitor's quality over time, and the OpenAPI
+// document describing them (openapi.json, embedded).
 //
 // Conventions of the API, which are part of the product: field names are
 // snake_case; times are RFC 3339 strings in UTC with nine fractional
@@ -167,6 +168,7 @@ func (a *API) routes() []route {
 			{http.MethodGet, a.listRuns},
 			{http.MethodPost, a.createRun},
 		}},
+		get(Prefix+"monitors/{name}/quality", a.monitorQuality),
 		get(Prefix+"runs/{id}", a.getRun),
 		get(Prefix+"runs/{id}/instances", a.listInstances),
 		get(Prefix+"openapi.json", a.openAPI),
@@ -226,7 +228,9 @@ func (a *API) listTraces(w http.ResponseWriter, r *http.Request) {
 	a.writeJSON(w, r, toTraceList(page.Traces, page.NextCursor))
 }
 
-// getTrace serves GET /api/v1/traces/{trace_id}.
+// getTrace serves GET /api/v1/traces/{trace_id}: the trace as stored,
+// with the judge results of monitor runs added as events of its root span
+// (see addEvaluations).
 func (a *API) getTrace(w http.ResponseWriter, r *http.Request) {
 	id, err := parseTraceID(r.PathValue("trace_id"))
 	if err != nil {
@@ -252,7 +256,18 @@ func (a *API) getTrace(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, fmt.Errorf("get trace %s: %w", id, err))
 		return
 	}
-	a.writeJSON(w, r, toDetail(d))
+	out := toDetail(d)
+	// The judge results of monitor runs are shown as events on the root
+	// span; without a result store there are none.
+	if a.results != nil {
+		evals, err := a.results.TraceEvaluations(ctx, id, maxTraceEvaluations)
+		if err != nil {
+			a.fail(w, r, fmt.Errorf("evaluations of trace %s: %w", id, err))
+			return
+		}
+		addEvaluations(&out, evals)
+	}
+	a.writeJSON(w, r, out)
 }
 
 // listServices serves GET /api/v1/services.

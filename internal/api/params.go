@@ -304,23 +304,8 @@ func parseMetricsQuery(raw string, now time.Time) (metricsQuery, error) {
 	q.Service = vals["service"]
 	q.Deployment = vals["deployment"]
 	q.Model = vals["model"]
-	q.Until = now.UTC()
-	if v, ok := vals["until"]; ok {
-		if q.Until, err = parseTime(v, now); err != nil {
-			return q, invalidParam("until", v, err.Error())
-		}
-	}
-	q.Since = q.Until.Add(-defaultMetricsRange)
-	if v, ok := vals["since"]; ok {
-		if q.Since, err = parseTime(v, now); err != nil {
-			return q, invalidParam("since", v, err.Error())
-		}
-	}
-	if !q.Until.After(q.Since) {
-		if v, ok := vals["until"]; ok {
-			return q, invalidParam("until", v, fmt.Sprintf(`must be later than "since" (%s)`, q.Since.Format(time.RFC3339Nano)))
-		}
-		return q, invalidParam("since", vals["since"], fmt.Sprintf(`must be earlier than "until" (now, %s)`, q.Until.Format(time.RFC3339Nano)))
+	if q.Since, q.Until, err = parseRange(vals, now, defaultMetricsRange); err != nil {
+		return q, err
 	}
 	if v, ok := vals["group_by"]; ok {
 		if !slices.Contains(rollup.GroupBy, v) {
@@ -341,6 +326,30 @@ func parseMetricsQuery(raw string, now time.Time) (metricsQuery, error) {
 		return q, rangeError(q, vals, err)
 	}
 	return q, nil
+}
+
+// parseRange reads since and until from vals: until defaults to now and
+// since to span before until; until must be later than since.
+func parseRange(vals map[string]string, now time.Time, span time.Duration) (since, until time.Time, err error) {
+	until = now.UTC()
+	if v, ok := vals["until"]; ok {
+		if until, err = parseTime(v, now); err != nil {
+			return since, until, invalidParam("until", v, err.Error())
+		}
+	}
+	since = until.Add(-span)
+	if v, ok := vals["since"]; ok {
+		if since, err = parseTime(v, now); err != nil {
+			return since, until, invalidParam("since", v, err.Error())
+		}
+	}
+	if !until.After(since) {
+		if v, ok := vals["until"]; ok {
+			return since, until, invalidParam("until", v, fmt.Sprintf(`must be later than "since" (%s)`, since.Format(time.RFC3339Nano)))
+		}
+		return since, until, invalidParam("since", vals["since"], fmt.Sprintf(`must be earlier than "until" (now, %s)`, until.Format(time.RFC3339Nano)))
+	}
+	return since, until, nil
 }
 
 // rangeError phrases what rollup.Query.Validate found wrong with a query

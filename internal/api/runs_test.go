@@ -51,7 +51,7 @@ func runServer(t *testing.T, logger *slog.Logger) (*monitorsClient, *apitest.Run
 	apitest.SeedRuns(runs)
 	sched, err := monitor.NewScheduler(monitor.SchedulerOptions{
 		Store: schedulerStore{mons, runs},
-		Execute: func(context.Context, model.Run, model.Monitor) (monitor.Outcome, error) {
+		Execute: func(context.Context, model.Run, model.Monitor, monitor.Progress) (monitor.Outcome, error) {
 			return monitor.Outcome{}, nil
 		},
 		Now:   clock,

@@ -782,11 +782,22 @@ type Run struct {
 	FinishedAt     *Timestamp `json:"finished_at"`
 	Attempts       int        `json:"attempts"`
 	Error          string     `json:"error"`
+	// Progress is how far the run has gone: null until it has sampled its
+	// traces.
+	Progress *RunProgress `json:"progress"`
 
 	Sampled     *int                     `json:"sampled"`
 	Metrics     map[string]MetricOutcome `json:"metrics"`
 	Operational []OperationalOutcome     `json:"operational"`
 	Summary     *RunSummary              `json:"summary"`
+}
+
+// RunProgress counts a run's sampled traces (total) and those evaluated
+// for every metric so far (done), as its scheduler last recorded them
+// (every few seconds).
+type RunProgress struct {
+	Done  int `json:"done"`
+	Total int `json:"total"`
 }
 
 // MetricOutcome is one quality metric's result in a run.
@@ -898,11 +909,15 @@ func toRun(r model.Run, res *model.RunResult) Run {
 		Metrics:        map[string]MetricOutcome{},
 		Operational:    []OperationalOutcome{},
 	}
+	if p := r.Progress; p.Total > 0 {
+		out.Progress = &RunProgress{Done: p.Done, Total: p.Total}
+	}
 	if res == nil {
 		return out
 	}
 	sampled := res.Sampled
 	out.Sampled = &sampled
+	out.Progress = &RunProgress{Done: sampled, Total: sampled}
 	for _, m := range res.Metrics {
 		var ci *[2]float64
 		if c := m.PassRateCI; c != nil && !math.IsNaN(c[0]+c[1]) && !math.IsInf(c[0]+c[1], 0) {
@@ -960,4 +975,63 @@ func toInstance(in model.Instance) Instance {
 		JudgeModel:    in.JudgeModel,
 		PromptVersion: in.PromptVersion,
 	}
+}
+
+// QualitySeries is the body of GET /api/v1/monitors/{name}/quality: the
+// monitor's succeeded runs whose window ended in [Since, Until), oldest
+// first, with the figures a dashboard plots for each run and metric.
+type QualitySeries struct {
+	Monitor string    `json:"monitor"`
+	Since   Timestamp `json:"since"`
+	Until   Timestamp `json:"until"`
+	// Truncated is set when the range held more runs than one answer
+	// carries (maxQualityRuns); Runs then holds the newest of them.
+	Truncated bool `json:"truncated"`
+	// Summary condenses the results of every run in Runs; Metrics
+	// condenses each quality metric's results over them.
+	Summary RunSummary                `json:"summary"`
+	Metrics map[string]QualitySummary `json:"metrics"`
+	Runs    []QualityRun              `json:"runs"`
+}
+
+// QualitySummary counts the checks and violations of quality metric
+// results (see monitor.Summarize); for one metric over a range, Metrics
+// counts the runs that evaluated it.
+type QualitySummary struct {
+	Metrics         int `json:"metrics"`
+	NoData          int `json:"no_data"`
+	Checks          int `json:"checks"`
+	Violations      int `json:"violations"`
+	ViolatedMetrics int `json:"violated_metrics"`
+	// ViolationRate is violations / checks; null when nothing was checked.
+	ViolationRate *float64 `json:"violation_rate"`
+}
+
+// QualityRun is one succeeded run in a quality series.
+type QualityRun struct {
+	RunID          string     `json:"run_id"`
+	Trigger        string     `json:"trigger"`
+	MonitorVersion int64      `json:"monitor_version"`
+	WindowStart    Timestamp  `json:"window_start"`
+	WindowEnd      Timestamp  `json:"window_end"`
+	FinishedAt     Timestamp  `json:"finished_at"`
+	Sampled        int        `json:"sampled"`
+	Summary        RunSummary `json:"summary"`
+	// Metrics holds one point per quality metric, by name.
+	Metrics     map[string]QualityPoint `json:"metrics"`
+	Operational []OperationalOutcome    `json:"operational"`
+}
+
+// QualityPoint is a quality metric's figures in one run. AverageScore and
+// PassRate are null when nothing was judged (NoData).
+type QualityPoint struct {
+	Judged            int      `json:"judged"`
+	AverageScore      *float64 `json:"average_score"`
+	PassRate          *float64 `json:"pass_rate"`
+	MinPassRate       *float64 `json:"min_pass_rate"`
+	MinAverage        *float64 `json:"min_average"`
+	NoData            bool     `json:"no_data"`
+	Violation         bool     `json:"violation"`
+	PassRateViolation bool     `json:"pass_rate_violation"`
+	AverageViolation  bool     `json:"average_violation"`
 }

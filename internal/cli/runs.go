@@ -456,17 +456,24 @@ func waitForRun(ctx context.Context, c *apiClient, id string, p *progress) (api.
 }
 
 // progress shows how a run is: on a terminal, one line rewritten in place
-// with the status and the time elapsed; otherwise a line each time the
-// status changes.
+// with the status, a bar of the traces evaluated once the run has sampled
+// them, and the time elapsed (and left); otherwise a line each time the
+// status changes or another tenth of the traces is done.
 type progress struct {
 	w        io.Writer
 	terminal bool
 	last     string
+	tenth    int // tenths of the traces reported, off a terminal
 	drawn    bool
+	// seen is when progress was first seen moving, and from which count:
+	// the rate since then estimates the time left.
+	seenAt   time.Duration
+	seenDone int
+	seen     bool
 }
 
 func newProgress(w io.Writer) *progress {
-	return &progress{w: w, terminal: isTerminal(w)}
+	return &progress{w: w, terminal: isTerminal(w), tenth: -1}
 }
 
 // isTerminal reports whether w is a character device (a terminal).
@@ -482,17 +489,70 @@ func isTerminal(w io.Writer) bool {
 // spinner turns a quarter each second while a run is followed.
 const spinner = `|/-\`
 
+// barWidth is the width of the progress bar, in characters.
+const barWidth = 24
+
 func (p *progress) update(r api.Run, elapsed time.Duration) {
 	if p.terminal {
 		secs := int(elapsed / time.Second)
-		fmt.Fprintf(p.w, "\r\033[K%s run %s: %s, %s elapsed", spinner[secs%len(spinner):][:1], cell(r.ID, 64), cell(r.Status, 20), elapsed.Truncate(time.Second))
+		line := fmt.Sprintf("%s run %s: %s", spinner[secs%len(spinner):][:1], cell(r.ID, 64), cell(r.Status, 20))
+		if pr := r.Progress; pr != nil && pr.Total > 0 {
+			line += " " + progressBar(pr.Done, pr.Total, barWidth) + " " + describeProgress(*pr)
+		}
+		line += ", " + elapsed.Truncate(time.Second).String() + " elapsed"
+		if left, ok := p.timeLeft(r, elapsed); ok {
+			line += ", about " + left.String() + " left"
+		}
+		fmt.Fprint(p.w, "\r\033[K"+line)
 		p.drawn = true
 		return
 	}
 	if r.Status != p.last {
 		fmt.Fprintf(p.w, "run %s: %s\n", cell(r.ID, 64), cell(r.Status, 20))
+		p.last = r.Status
 	}
-	p.last = r.Status
+	if pr := r.Progress; pr != nil && pr.Total > 0 {
+		if tenth := min(pr.Done, pr.Total) * 10 / pr.Total; tenth > p.tenth {
+			fmt.Fprintf(p.w, "run %s: %s\n", cell(r.ID, 64), describeProgress(*pr))
+			p.tenth = tenth
+		}
+	}
+}
+
+// progressBar draws done out of total as a bar of width characters.
+func progressBar(done, total, width int) string {
+	filled := 0
+	if total > 0 {
+		filled = min(done, total) * width / total
+	}
+	return "[" + strings.Repeat("#", filled) + strings.Repeat(".", width-filled) + "]"
+}
+
+// describeProgress says how many of a run's traces are evaluated.
+func describeProgress(p api.RunProgress) string {
+	pct := 0.0
+	if p.Total > 0 {
+		pct = 100 * float64(min(p.Done, p.Total)) / float64(p.Total)
+	}
+	return fmt.Sprintf("%d/%d traces evaluated (%.0f%%)", p.Done, p.Total, pct)
+}
+
+// timeLeft estimates the time a running run still needs from the rate
+// its progress has moved at since it was first seen.
+func (p *progress) timeLeft(r api.Run, elapsed time.Duration) (time.Duration, bool) {
+	pr := r.Progress
+	if pr == nil || pr.Total <= 0 || pr.Done >= pr.Total {
+		return 0, false
+	}
+	if !p.seen {
+		p.seen, p.seenAt, p.seenDone = true, elapsed, pr.Done
+		return 0, false
+	}
+	moved, took := pr.Done-p.seenDone, elapsed-p.seenAt
+	if moved <= 0 || took <= 0 {
+		return 0, false
+	}
+	return (took * time.Duration(pr.Total-pr.Done) / time.Duration(moved)).Round(time.Second), true
 }
 
 // done clears the line drawn on a terminal.

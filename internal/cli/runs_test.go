@@ -57,7 +57,7 @@ func runSetup(t *testing.T, sync bool) (*httptest.Server, *atomic.Int32) {
 	apitest.SeedRuns(runs)
 	sched, err := monitor.NewScheduler(monitor.SchedulerOptions{
 		Store: schedulerStore{mons, runs},
-		Execute: func(_ context.Context, _ model.Run, m model.Monitor) (monitor.Outcome, error) {
+		Execute: func(_ context.Context, _ model.Run, m model.Monitor, _ monitor.Progress) (monitor.Outcome, error) {
 			if m.Name != "rag_quality" {
 				return monitor.Outcome{}, errors.New("judge aoai-connection: 429 Too Many Requests after 3 retries")
 			}

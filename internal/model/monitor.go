@@ -22,6 +22,8 @@ type Monitor struct {
 	// Judge names a judge connection of the server configuration; empty
 	// means built-in evaluators only.
 	Judge string `yaml:"judge,omitempty" json:"judge,omitempty"`
+	// Budget bounds what one run may spend on judge calls; nil: no bound.
+	Budget *RunBudget `yaml:"budget,omitempty" json:"budget,omitempty"`
 	// Quality maps a metric (groundedness, relevance, coherence, fluency,
 	// similarity, or a built-in evaluator) to its thresholds.
 	Quality map[string]QualityThreshold `yaml:"quality,omitempty" json:"quality,omitempty"`
@@ -83,6 +85,15 @@ type QualityThreshold struct {
 	PassScore   *float64 `yaml:"pass_score,omitempty" json:"pass_score,omitempty"`
 	MinPassRate *float64 `yaml:"min_pass_rate,omitempty" json:"min_pass_rate,omitempty"`
 	MinAverage  *float64 `yaml:"min_average,omitempty" json:"min_average,omitempty"`
+}
+
+// RunBudget bounds the judge tokens and the judge cost (US dollars) of one
+// run; 0 means no bound. A run that reaches a bound stops asking the
+// judge, records why for every instance left, and reports on what it
+// judged.
+type RunBudget struct {
+	MaxTokens  int64   `yaml:"max_tokens,omitempty" json:"max_tokens,omitempty"`
+	MaxCostUSD float64 `yaml:"max_cost_usd,omitempty" json:"max_cost_usd,omitempty"`
 }
 
 // Bound is an operational signal's limits; nil means "not set".

@@ -43,4 +43,14 @@ type Run struct {
 	LeaseOwner string
 	LeaseUntil time.Time
 	Error      string
+	// Progress is how far the run's evaluation has gone, as its scheduler
+	// last recorded it.
+	Progress RunProgress
+}
+
+// RunProgress counts a run's sampled traces (Total, 0 until sampling is
+// done) and those evaluated for every metric (Done).
+type RunProgress struct {
+	Done  int
+	Total int
 }

@@ -44,11 +44,11 @@ type EngineOptions struct {
 	// window with more sampled traces fails the run with a message
 	// rather than dropping some silently.
 	MaxSampled int
-	// Budget, when set, returns the token and cost budget of one run of a
-	// monitor (nil: none).
-	Budget func(m model.Monitor) *eval.Budget
-	// Progress, when set, is told how many samples of a run are done.
-	Progress func(runID string, done, total int)
+	// FlushEvery is how many fresh evaluations are gathered before they
+	// are written to the evaluation cache (default 256). They are also
+	// written when a run ends for any reason, so a run stopped half-way
+	// and tried again does not pay for them twice.
+	FlushEvery int
 }
 
 // Engine carries out monitor runs: it selects the window's traces, samples
@@ -73,6 +73,9 @@ func NewEngine(o EngineOptions, logger *slog.Logger) (*Engine, error) {
 	if o.MaxSampled <= 0 {
 		o.MaxSampled = 100_000
 	}
+	if o.FlushEvery <= 0 {
+		o.FlushEvery = 256
+	}
 	if o.Judges == nil {
 		o.Judges = func(string) (Judge, bool) { return nil, false }
 	}
@@ -85,8 +88,13 @@ type Outcome struct {
 	Instances []model.Instance
 }
 
-// Run carries out one run of m over run's window.
-func (e *Engine) Run(ctx context.Context, run model.Run, m model.Monitor) (Outcome, error) {
+// Progress is told, as a run goes, how many of its sampled traces have
+// been evaluated for every metric.
+type Progress func(done, total int)
+
+// Run carries out one run of m over run's window; progress, when not nil,
+// follows it.
+func (e *Engine) Run(ctx context.Context, run model.Run, m model.Monitor, progress Progress) (Outcome, error) {
 	metrics := make([]string, 0, len(m.Quality))
 	for name := range m.Quality {
 		metrics = append(metrics, name)
@@ -104,7 +112,10 @@ func (e *Engine) Run(ctx context.Context, run model.Run, m model.Monitor) (Outco
 	if err != nil {
 		return Outcome{}, err
 	}
-	instances, err := e.evaluate(ctx, run, m, judge, metrics, traces)
+	if progress != nil {
+		progress(0, len(traces))
+	}
+	instances, err := e.evaluate(ctx, run, m, judge, metrics, traces, progress)
 	if err != nil {
 		return Outcome{}, err
 	}
@@ -164,12 +175,12 @@ func (e *Engine) sample(ctx context.Context, run model.Run, m model.Monitor) ([]
 }
 
 // evaluate rates every sampled trace for every metric. Each instance ends
-// judged, not evaluable, or an error; when the run's budget runs out, the
-// instances not yet judged end as errors saying so.
-func (e *Engine) evaluate(ctx context.Context, run model.Run, m model.Monitor, judge Judge, metrics []string, traces []model.Trace) ([]model.Instance, error) {
+// judged, not evaluable, or an error; when the monitor's budget runs out,
+// the instances not yet judged end as errors saying so.
+func (e *Engine) evaluate(ctx context.Context, run model.Run, m model.Monitor, judge Judge, metrics []string, traces []model.Trace, progress Progress) ([]model.Instance, error) {
 	var budget *eval.Budget
-	if e.o.Budget != nil {
-		budget = e.o.Budget(m)
+	if m.Budget != nil {
+		budget = &eval.Budget{MaxTokens: m.Budget.MaxTokens, MaxCostUSD: m.Budget.MaxCostUSD}
 	}
 	judgeModel := ""
 	if judge != nil {
@@ -195,9 +206,9 @@ func (e *Engine) evaluate(ctx context.Context, run model.Run, m model.Monitor, j
 	}
 
 	results := make([][]model.Instance, len(traces))
+	cache := &cacheWriter{store: e.o.Store, every: e.o.FlushEvery}
 	var (
 		mu       sync.Mutex
-		fresh    []model.Evaluation
 		done     int
 		firstErr error
 	)
@@ -209,17 +220,19 @@ func (e *Engine) evaluate(ctx context.Context, run model.Run, m model.Monitor, j
 			defer wg.Done()
 			for i := range work {
 				ins, evals, err := e.evaluateTrace(ctx, run, m, rater, budget, judgeModel, metrics, traces[i], cached)
+				if err == nil {
+					err = cache.add(ctx, evals)
+				}
 				mu.Lock()
 				if err != nil && firstErr == nil {
 					firstErr = err
 				}
 				results[i] = ins
-				fresh = append(fresh, evals...)
 				done++
 				d := done
 				mu.Unlock()
-				if e.o.Progress != nil {
-					e.o.Progress(run.ID, d, len(traces))
+				if progress != nil {
+					progress(d, len(traces))
 				}
 			}
 		}()
@@ -234,15 +247,19 @@ feed:
 	}
 	close(work)
 	wg.Wait()
+	// What was judged is kept even when the run stops here (shutdown, a
+	// failure): a retry of the run finds it in the cache.
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	flushErr := cache.flush(fctx)
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	if firstErr != nil {
 		return nil, firstErr
 	}
-	// What was judged is kept even if the run fails later.
-	if err := e.o.Store.CacheEvaluations(ctx, fresh); err != nil {
-		return nil, fmt.Errorf("write the evaluation cache: %w", err)
+	if flushErr != nil {
+		return nil, flushErr
 	}
 	var out []model.Instance
 	for _, ins := range results {
@@ -313,6 +330,63 @@ func (e *Engine) evaluateTrace(ctx context.Context, run model.Run, m model.Monit
 		}))
 	}
 	return out, fresh, nil
+}
+
+// cacheWriter gathers a run's fresh evaluations and writes them to the
+// evaluation cache every so many, so that little is judged again when a
+// run is stopped and tried again. Safe for concurrent use.
+type cacheWriter struct {
+	store interface {
+		CacheEvaluations(ctx context.Context, evals []model.Evaluation) error
+	}
+	every int
+
+	mu      sync.Mutex
+	pending []model.Evaluation
+}
+
+// add gathers evals and writes what has been gathered once there are
+// enough.
+func (c *cacheWriter) add(ctx context.Context, evals []model.Evaluation) error {
+	if len(evals) == 0 {
+		return nil
+	}
+	c.mu.Lock()
+	c.pending = append(c.pending, evals...)
+	var batch []model.Evaluation
+	if len(c.pending) >= c.every {
+		batch, c.pending = c.pending, nil
+	}
+	c.mu.Unlock()
+	if batch == nil {
+		return nil
+	}
+	if err := c.store.CacheEvaluations(ctx, batch); err != nil {
+		if ctx.Err() != nil {
+			// Stopping: keep the batch for the final flush.
+			c.mu.Lock()
+			c.pending = append(c.pending, batch...)
+			c.mu.Unlock()
+			return nil
+		}
+		return fmt.Errorf("write the evaluation cache: %w", err)
+	}
+	return nil
+}
+
+// flush writes whatever is gathered.
+func (c *cacheWriter) flush(ctx context.Context) error {
+	c.mu.Lock()
+	batch := c.pending
+	c.pending = nil
+	c.mu.Unlock()
+	if len(batch) == 0 {
+		return nil
+	}
+	if err := c.store.CacheEvaluations(ctx, batch); err != nil {
+		return fmt.Errorf("write the evaluation cache: %w", err)
+	}
+	return nil
 }
 
 // instance records a score in an instance; judged, if set, is called with

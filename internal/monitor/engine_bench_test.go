@@ -70,7 +70,7 @@ func BenchmarkRun(b *testing.B) {
 	cpu0 := cpuTime()
 	t0 := time.Now()
 	b.ResetTimer()
-	out, err := eng.Run(ctx, run, mon)
+	out, err := eng.Run(ctx, run, mon, nil)
 	b.StopTimer()
 	elapsed := time.Since(t0)
 	cpu := cpuTime() - cpu0

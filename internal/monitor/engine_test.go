@@ -89,8 +89,7 @@ func newEngineFixture(t *testing.T, budget *eval.Budget) *engineFixture {
 		t.Fatal(err)
 	}
 	eng, err := NewEngine(EngineOptions{Store: st, Registry: eval.NewRegistry(),
-		Judges: func(name string) (Judge, bool) { return j, name == "j" },
-		Budget: func(model.Monitor) *eval.Budget { return budget }}, nil)
+		Judges: func(name string) (Judge, bool) { return j, name == "j" }}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,6 +102,9 @@ func newEngineFixture(t *testing.T, budget *eval.Budget) *engineFixture {
 			"fluency":              {PassScore: &three, MinPassRate: &rate, MinAverage: &four},
 			"lexical_groundedness": {PassScore: &half},
 		}}
+	if budget != nil {
+		mon.Budget = &model.RunBudget{MaxTokens: budget.MaxTokens, MaxCostUSD: budget.MaxCostUSD}
+	}
 	start, wend, _ := WindowAt(mon.Window, end)
 	return &engineFixture{store: st, judge: js, engine: eng, mon: mon,
 		run: model.Run{ID: "run-1", Monitor: "m", ScheduledAt: end, WindowStart: start, WindowEnd: wend}}
@@ -126,7 +128,7 @@ func metricOf(t *testing.T, o Outcome, name string) model.MetricResult {
 func TestEngineRun(t *testing.T) {
 	ctx := context.Background()
 	f := newEngineFixture(t, nil)
-	out, err := f.engine.Run(ctx, f.run, f.mon)
+	out, err := f.engine.Run(ctx, f.run, f.mon, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +158,7 @@ func TestEngineRun(t *testing.T) {
 
 	// Again: every judged LLM evaluation comes from the cache; only the
 	// instances without a score are asked again.
-	out2, err := f.engine.Run(ctx, f.run, f.mon)
+	out2, err := f.engine.Run(ctx, f.run, f.mon, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,7 +175,7 @@ func TestEngineRun(t *testing.T) {
 func TestEngineBudget(t *testing.T) {
 	f := newEngineFixture(t, &eval.Budget{MaxTokens: 1})
 	f.engine.o.Workers = 1
-	out, err := f.engine.Run(context.Background(), f.run, f.mon)
+	out, err := f.engine.Run(context.Background(), f.run, f.mon, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -438,8 +438,8 @@ func TestEnvChecks(t *testing.T) {
 	if !errors.As(err, &ve) || len(ve.Problems) != 2 || ve.Problems[0].Path != "judge" || ve.Problems[1].Path != "notify.channels[0]" {
 		t.Fatalf("Load with an empty server config = %v, want problems at judge and notify.channels[0]", err)
 	}
-	if ve.Problems[0].Line != 8 || ve.Problems[1].Line != 20 {
-		t.Errorf("lines = %d, %d; want 8, 20", ve.Problems[0].Line, ve.Problems[1].Line)
+	if ve.Problems[0].Line != 8 || ve.Problems[1].Line != 21 {
+		t.Errorf("lines = %d, %d; want 8, 21", ve.Problems[0].Line, ve.Problems[1].Line)
 	}
 }
 

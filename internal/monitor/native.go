@@ -92,6 +92,18 @@ func decodeNative(root *node, d *decoder) model.Monitor {
 		m.Judge = v
 	}
 
+	if budget, f := top.child("budget", "budget"); f != nil && f.val.kind != kindNull && budget.present() {
+		b := &model.RunBudget{}
+		if v, ok := budget.integer("max_tokens", "budget.max_tokens"); ok {
+			b.MaxTokens = int64(v)
+		}
+		if v, ok := budget.num("max_cost_usd", "budget.max_cost_usd"); ok {
+			b.MaxCostUSD = v
+		}
+		budget.done()
+		m.Budget = b
+	}
+
 	quality, _ := top.child("quality", "quality")
 	for _, f := range quality.all() {
 		native := join("quality", f.key)

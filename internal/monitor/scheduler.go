@@ -9,9 +9,11 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/flowwatch/flowwatch/internal/model"
+	"github.com/flowwatch/flowwatch/internal/store"
 )
 
 // SchedulerStore is what the scheduler needs of the store (store.MonitorStore
@@ -24,14 +26,17 @@ type SchedulerStore interface {
 	ScheduleRun(ctx context.Context, r model.Run, next time.Time) (model.Run, bool, error)
 	ClaimRun(ctx context.Context, owner string, now time.Time, lease time.Duration) (model.Run, bool, error)
 	FinishRun(ctx context.Context, id, owner string, status model.RunStatus, errMsg string, now time.Time) error
+	RenewRun(ctx context.Context, id, owner string, until time.Time, p model.RunProgress) error
+	ReleaseRun(ctx context.Context, id, owner string) error
 	SaveRunResult(ctx context.Context, owner string, res model.RunResult, instances []model.Instance, now time.Time) error
 	CreateRun(ctx context.Context, r model.Run) (model.Run, error)
 }
 
 // Executor carries out one claimed run of a monitor (Engine.Run): select,
-// sample, evaluate and aggregate. The scheduler stores its outcome, which
-// ends the run as succeeded; an error fails the run.
-type Executor func(ctx context.Context, run model.Run, m model.Monitor) (Outcome, error)
+// sample, evaluate and aggregate, telling progress how far it has gone.
+// The scheduler stores its outcome, which ends the run as succeeded; an
+// error fails the run.
+type Executor func(ctx context.Context, run model.Run, m model.Monitor, progress Progress) (Outcome, error)
 
 // SchedulerOptions configure a Scheduler. Zero values select the defaults.
 type SchedulerOptions struct {
@@ -39,10 +44,13 @@ type SchedulerOptions struct {
 	Execute Executor
 	// MaxConcurrent bounds the runs executing at once (default 4).
 	MaxConcurrent int
-	// Lease is how long a claimed run is this scheduler's before another
-	// may take it over (default 30m; runs longer than that need a longer
-	// lease, or another scheduler starts them again).
+	// Lease is how long a claimed run stays this scheduler's without being
+	// renewed (default 1m): when its scheduler stops without giving it
+	// back (a crash, a lost machine), another takes it over after that.
 	Lease time.Duration
+	// Heartbeat is how often a running run's lease is renewed and its
+	// progress recorded (default 2s; at most a third of Lease).
+	Heartbeat time.Duration
 	// MaxAttempts is how often a run may be claimed (default 2): a run
 	// whose scheduler stopped is retried once, then failed.
 	MaxAttempts int
@@ -81,8 +89,12 @@ func NewScheduler(o SchedulerOptions, logger *slog.Logger) (*Scheduler, error) {
 		o.MaxConcurrent = 4
 	}
 	if o.Lease <= 0 {
-		o.Lease = 30 * time.Minute
+		o.Lease = time.Minute
 	}
+	if o.Heartbeat <= 0 {
+		o.Heartbeat = 2 * time.Second
+	}
+	o.Heartbeat = min(o.Heartbeat, o.Lease/3)
 	if o.MaxAttempts <= 0 {
 		o.MaxAttempts = 2
 	}
@@ -264,32 +276,48 @@ func (s *Scheduler) Dispatch(ctx context.Context) error {
 	}
 }
 
-// execute runs a claimed run and records how it ended.
+// execute runs a claimed run and records how it ended. While it runs, its
+// lease is renewed and its progress recorded every Heartbeat; a run whose
+// lease was taken over meanwhile is abandoned to its new owner, and one
+// interrupted by shutdown is given back for the next scheduler to take.
 func (s *Scheduler) execute(ctx context.Context, run model.Run) {
 	log := s.log.With("monitor", run.Monitor, "run", run.ID, "attempt", run.Attempts)
+	sm, err := s.o.Store.GetMonitor(ctx, run.Monitor)
 	status, msg := model.RunSucceeded, ""
 	var outcome Outcome
-	switch sm, err := s.o.Store.GetMonitor(ctx, run.Monitor); {
+	switch {
 	case run.Attempts > s.o.MaxAttempts:
 		status, msg = model.RunFailed, fmt.Sprintf("gave up after %d attempts: the scheduler running it stopped each time", run.Attempts-1)
 	case err != nil:
 		status, msg = model.RunFailed, fmt.Sprintf("monitor definition: %v", err)
 	default:
 		log.Info("run_started", "window_start", run.WindowStart, "window_end", run.WindowEnd)
-		if outcome, err = s.safeExecute(ctx, run, sm.Monitor); err != nil {
-			if ctx.Err() != nil {
-				// Shutting down: leave the run to be taken over when its
-				// lease ends.
-				log.Warn("run_interrupted", "err", err)
-				return
+		runCtx, cancel := context.WithCancel(ctx)
+		hb := s.heartbeat(runCtx, cancel, run, log)
+		outcome, err = s.safeExecute(runCtx, run, sm.Monitor, hb.progress)
+		cancel()
+		lost := hb.stop()
+		switch {
+		case lost:
+			log.Warn("run_abandoned", "err", "another scheduler took the run over")
+			return
+		case err != nil && ctx.Err() != nil:
+			// Shutting down: give the run back so that the next scheduler
+			// to start takes it at once.
+			rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			defer rcancel()
+			if rerr := s.o.Store.ReleaseRun(rctx, run.ID, s.o.Owner); rerr != nil {
+				log.Warn("run_release_failed", "err", rerr)
 			}
+			log.Warn("run_interrupted", "err", err)
+			return
+		case err != nil:
 			status, msg = model.RunFailed, err.Error()
 		}
 	}
 	// The outcome is recorded even when ctx ended meanwhile.
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	var err error
 	if status == model.RunSucceeded {
 		outcome.Result.RunID = run.ID
 		err = s.o.Store.SaveRunResult(fctx, s.o.Owner, outcome.Result, outcome.Instances, s.o.Now())
@@ -307,13 +335,82 @@ func (s *Scheduler) execute(ctx context.Context, run model.Run) {
 	}
 }
 
-func (s *Scheduler) safeExecute(ctx context.Context, run model.Run, m model.Monitor) (out Outcome, err error) {
+// heartbeat renews a running run's lease and records its progress.
+type heartbeat struct {
+	done, total atomic.Int64
+	lost        atomic.Bool
+	stopped     chan struct{}
+	exited      chan struct{}
+}
+
+// heartbeat starts renewing run's lease every Heartbeat until stop; when
+// the lease turns out to be lost, it calls cancel.
+func (s *Scheduler) heartbeat(ctx context.Context, cancel context.CancelFunc, run model.Run, log *slog.Logger) *heartbeat {
+	hb := &heartbeat{stopped: make(chan struct{}), exited: make(chan struct{})}
+	go func() {
+		defer close(hb.exited)
+		t := time.NewTicker(s.o.Heartbeat)
+		defer t.Stop()
+		var last model.RunProgress
+		renew := func(ctx context.Context) {
+			p := model.RunProgress{Done: int(hb.done.Load()), Total: int(hb.total.Load())}
+			err := s.o.Store.RenewRun(ctx, run.ID, s.o.Owner, s.o.Now().Add(s.o.Lease), p)
+			switch {
+			case errors.Is(err, store.ErrConflict):
+				hb.lost.Store(true)
+				cancel()
+			case err != nil:
+				if ctx.Err() == nil {
+					log.Warn("run_renew_failed", "err", err)
+				}
+			default:
+				last = p
+			}
+		}
+		for {
+			select {
+			case <-t.C:
+				renew(ctx)
+			case <-hb.stopped:
+				// Record the final progress, once, if it moved.
+				if p := (model.RunProgress{Done: int(hb.done.Load()), Total: int(hb.total.Load())}); p != last && !hb.lost.Load() {
+					fctx, fcancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+					renew(fctx)
+					fcancel()
+				}
+				return
+			}
+		}
+	}()
+	return hb
+}
+
+// progress is the run's Progress.
+func (hb *heartbeat) progress(done, total int) {
+	hb.total.Store(int64(total))
+	// Workers report out of order; keep the highest count.
+	for {
+		cur := hb.done.Load()
+		if int64(done) <= cur || hb.done.CompareAndSwap(cur, int64(done)) {
+			return
+		}
+	}
+}
+
+// stop ends the heartbeat and reports whether the lease was lost.
+func (hb *heartbeat) stop() bool {
+	close(hb.stopped)
+	<-hb.exited
+	return hb.lost.Load()
+}
+
+func (s *Scheduler) safeExecute(ctx context.Context, run model.Run, m model.Monitor, progress Progress) (out Outcome, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("panic: %v", p)
 		}
 	}()
-	return s.o.Execute(ctx, run, m)
+	return s.o.Execute(ctx, run, m, progress)
 }
 
 // WindowAt is the window of a run at tick at: traces that started in

@@ -3,6 +3,7 @@ package monitor
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/flowwatch/flowwatch/internal/model"
+	"github.com/flowwatch/flowwatch/internal/store"
 	"github.com/flowwatch/flowwatch/internal/store/sqlite"
 	"github.com/flowwatch/flowwatch/internal/store/storetest"
 )
@@ -37,7 +39,7 @@ type executions struct {
 	fn   func(model.Run) error
 }
 
-func (e *executions) execute(_ context.Context, r model.Run, _ model.Monitor) (Outcome, error) {
+func (e *executions) execute(_ context.Context, r model.Run, _ model.Monitor, _ Progress) (Outcome, error) {
 	e.mu.Lock()
 	e.runs = append(e.runs, r)
 	fn := e.fn
@@ -162,10 +164,18 @@ func TestSchedulerRunsEachTickOnce(t *testing.T) {
 	}
 }
 
-// TestSchedulerTakesOverStoppedRun: a scheduler stops in the middle of a
-// run; once its lease ends another finishes it (a second attempt); a run
-// whose schedulers keep stopping is failed after two attempts.
-func TestSchedulerTakesOverStoppedRun(t *testing.T) {
+// crashingStore is a store whose scheduler dies without giving its runs
+// back: ReleaseRun fails as if the process were gone.
+type crashingStore struct{ *sqlite.Store }
+
+func (crashingStore) ReleaseRun(context.Context, string, string) error {
+	return errors.New("process killed")
+}
+
+// TestSchedulerTakesOverCrashedRun: a scheduler dies in the middle of a
+// run without giving it back; once its lease ends another finishes it (a
+// second attempt).
+func TestSchedulerTakesOverCrashedRun(t *testing.T) {
 	ctx := context.Background()
 	st := openStore(t, filepath.Join(t.TempDir(), "fw.db"))
 	if _, _, err := st.PutMonitor(ctx, every5("m"), 0); err != nil {
@@ -179,7 +189,7 @@ func TestSchedulerTakesOverStoppedRun(t *testing.T) {
 		<-stop
 		return context.Canceled
 	}}
-	a := newTestScheduler(t, st, c, ex, "a")
+	a := newTestScheduler(t, crashingStore{st}, c, ex, "a")
 	step(t, a, c, "10:02")
 	c.Set(at("10:05"))
 	if err := a.Schedule(ctx); err != nil {
@@ -190,7 +200,7 @@ func TestSchedulerTakesOverStoppedRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-started
-	cancel() // scheduler a stops mid-run
+	cancel() // scheduler a dies mid-run
 	close(stop)
 	a.Wait()
 
@@ -241,6 +251,117 @@ func TestSchedulerRecordsFailures(t *testing.T) {
 	}
 }
 
+// TestSchedulerReleasesOnShutdown: a scheduler shutting down in the middle
+// of a run gives it back; the next scheduler takes it at once, and the
+// interrupted attempt does not count.
+func TestSchedulerReleasesOnShutdown(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t, filepath.Join(t.TempDir(), "fw.db"))
+	if _, _, err := st.PutMonitor(ctx, every5("m"), 0); err != nil {
+		t.Fatal(err)
+	}
+	c := &clock{}
+	var stop context.CancelFunc
+	ex := &executions{fn: func(model.Run) error { stop(); return context.Canceled }}
+	a := newTestScheduler(t, st, c, ex, "a")
+	step(t, a, c, "10:02")
+	c.Set(at("10:05"))
+	if err := a.Schedule(ctx); err != nil {
+		t.Fatal(err)
+	}
+	actx, cancel := context.WithCancel(ctx)
+	stop = cancel
+	_ = a.Dispatch(actx)
+	a.Wait()
+	runs, _ := st.ListRuns(ctx, "m", 10)
+	if len(runs) != 1 || runs[0].Status != model.RunRunning || runs[0].Attempts != 0 || runs[0].LeaseOwner != "" {
+		t.Fatalf("after the shutdown: %+v, want the run given back", runs)
+	}
+
+	ex2 := &executions{}
+	b := newTestScheduler(t, st, c, ex2, "b")
+	if err := b.Dispatch(ctx); err != nil { // still 10:05: no lease to wait for
+		t.Fatal(err)
+	}
+	b.Wait()
+	runs, _ = st.ListRuns(ctx, "m", 10)
+	if len(runs) != 1 || runs[0].Status != model.RunSucceeded || runs[0].Attempts != 1 || runs[0].LeaseOwner != "b" {
+		t.Fatalf("after the restart: %+v, want it done by b in one counted attempt", runs)
+	}
+}
+
+// lossyStore is a store on which the lease renewals of a run can be made
+// to fail as if another scheduler had taken the run over.
+type lossyStore struct {
+	*sqlite.Store
+	lost chan struct{} // closed: renewals conflict
+}
+
+func (s lossyStore) RenewRun(ctx context.Context, id, owner string, until time.Time, p model.RunProgress) error {
+	select {
+	case <-s.lost:
+		return fmt.Errorf("taken over: %w", store.ErrConflict)
+	default:
+		return s.Store.RenewRun(ctx, id, owner, until, p)
+	}
+}
+
+// TestSchedulerHeartbeat: while a run executes, its scheduler renews its
+// lease from the clock and records its progress; when a renewal finds the
+// run taken over, the run is stopped and abandoned to its new owner.
+func TestSchedulerHeartbeat(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t, filepath.Join(t.TempDir(), "fw.db"))
+	if _, _, err := st.PutMonitor(ctx, every5("m"), 0); err != nil {
+		t.Fatal(err)
+	}
+	c := &clock{}
+	ls := lossyStore{Store: st, lost: make(chan struct{})}
+	// waitFor polls the store until the run satisfies ok; the heartbeat
+	// runs on real time, every millisecond.
+	waitFor := func(what string, ok func(model.Run) bool) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			runs, err := st.ListRuns(ctx, "m", 1)
+			if err == nil && len(runs) == 1 && ok(runs[0]) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: never happened; last %+v (%v)", what, runs, err)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	var ctxErr error
+	execute := func(ctx context.Context, r model.Run, _ model.Monitor, progress Progress) (Outcome, error) {
+		progress(0, 10)
+		progress(3, 10)
+		progress(2, 10) // reported late by a slower worker
+		waitFor("progress recorded", func(r model.Run) bool { return r.Progress == model.RunProgress{Done: 3, Total: 10} })
+		c.Set(at("10:30"))
+		waitFor("lease renewed", func(r model.Run) bool { return r.LeaseUntil.Equal(at("10:40")) })
+		close(ls.lost)
+		<-ctx.Done()
+		ctxErr = ctx.Err()
+		return Outcome{}, ctx.Err()
+	}
+	s, err := NewScheduler(SchedulerOptions{Store: ls, Execute: execute, Now: c.Now, Owner: "a",
+		Lease: 10 * time.Minute, Heartbeat: time.Millisecond}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	step(t, s, c, "10:02")
+	step(t, s, c, "10:05")
+	if !errors.Is(ctxErr, context.Canceled) {
+		t.Errorf("the run's context ended with %v, want it cancelled when the lease was lost", ctxErr)
+	}
+	runs, _ := st.ListRuns(ctx, "m", 1)
+	if len(runs) != 1 || runs[0].Status != model.RunRunning || runs[0].LeaseOwner != "a" || !runs[0].FinishedAt.IsZero() {
+		t.Errorf("after the lease was lost: %+v, want the run left as it was to its new owner", runs)
+	}
+}
+
 // TestSchedulerGivesUp: a run whose schedulers stop twice is failed when
 // claimed a third time, rather than retried forever.
 func TestSchedulerGivesUp(t *testing.T) {
@@ -253,7 +374,7 @@ func TestSchedulerGivesUp(t *testing.T) {
 	var stop context.CancelFunc
 	// The scheduler stops while the run executes.
 	stopping := &executions{fn: func(model.Run) error { stop(); return context.Canceled }}
-	s := newTestScheduler(t, st, c, stopping, "a")
+	s := newTestScheduler(t, crashingStore{st}, c, stopping, "a")
 	step(t, s, c, "10:02")
 	c.Set(at("10:05"))
 	if err := s.Schedule(ctx); err != nil {

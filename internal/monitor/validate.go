@@ -204,6 +204,20 @@ func validate(m model.Monitor, env Env) []issue {
 	if m.Judge != "" && env.Judge != nil && !env.Judge(m.Judge) {
 		add("judge", "missing judge connection %q: the server config has no judge of that name; add it under judges:, e.g. judges: {%s: {type: azure_openai, endpoint: https://NAME.openai.azure.com, deployment: gpt-4, api_version: 2024-10-21, api_key_env: AZURE_OPENAI_API_KEY}}", m.Judge, m.Judge)
 	}
+	if b := m.Budget; b != nil {
+		if b.MaxTokens < 0 {
+			add("budget.max_tokens", "must not be negative: the judge tokens one run may use (0 or absent: no bound), not %d", b.MaxTokens)
+		}
+		if !(b.MaxCostUSD >= 0) || math.IsInf(b.MaxCostUSD, 0) {
+			add("budget.max_cost_usd", "must not be negative: the US dollars one run may spend on its judge (0 or absent: no bound), not %s", fnum(b.MaxCostUSD))
+		}
+		if b.MaxTokens == 0 && b.MaxCostUSD == 0 {
+			add("budget", "sets no bound: give max_tokens, max_cost_usd or both (e.g. budget: {max_tokens: 2000000}), or leave budget out")
+		}
+		if m.Judge == "" {
+			add("budget", "bounds judge calls, but the monitor has no judge: leave budget out, or name a judge")
+		}
+	}
 	if len(groundTruth) > 0 && m.Columns.GroundTruth == "" {
 		add("columns.ground_truth", "required by %s, which compare%s answers with the expected answer: set it to the key of the expected answer in each request's input record", strings.Join(groundTruth, ", "), plural(len(groundTruth), "s", ""))
 		out[len(out)-1].near = join("quality", groundTruth[0])

@@ -506,6 +506,16 @@ func MarshalYAML(m model.Monitor) ([]byte, error) {
 	if m.Judge != "" {
 		doc = append(doc, yaml.MapItem{Key: "judge", Value: m.Judge})
 	}
+	if b := m.Budget; b != nil {
+		var budget yaml.MapSlice
+		if b.MaxTokens != 0 {
+			budget = append(budget, yaml.MapItem{Key: "max_tokens", Value: b.MaxTokens})
+		}
+		if b.MaxCostUSD != 0 {
+			budget = append(budget, yaml.MapItem{Key: "max_cost_usd", Value: number(b.MaxCostUSD)})
+		}
+		doc = append(doc, yaml.MapItem{Key: "budget", Value: emptyMap(budget)})
+	}
 	if len(m.Quality) > 0 {
 		var quality yaml.MapSlice
 		for _, name := range orderedKeys(m.Quality, metricNames()) {

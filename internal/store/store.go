@@ -164,6 +164,15 @@ type RunStore interface {
 	// FinishRun ends a run claimed by owner; ErrConflict (wrapped) when
 	// owner no longer holds it.
 	FinishRun(ctx context.Context, id, owner string, status model.RunStatus, errMsg string, now time.Time) error
+	// RenewRun extends the lease of a run owner holds until the given
+	// time and records the run's progress; ErrConflict (wrapped) when
+	// owner no longer holds it.
+	RenewRun(ctx context.Context, id, owner string, until time.Time, p model.RunProgress) error
+	// ReleaseRun gives back a run owner holds without ending it (its
+	// scheduler is stopping): any scheduler may claim it at once, and the
+	// attempt given back does not count against the run. ErrConflict
+	// (wrapped) when owner no longer holds it.
+	ReleaseRun(ctx context.Context, id, owner string) error
 	// GetRun returns ErrNotFound (wrapped) for an unknown id.
 	GetRun(ctx context.Context, id string) (model.Run, error)
 	// ListRuns returns a monitor's runs, newest first, at most limit.
@@ -190,6 +199,32 @@ type ResultStore interface {
 	CachedEvaluations(ctx context.Context, keys []EvalCacheKey) (map[EvalCacheKey]model.Evaluation, error)
 	// CacheEvaluations stores evaluations (an existing one is kept).
 	CacheEvaluations(ctx context.Context, evals []model.Evaluation) error
+	// RunResults returns the succeeded runs of a monitor whose window
+	// ends in [since, until) (a zero until means no upper bound), with
+	// their results, newest window end first (then newest id), at most
+	// limit, which must be positive. The runs of a deleted monitor are
+	// still returned.
+	RunResults(ctx context.Context, monitor string, since, until time.Time, limit int) ([]RunWithResult, error)
+	// TraceEvaluations returns the judged instances of a trace in every
+	// succeeded run, each with its run's monitor and finish time, newest
+	// finish first (then newest run id, then by metric), at most limit,
+	// which must be positive. Instances not evaluable or in error are
+	// left out.
+	TraceEvaluations(ctx context.Context, traceID string, limit int) ([]TraceEvaluation, error)
+}
+
+// RunWithResult is a succeeded run and what it found.
+type RunWithResult struct {
+	Run    model.Run
+	Result model.RunResult
+}
+
+// TraceEvaluation is one judged instance of a trace, with the monitor
+// whose run judged it and when that run finished.
+type TraceEvaluation struct {
+	Instance   model.Instance
+	Monitor    string
+	FinishedAt time.Time
 }
 
 // Store is what a backend provides as a whole.

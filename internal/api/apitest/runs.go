@@ -188,6 +188,38 @@ func (s *Runs) finish(id, owner string, status model.RunStatus, errMsg string, n
 	return nil
 }
 
+// RenewRun implements store.RunStore.
+func (s *Runs) RenewRun(ctx context.Context, id, owner string, until time.Time, p model.RunProgress) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.runs[id]
+	if !ok || r.Status != model.RunRunning || r.LeaseOwner != owner {
+		return fmt.Errorf("apitest: run %s is not held by %s: %w", id, owner, store.ErrConflict)
+	}
+	r.LeaseUntil, r.Progress = until.UTC(), p
+	s.runs[id] = r
+	return nil
+}
+
+// ReleaseRun implements store.RunStore.
+func (s *Runs) ReleaseRun(ctx context.Context, id, owner string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.runs[id]
+	if !ok || r.Status != model.RunRunning || r.LeaseOwner != owner {
+		return fmt.Errorf("apitest: run %s is not held by %s: %w", id, owner, store.ErrConflict)
+	}
+	r.LeaseOwner, r.LeaseUntil, r.Attempts = "", time.Time{}, max(r.Attempts-1, 0)
+	s.runs[id] = r
+	return nil
+}
+
 // GetRun implements store.RunStore.
 func (s *Runs) GetRun(ctx context.Context, id string) (model.Run, error) {
 	if err := ctx.Err(); err != nil {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -192,4 +193,114 @@ func (s *Store) CacheEvaluations(ctx context.Context, evals []model.Evaluation) 
 		return fmt.Errorf("sqlite: cache evaluations: %w", err)
 	}
 	return nil
+}
+
+// withExtra scans a row's run columns (scanRun) and then the columns that
+// follow them into extra.
+type withExtra struct {
+	sc    scanner
+	extra []any
+}
+
+func (w withExtra) Scan(dest ...any) error { return w.sc.Scan(append(dest, w.extra...)...) }
+
+// runResultsQuery reads a monitor's succeeded runs whose window ends in
+// [since, until) with their results, newest first, at most limit (the
+// parameters in that order, times in nanoseconds); it walks the index
+// runs_monitor_window_end.
+const runResultsQuery = `SELECT ` + runColumns + `, sampled, metrics, operational
+	FROM runs JOIN run_results ON run_results.run_id = runs.id
+	WHERE monitor = ? AND status = 'succeeded' AND window_end_ns >= ? AND window_end_ns < ?
+	ORDER BY window_end_ns DESC, id DESC LIMIT ?`
+
+// RunResults returns a monitor's succeeded runs in a range of window ends,
+// with their results.
+func (s *Store) RunResults(ctx context.Context, monitor string, since, until time.Time, limit int) ([]store.RunWithResult, error) {
+	if s.closed.Load() {
+		return nil, store.ErrClosed
+	}
+	if limit <= 0 {
+		return nil, fmt.Errorf("sqlite: results of monitor %s: limit %d is not positive", monitor, limit)
+	}
+	end := int64(math.MaxInt64)
+	if !until.IsZero() {
+		end = nsOf(until)
+	}
+	what := "results of monitor " + monitor
+	rows, err := s.rdb.QueryContext(ctx, runResultsQuery, monitor, nsOf(since), end, limit)
+	if err != nil {
+		return nil, s.readErr(what, err)
+	}
+	defer rows.Close()
+	var out []store.RunWithResult
+	for rows.Next() {
+		var res model.RunResult
+		var metrics, operational []byte
+		run, err := scanRun(withExtra{rows, []any{&res.Sampled, &metrics, &operational}})
+		if err != nil {
+			return nil, s.readErr(what, err)
+		}
+		res.RunID = run.ID
+		if err := json.Unmarshal(metrics, &res.Metrics); err != nil {
+			return nil, fmt.Errorf("sqlite: result of run %s: metrics unreadable: %w", run.ID, err)
+		}
+		if err := json.Unmarshal(operational, &res.Operational); err != nil {
+			return nil, fmt.Errorf("sqlite: result of run %s: operational results unreadable: %w", run.ID, err)
+		}
+		out = append(out, store.RunWithResult{Run: run, Result: res})
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.readErr(what, err)
+	}
+	return out, nil
+}
+
+// traceEvaluationsQuery reads a trace's judged instances with their
+// runs' monitors and finish times, newest first, at most limit (the
+// parameters: trace id, limit); it finds them by the index
+// run_instances_trace.
+const traceEvaluationsQuery = `SELECT i.run_id, i.metric, i.status, i.score, i.passed, i.reason, i.error,
+	i.raw_reply, i.judge_model, i.prompt_version, r.monitor, r.finished_ns
+	FROM run_instances i JOIN runs r ON r.id = i.run_id
+	WHERE i.trace_id = ? AND i.status = 'judged' AND r.status = 'succeeded'
+	ORDER BY r.finished_ns DESC, i.run_id DESC, i.metric LIMIT ?`
+
+// TraceEvaluations returns a trace's judged instances with their runs'
+// monitors and finish times.
+func (s *Store) TraceEvaluations(ctx context.Context, traceID string, limit int) ([]store.TraceEvaluation, error) {
+	if s.closed.Load() {
+		return nil, store.ErrClosed
+	}
+	if limit <= 0 {
+		return nil, fmt.Errorf("sqlite: evaluations of trace %s: limit %d is not positive", traceID, limit)
+	}
+	what := "evaluations of trace " + traceID
+	rows, err := s.rdb.QueryContext(ctx, traceEvaluationsQuery, traceID, limit)
+	if err != nil {
+		return nil, s.readErr(what, err)
+	}
+	defer rows.Close()
+	var out []store.TraceEvaluation
+	for rows.Next() {
+		e := store.TraceEvaluation{Instance: model.Instance{TraceID: traceID}}
+		in := &e.Instance
+		var status string
+		var score sql.NullFloat64
+		var finished int64
+		if err := rows.Scan(&in.RunID, &in.Metric, &status, &score, &in.Passed, &in.Reason, &in.Error,
+			&in.RawReply, &in.JudgeModel, &in.PromptVersion, &e.Monitor, &finished); err != nil {
+			return nil, s.readErr(what, err)
+		}
+		in.Status = model.InstanceStatus(status)
+		if score.Valid {
+			v := score.Float64
+			in.Score = &v
+		}
+		e.FinishedAt = timeOf(finished)
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.readErr(what, err)
+	}
+	return out, nil
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/flowwatch/flowwatch/internal/model"
@@ -38,12 +39,15 @@ func newRunID(now time.Time) string {
 }
 
 const runColumns = `id, monitor, monitor_version, trigger, status, scheduled_ns, window_start_ns, window_end_ns,
-	created_ns, started_ns, finished_ns, attempts, lease_owner, lease_until_ns, error`
+	created_ns, started_ns, finished_ns, attempts, lease_owner, lease_until_ns, error, progress_done, progress_total`
+
+// runPlaceholders has one placeholder per column of runColumns.
+var runPlaceholders = strings.TrimSuffix(strings.Repeat("?, ", strings.Count(runColumns, ",")+1), ", ")
 
 func runArgs(r model.Run) []any {
 	return []any{r.ID, r.Monitor, r.MonitorVersion, r.Trigger, string(r.Status), nsOf(r.ScheduledAt),
 		nsOf(r.WindowStart), nsOf(r.WindowEnd), nsOf(r.CreatedAt), nsOf(r.StartedAt), nsOf(r.FinishedAt),
-		r.Attempts, r.LeaseOwner, nsOf(r.LeaseUntil), r.Error}
+		r.Attempts, r.LeaseOwner, nsOf(r.LeaseUntil), r.Error, r.Progress.Done, r.Progress.Total}
 }
 
 type scanner interface{ Scan(dest ...any) error }
@@ -53,7 +57,7 @@ func scanRun(sc scanner) (model.Run, error) {
 	var status string
 	var sched, ws, we, created, started, finished, lease int64
 	err := sc.Scan(&r.ID, &r.Monitor, &r.MonitorVersion, &r.Trigger, &status, &sched, &ws, &we,
-		&created, &started, &finished, &r.Attempts, &r.LeaseOwner, &lease, &r.Error)
+		&created, &started, &finished, &r.Attempts, &r.LeaseOwner, &lease, &r.Error, &r.Progress.Done, &r.Progress.Total)
 	if err != nil {
 		return model.Run{}, err
 	}
@@ -124,7 +128,7 @@ func (s *Store) ScheduleRun(ctx context.Context, r model.Run, next time.Time) (m
 			return err
 		}
 		out.ID = newRunID(r.CreatedAt)
-		if _, err := tx.Exec(`INSERT INTO runs (`+runColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		if _, err := tx.Exec(`INSERT INTO runs (`+runColumns+`) VALUES (`+runPlaceholders+`)`,
 			runArgs(out)...); err != nil {
 			return err
 		}
@@ -145,7 +149,7 @@ func (s *Store) CreateRun(ctx context.Context, r model.Run) (model.Run, error) {
 	}
 	r.ID = newRunID(r.CreatedAt)
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		_, err := tx.Exec(`INSERT INTO runs (`+runColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, runArgs(r)...)
+		_, err := tx.Exec(`INSERT INTO runs (`+runColumns+`) VALUES (`+runPlaceholders+`)`, runArgs(r)...)
 		return err
 	})
 	if err != nil {
@@ -204,6 +208,45 @@ func (s *Store) FinishRun(ctx context.Context, id, owner string, status model.Ru
 	})
 	if err != nil {
 		return fmt.Errorf("sqlite: finish run %s: %w", id, err)
+	}
+	return nil
+}
+
+// RenewRun extends the lease of a run its owner holds and records its
+// progress.
+func (s *Store) RenewRun(ctx context.Context, id, owner string, until time.Time, p model.RunProgress) error {
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.Exec(`UPDATE runs SET lease_until_ns = ?, progress_done = ?, progress_total = ?
+			WHERE id = ? AND status = 'running' AND lease_owner = ?`, nsOf(until), p.Done, p.Total, id, owner)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("run is not held by %s: %w", owner, store.ErrConflict)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: renew run %s: %w", id, err)
+	}
+	return nil
+}
+
+// ReleaseRun gives back a run its owner holds, uncounting the attempt.
+func (s *Store) ReleaseRun(ctx context.Context, id, owner string) error {
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.Exec(`UPDATE runs SET lease_until_ns = 0, lease_owner = '', attempts = max(attempts - 1, 0)
+			WHERE id = ? AND status = 'running' AND lease_owner = ?`, id, owner)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("run is not held by %s: %w", owner, store.ErrConflict)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: release run %s: %w", id, err)
 	}
 	return nil
 }

@@ -68,10 +68,23 @@ func testRuns(t *testing.T, o opened) {
 		t.Fatalf("claim after the lease = %+v, %v, %v", c3, ok, err)
 	}
 	mustBe(t, "FinishRun by the old owner", s.FinishRun(ctx, c1.ID, "a", model.RunSucceeded, "", later), store.ErrConflict)
-	if err := s.FinishRun(ctx, c3.ID, "b", model.RunSucceeded, "", later); err != nil {
+	if err := s.FinishRun(ctx, c2.ID, "b", model.RunFailed, "judge unreachable", later); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.FinishRun(ctx, c2.ID, "b", model.RunFailed, "judge unreachable", later); err != nil {
+	// b renews its lease as the run goes; the old owner cannot.
+	progress := model.RunProgress{Done: 4, Total: 10}
+	if err := s.RenewRun(ctx, c3.ID, "b", later.Add(10*time.Minute), progress); err != nil {
+		t.Fatal(err)
+	}
+	mustBe(t, "RenewRun by the old owner", s.RenewRun(ctx, c3.ID, "a", later.Add(time.Hour), progress), store.ErrConflict)
+	mustBe(t, "ReleaseRun by the old owner", s.ReleaseRun(ctx, c3.ID, "a"), store.ErrConflict)
+	if _, ok, err := s.ClaimRun(ctx, "c", later.Add(5*time.Minute), time.Minute); err != nil || ok {
+		t.Fatalf("claim of a renewed run before its new lease ended: %v, %v", ok, err)
+	}
+	if got, err := s.GetRun(ctx, c3.ID); err != nil || got.Progress != progress || !got.LeaseUntil.Equal(later.Add(10*time.Minute)) {
+		t.Fatalf("renewed run = %+v, %v", got, err)
+	}
+	if err := s.FinishRun(ctx, c3.ID, "b", model.RunSucceeded, "", later); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.FinishRun(ctx, c2.ID, "b", model.RunPending, "", later); err == nil {
@@ -85,7 +98,7 @@ func testRuns(t *testing.T, o opened) {
 			t.Fatal(err)
 		}
 		want := r1
-		want.Status, want.Attempts, want.LeaseOwner = model.RunSucceeded, 2, "b"
+		want.Status, want.Attempts, want.LeaseOwner, want.Progress = model.RunSucceeded, 2, "b", progress
 		want.StartedAt, want.FinishedAt = now, later
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("finished run (-want +got):\n%s", diff)
@@ -102,6 +115,20 @@ func testRuns(t *testing.T, o opened) {
 	r2, _, err := s.ScheduleRun(ctx, tick("m1", t0.Add(5*time.Minute)), t0.Add(10*time.Minute))
 	if err != nil {
 		t.Fatal(err)
+	}
+	// A scheduler shutting down gives its run back: it can be claimed at
+	// once, and the attempt given back is not counted.
+	c4, ok, err := s.ClaimRun(ctx, "c", later, time.Minute)
+	if err != nil || !ok || c4.ID != r2.ID || c4.Attempts != 1 {
+		t.Fatalf("claim of %s = %+v, %v, %v", r2.ID, c4, ok, err)
+	}
+	if err := s.ReleaseRun(ctx, c4.ID, "c"); err != nil {
+		t.Fatal(err)
+	}
+	mustBe(t, "RenewRun of a released run", s.RenewRun(ctx, c4.ID, "c", later.Add(time.Hour), progress), store.ErrConflict)
+	c5, ok, err := s.ClaimRun(ctx, "d", later, time.Minute)
+	if err != nil || !ok || c5.ID != r2.ID || c5.Attempts != 1 || c5.LeaseOwner != "d" {
+		t.Fatalf("claim after the release = %+v, %v, %v", c5, ok, err)
 	}
 	list, err := s.ListRuns(ctx, "m1", 10)
 	if err != nil || len(list) != 2 || list[0].ID != r2.ID || list[1].ID != r1.ID {

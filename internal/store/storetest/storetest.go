@@ -76,6 +76,8 @@ func Run(t *testing.T, open Opener) {
 		{"Monitors", testMonitors},
 		{"Runs", testRuns},
 		{"Results", testResults},
+		{"RunResults", testRunResults},
+		{"TraceEvaluations", testTraceEvaluations},
 		{"Persistence", testPersistence},
 		{"Close", testClose},
 	}
