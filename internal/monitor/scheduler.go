@@ -25,10 +25,10 @@ type SchedulerStore interface {
 	SetNextRunTime(ctx context.Context, monitor string, next time.Time) error
 	ScheduleRun(ctx context.Context, r model.Run, next time.Time) (model.Run, bool, error)
 	ClaimRun(ctx context.Context, owner string, now time.Time, lease time.Duration) (model.Run, bool, error)
-	FinishRun(ctx context.Context, id, owner string, status model.RunStatus, errMsg string, now time.Time) error
+	FinishRun(ctx context.Context, id, owner string, status model.RunStatus, errMsg string, now time.Time, decide store.AlertDecider) error
 	RenewRun(ctx context.Context, id, owner string, until time.Time, p model.RunProgress) error
 	ReleaseRun(ctx context.Context, id, owner string) error
-	SaveRunResult(ctx context.Context, owner string, res model.RunResult, instances []model.Instance, now time.Time) error
+	SaveRunResult(ctx context.Context, owner string, res model.RunResult, instances []model.Instance, now time.Time, decide store.AlertDecider) error
 	CreateRun(ctx context.Context, r model.Run) (model.Run, error)
 }
 
@@ -320,9 +320,9 @@ func (s *Scheduler) execute(ctx context.Context, run model.Run) {
 	defer cancel()
 	if status == model.RunSucceeded {
 		outcome.Result.RunID = run.ID
-		err = s.o.Store.SaveRunResult(fctx, s.o.Owner, outcome.Result, outcome.Instances, s.o.Now())
+		err = s.o.Store.SaveRunResult(fctx, s.o.Owner, outcome.Result, outcome.Instances, s.o.Now(), nil)
 	} else {
-		err = s.o.Store.FinishRun(fctx, run.ID, s.o.Owner, status, msg, s.o.Now())
+		err = s.o.Store.FinishRun(fctx, run.ID, s.o.Owner, status, msg, s.o.Now(), nil)
 	}
 	if err != nil {
 		log.Error("run_finish_failed", "err", err)

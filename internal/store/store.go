@@ -161,9 +161,10 @@ type RunStore interface {
 	// whose lease ended before now, for owner until now+lease, counting
 	// an attempt. It reports false when there is none.
 	ClaimRun(ctx context.Context, owner string, now time.Time, lease time.Duration) (model.Run, bool, error)
-	// FinishRun ends a run claimed by owner; ErrConflict (wrapped) when
-	// owner no longer holds it.
-	FinishRun(ctx context.Context, id, owner string, status model.RunStatus, errMsg string, now time.Time) error
+	// FinishRun ends a run claimed by owner, and applies decide's alert
+	// changes in the same transaction (decide may be nil); ErrConflict
+	// (wrapped) when owner no longer holds it.
+	FinishRun(ctx context.Context, id, owner string, status model.RunStatus, errMsg string, now time.Time, decide AlertDecider) error
 	// RenewRun extends the lease of a run owner holds until the given
 	// time and records the run's progress; ErrConflict (wrapped) when
 	// owner no longer holds it.
@@ -189,7 +190,9 @@ type ResultStore interface {
 	// SaveRunResult stores a run's result and instances and ends the run
 	// as succeeded, in one transaction, if owner still holds the run
 	// (ErrConflict, wrapped, otherwise: another scheduler took it over).
-	SaveRunResult(ctx context.Context, owner string, res model.RunResult, instances []model.Instance, now time.Time) error
+	// decide's alert changes (decide may be nil) commit in the same
+	// transaction.
+	SaveRunResult(ctx context.Context, owner string, res model.RunResult, instances []model.Instance, now time.Time, decide AlertDecider) error
 	// RunResult returns ErrNotFound (wrapped) for a run without a result.
 	RunResult(ctx context.Context, runID string) (model.RunResult, error)
 	// RunInstances returns a run's instances of one metric ("" for all),
@@ -227,6 +230,74 @@ type TraceEvaluation struct {
 	FinishedAt time.Time
 }
 
+// AlertSnapshot is a monitor's alert state when one of its runs ends: its
+// state machines' trackers and its firing alerts, each by key.
+type AlertSnapshot struct {
+	Trackers map[string]model.AlertTracker
+	Firing   map[string]model.Alert
+}
+
+// AlertChanges is what the alert state machine decided when a run ended:
+// trackers to write (by monitor and key), alerts to write (by id; new or
+// changed) and notifications to queue in the outbox (one whose DedupKey
+// is already there is skipped).
+type AlertChanges struct {
+	Trackers      []model.AlertTracker
+	Alerts        []model.Alert
+	Notifications []model.Notification
+}
+
+// AlertDecider decides a run's alert changes from its monitor's alert
+// state. The store calls it inside the transaction that ends the run, with
+// the state read in that transaction, so that the run's end, the alert
+// transitions and their notifications commit together or not at all (an
+// error from it aborts the transaction). It must not block.
+type AlertDecider func(AlertSnapshot) (AlertChanges, error)
+
+// AlertQuery selects alerts; zero values mean no filter.
+type AlertQuery struct {
+	Monitor string
+	State   model.AlertState
+	// Limit is the page size (0: DefaultLimit; capped at MaxLimit).
+	Limit  int
+	Cursor string
+}
+
+// AlertPage is a page of alerts, newest fired first.
+type AlertPage struct {
+	Alerts     []model.Alert
+	NextCursor string
+}
+
+// AlertStore reads alert history.
+type AlertStore interface {
+	// ListAlerts returns alerts, newest fired first.
+	ListAlerts(ctx context.Context, q AlertQuery) (AlertPage, error)
+	// GetAlert returns ErrNotFound (wrapped) for an unknown id.
+	GetAlert(ctx context.Context, id string) (model.Alert, error)
+	// AlertNotifications returns an alert's notifications, oldest first.
+	AlertNotifications(ctx context.Context, alertID string) ([]model.Notification, error)
+}
+
+// Outbox is the notifications queued for delivery. Every method is safe
+// for several senders (replicas) at once: a notification is leased to one
+// sender at a time.
+type Outbox interface {
+	// DueChannels returns the channels that have notifications due at now
+	// (pending, NextAttemptAt not after now, not leased or lease ended).
+	DueChannels(ctx context.Context, now time.Time) ([]string, error)
+	// ClaimNotifications leases up to limit due notifications of channel
+	// to owner until now+lease, oldest first, counting an attempt.
+	ClaimNotifications(ctx context.Context, owner, channel string, now time.Time, lease time.Duration, limit int) ([]model.Notification, error)
+	// SettleNotification ends an attempt by owner: status sent or failed
+	// (given up; errMsg says why) ends the notification at now; status
+	// pending queues it again for next, with errMsg as its last error.
+	// ErrConflict (wrapped) when owner no longer holds it.
+	SettleNotification(ctx context.Context, id, owner string, status model.NotificationStatus, next time.Time, errMsg string, now time.Time) error
+	// GetNotification returns ErrNotFound (wrapped) for an unknown id.
+	GetNotification(ctx context.Context, id string) (model.Notification, error)
+}
+
 // Store is what a backend provides as a whole.
 type Store interface {
 	Writer
@@ -235,6 +306,8 @@ type Store interface {
 	MonitorStore
 	RunStore
 	ResultStore
+	AlertStore
+	Outbox
 	// Ping reports whether the store can serve (for /readyz).
 	Ping(ctx context.Context) error
 	Close() error

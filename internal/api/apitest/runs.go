@@ -168,7 +168,7 @@ func (s *Runs) ClaimRun(ctx context.Context, owner string, now time.Time, lease 
 }
 
 // FinishRun implements store.RunStore.
-func (s *Runs) FinishRun(ctx context.Context, id, owner string, status model.RunStatus, errMsg string, now time.Time) error {
+func (s *Runs) FinishRun(ctx context.Context, id, owner string, status model.RunStatus, errMsg string, now time.Time, decide store.AlertDecider) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -260,7 +260,7 @@ func (s *Runs) ListRuns(ctx context.Context, monitor string, limit int) ([]model
 }
 
 // SaveRunResult implements store.ResultStore.
-func (s *Runs) SaveRunResult(ctx context.Context, owner string, res model.RunResult, instances []model.Instance, now time.Time) error {
+func (s *Runs) SaveRunResult(ctx context.Context, owner string, res model.RunResult, instances []model.Instance, now time.Time, decide store.AlertDecider) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}

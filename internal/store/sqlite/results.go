@@ -15,7 +15,7 @@ import (
 )
 
 // SaveRunResult stores a run's result and instances and ends the run.
-func (s *Store) SaveRunResult(ctx context.Context, owner string, res model.RunResult, instances []model.Instance, now time.Time) error {
+func (s *Store) SaveRunResult(ctx context.Context, owner string, res model.RunResult, instances []model.Instance, now time.Time, decide store.AlertDecider) error {
 	metrics, err := json.Marshal(res.Metrics)
 	if err != nil {
 		return fmt.Errorf("sqlite: save result of run %s: %w", res.RunID, err)

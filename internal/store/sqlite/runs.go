@@ -191,7 +191,7 @@ func (s *Store) ClaimRun(ctx context.Context, owner string, now time.Time, lease
 }
 
 // FinishRun ends a run its owner holds.
-func (s *Store) FinishRun(ctx context.Context, id, owner string, status model.RunStatus, errMsg string, now time.Time) error {
+func (s *Store) FinishRun(ctx context.Context, id, owner string, status model.RunStatus, errMsg string, now time.Time, decide store.AlertDecider) error {
 	if status != model.RunSucceeded && status != model.RunFailed {
 		return fmt.Errorf("sqlite: finish run %s: status %q is not an end", id, status)
 	}

@@ -37,10 +37,10 @@ func testResults(t *testing.T, o opened) {
 		{RunID: r.ID, Metric: "fluency", TraceID: "t2", Status: model.InstanceError, Error: "malformed reply", RawReply: "{score: ?"},
 		{RunID: r.ID, Metric: "fluency", TraceID: "t3", Status: model.InstanceNotEvaluable, Error: "no answer"},
 	}
-	mustBe(t, "SaveRunResult by another owner", s.SaveRunResult(ctx, "b", res, instances, t0), store.ErrConflict)
+	mustBe(t, "SaveRunResult by another owner", s.SaveRunResult(ctx, "b", res, instances, t0, nil), store.ErrConflict)
 	_, err = s.RunResult(ctx, r.ID)
 	mustBe(t, "RunResult before saving", err, store.ErrNotFound)
-	if err := s.SaveRunResult(ctx, "a", res, instances, t0.Add(time.Minute)); err != nil {
+	if err := s.SaveRunResult(ctx, "a", res, instances, t0.Add(time.Minute), nil); err != nil {
 		t.Fatal(err)
 	}
 	got, err := s.RunResult(ctx, r.ID)
@@ -119,7 +119,7 @@ func finishRun(t *testing.T, s store.Store, monitor string, windowEnd, finished 
 	for i := range instances {
 		instances[i].RunID = r.ID
 	}
-	if err := s.SaveRunResult(ctx, "owner", res, instances, finished); err != nil {
+	if err := s.SaveRunResult(ctx, "owner", res, instances, finished, nil); err != nil {
 		t.Fatal(err)
 	}
 	got, err := s.GetRun(ctx, r.ID)
@@ -167,7 +167,7 @@ func testRunResults(t *testing.T, o opened) {
 	if _, _, err := s.ClaimRun(ctx, "owner", t0.Add(7*time.Hour), time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.FinishRun(ctx, failed.ID, "owner", model.RunFailed, "judge unreachable", t0.Add(7*time.Hour)); err != nil {
+	if err := s.FinishRun(ctx, failed.ID, "owner", model.RunFailed, "judge unreachable", t0.Add(7*time.Hour), nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.CreateRun(ctx, model.Run{Monitor: "m", ScheduledAt: t0.Add(150 * time.Minute), WindowEnd: t0.Add(150 * time.Minute),

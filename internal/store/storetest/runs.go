@@ -59,7 +59,7 @@ func testRuns(t *testing.T, o opened) {
 	if _, ok, err := s.ClaimRun(ctx, "b", now, time.Minute); err != nil || ok {
 		t.Fatalf("third claim found a run (%v, %v)", ok, err)
 	}
-	mustBe(t, "FinishRun by another owner", s.FinishRun(ctx, c1.ID, "b", model.RunSucceeded, "", now), store.ErrConflict)
+	mustBe(t, "FinishRun by another owner", s.FinishRun(ctx, c1.ID, "b", model.RunSucceeded, "", now, nil), store.ErrConflict)
 
 	// Owner a dies; after its lease, b takes the run over as a second attempt.
 	later := now.Add(2 * time.Minute)
@@ -67,8 +67,8 @@ func testRuns(t *testing.T, o opened) {
 	if err != nil || !ok || c3.ID != r1.ID || c3.Attempts != 2 || c3.LeaseOwner != "b" || !c3.StartedAt.Equal(now) {
 		t.Fatalf("claim after the lease = %+v, %v, %v", c3, ok, err)
 	}
-	mustBe(t, "FinishRun by the old owner", s.FinishRun(ctx, c1.ID, "a", model.RunSucceeded, "", later), store.ErrConflict)
-	if err := s.FinishRun(ctx, c2.ID, "b", model.RunFailed, "judge unreachable", later); err != nil {
+	mustBe(t, "FinishRun by the old owner", s.FinishRun(ctx, c1.ID, "a", model.RunSucceeded, "", later, nil), store.ErrConflict)
+	if err := s.FinishRun(ctx, c2.ID, "b", model.RunFailed, "judge unreachable", later, nil); err != nil {
 		t.Fatal(err)
 	}
 	// b renews its lease as the run goes; the old owner cannot.
@@ -84,10 +84,10 @@ func testRuns(t *testing.T, o opened) {
 	if got, err := s.GetRun(ctx, c3.ID); err != nil || got.Progress != progress || !got.LeaseUntil.Equal(later.Add(10*time.Minute)) {
 		t.Fatalf("renewed run = %+v, %v", got, err)
 	}
-	if err := s.FinishRun(ctx, c3.ID, "b", model.RunSucceeded, "", later); err != nil {
+	if err := s.FinishRun(ctx, c3.ID, "b", model.RunSucceeded, "", later, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.FinishRun(ctx, c2.ID, "b", model.RunPending, "", later); err == nil {
+	if err := s.FinishRun(ctx, c2.ID, "b", model.RunPending, "", later, nil); err == nil {
 		t.Error("FinishRun with status pending: no error")
 	}
 
