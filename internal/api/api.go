@@ -2,8 +2,9 @@
 // trace detail, the services seen, operational metrics (requests and model
 // calls over time), monitor definitions (create, replace, read, delete),
 // monitor runs (list, start a manual run, read a run's results and
-// evaluated instances), a monitor's quality over time, and the OpenAPI
-// document describing them (openapi.json, embedded).
+// evaluated instances), a monitor's quality over time, alerts and their
+// notifications, the notification channels (list, send a test), and the
+// OpenAPI document describing them (openapi.json, embedded).
 //
 // Conventions of the API, which are part of the product: field names are
 // snake_case; times are RFC 3339 strings in UTC with nine fractional
@@ -66,6 +67,18 @@ type Options struct {
 	// scheduler to execute (monitor.Scheduler.RunNow). Without it POST
 	// .../runs answers 503.
 	RunNow func(ctx context.Context, monitor string, windowStart, windowEnd *time.Time) (model.Run, error)
+	// Alerts is where alerts and their notifications are read from.
+	// Without it the alert routes answer 503.
+	Alerts store.AlertStore
+	// Channels lists the notification channels of the server
+	// configuration. Without it GET /channels answers 503.
+	Channels func() []ChannelInfo
+	// TestChannel sends a test notification to the named channel now and
+	// returns the delivery's error: ErrUnknownChannel (wrapped) for a
+	// channel that is not configured (404), any other error a failed
+	// delivery (502, its message shown with URLs cut to scheme and host).
+	// Without it POST /channels/{name}/test answers 503.
+	TestChannel func(ctx context.Context, name string) error
 	// Ready, when set, is called before each request that reads the store;
 	// an error answers 503 with Retry-After. It should be cheap.
 	Ready func(ctx context.Context) error
@@ -86,6 +99,9 @@ type API struct {
 	runs       store.RunStore
 	results    store.ResultStore
 	runNow     func(ctx context.Context, monitor string, windowStart, windowEnd *time.Time) (model.Run, error)
+	alerts     store.AlertStore
+	channels   func() []ChannelInfo
+	testChan   func(ctx context.Context, name string) error
 	ready      func(ctx context.Context) error
 	now        func() time.Time
 	timeout    time.Duration
@@ -105,6 +121,9 @@ func New(opts Options, logger *slog.Logger) *API {
 		runs:       opts.Runs,
 		results:    opts.Results,
 		runNow:     opts.RunNow,
+		alerts:     opts.Alerts,
+		channels:   opts.Channels,
+		testChan:   opts.TestChannel,
 		ready:      opts.Ready,
 		now:        opts.Now,
 		timeout:    opts.QueryTimeout,
@@ -171,6 +190,10 @@ func (a *API) routes() []route {
 		get(Prefix+"monitors/{name}/quality", a.monitorQuality),
 		get(Prefix+"runs/{id}", a.getRun),
 		get(Prefix+"runs/{id}/instances", a.listInstances),
+		get(Prefix+"alerts", a.listAlerts),
+		get(Prefix+"alerts/{id}", a.getAlert),
+		get(Prefix+"channels", a.listChannels),
+		{pattern: Prefix + "channels/{name}/test", methods: []method{{http.MethodPost, a.testChannel}}},
 		get(Prefix+"openapi.json", a.openAPI),
 	}
 }
@@ -393,6 +416,10 @@ func (a *API) writeTyped(w http.ResponseWriter, status int, contentType string, 
 func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 	status, msg := statusOf(err)
 	switch {
+	case status == http.StatusBadGateway:
+		// A channel that did not take a test notification: not a failure
+		// of this server. msg has the URLs cut, unlike err.
+		a.log.Warn("api_upstream_failed", "err", msg, "method", r.Method, "path", clip(r.URL.Path))
 	case status >= 500 && status != http.StatusServiceUnavailable:
 		a.log.Error("api_request_failed", "err", err, "method", r.Method, "path", clip(r.URL.Path), "status", status)
 	case status == http.StatusServiceUnavailable:

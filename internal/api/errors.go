@@ -20,13 +20,16 @@ const statusClientClosedRequest = 499
 // errNoRollups when it was built without a rollup reader, errNoMonitors
 // when it was built without a monitor store, errNoRuns when it was built
 // without the run and result stores, errNoScheduler when it has no way to
-// start a run.
+// start a run, errNoAlerts when it was built without an alert store,
+// errNoNotifier when it cannot list or test notification channels.
 var (
 	errNoStore     = errors.New("no trace store configured")
 	errNoRollups   = errors.New("no metrics store configured")
 	errNoMonitors  = errors.New("no monitor store configured")
 	errNoRuns      = errors.New("no run store configured")
 	errNoScheduler = errors.New("the scheduler is not running")
+	errNoAlerts    = errors.New("no alert store configured")
+	errNoNotifier  = errors.New("the notifier is not running")
 )
 
 // maxProblems bounds the problems of an invalid monitor file listed in one
@@ -58,9 +61,14 @@ func (e *notReadyError) Unwrap() error { return e.err }
 // the one in the path, a malformed If-Match, an unknown parameter) is 400;
 // a body of another media type 415; a body over the limit 413; a stale
 // If-Match 409.
+//
+// Test notifications: a channel that is not configured is 404; one that
+// did not take the notification 502, with its error (URLs cut to scheme
+// and host).
 func statusOf(err error) (int, string) {
 	var (
 		se *statusError
+		de *deliveryError
 		re *requestError
 		nr *notReadyError
 		ve *monitor.ValidationError
@@ -69,6 +77,12 @@ func statusOf(err error) (int, string) {
 	switch {
 	case errors.As(err, &se):
 		return se.status, se.msg
+	case errors.As(err, &de) && errors.Is(de.err, ErrUnknownChannel):
+		return http.StatusNotFound, fmt.Sprintf("channel %q not found: the server configuration has no such channel (see %schannels)", de.channel, Prefix)
+	case errors.As(err, &de):
+		return http.StatusBadGateway, deliveryMessage(de)
+	case errors.Is(err, ErrUnknownChannel):
+		return http.StatusNotFound, "unknown notification channel"
 	case errors.As(err, &re):
 		return http.StatusBadRequest, re.msg
 	case errors.As(err, &ve):
@@ -93,6 +107,10 @@ func statusOf(err error) (int, string) {
 		return http.StatusServiceUnavailable, "server not ready: " + errNoRuns.Error()
 	case errors.Is(err, errNoScheduler):
 		return http.StatusServiceUnavailable, errNoScheduler.Error()
+	case errors.Is(err, errNoAlerts):
+		return http.StatusServiceUnavailable, "server not ready: " + errNoAlerts.Error()
+	case errors.Is(err, errNoNotifier):
+		return http.StatusServiceUnavailable, errNoNotifier.Error()
 	case errors.Is(err, store.ErrClosed):
 		return http.StatusServiceUnavailable, "server not ready: the store is closed (shutting down)"
 	case errors.Is(err, context.DeadlineExceeded):

@@ -194,6 +194,9 @@ func checkDocumentedAt(t *testing.T, doc map[string]any, docPath, method string,
 		// 405s: the method is not an operation; the body is an Error.
 		op = obj(item["get"])
 	}
+	if op == nil {
+		op = obj(item["post"])
+	}
 	r := obj(obj(op["responses"])[fmt.Sprint(res.status)])
 	if r == nil {
 		t.Fatalf("status %d of %s %s is not documented", res.status, method, docPath)

@@ -1035,3 +1035,93 @@ type QualityPoint struct {
 	PassRateViolation bool     `json:"pass_rate_violation"`
 	AverageViolation  bool     `json:"average_violation"`
 }
+
+// AlertList is the body of GET /api/v1/alerts.
+type AlertList struct {
+	// Alerts are newest fired first.
+	Alerts []Alert `json:"alerts"`
+	// NextCursor continues the listing (pass it as ?cursor=); "" on the
+	// last page.
+	NextCursor string `json:"next_cursor"`
+}
+
+// Alert is one episode of a monitor's alert, from the run that fired it
+// to the run that resolved it. Times not reached (resolved_at, and
+// last_notified_at before any notification) are null; run ids not
+// reached are "".
+type Alert struct {
+	ID      string `json:"id"`
+	Monitor string `json:"monitor"`
+	// Key names the state machine within the monitor
+	// ("quality:groundedness", "no_data", "unhealthy:run").
+	Key  string `json:"key"`
+	Kind string `json:"kind"`
+	// Subject is the metric or signal, "" for no_data and a failed run.
+	Subject string `json:"subject"`
+	State   string `json:"state"`
+	Summary string `json:"summary"`
+	// Value is the metric's value in the firing run; null when it has
+	// none.
+	Value          *float64   `json:"value"`
+	Threshold      string     `json:"threshold"`
+	FiredAt        Timestamp  `json:"fired_at"`
+	ResolvedAt     *Timestamp `json:"resolved_at"`
+	FiringRunID    string     `json:"firing_run_id"`
+	LastRunID      string     `json:"last_run_id"`
+	ResolvedRunID  string     `json:"resolved_run_id"`
+	LastNotifiedAt *Timestamp `json:"last_notified_at"`
+	Reminders      int        `json:"reminders"`
+}
+
+// AlertDetail is the body of GET /api/v1/alerts/{id}: the alert and its
+// notifications, oldest first.
+type AlertDetail struct {
+	Alert
+	Notifications []Notification `json:"notifications"`
+}
+
+// Notification is one message of an alert to one channel, as the outbox
+// holds it.
+type Notification struct {
+	ID      string `json:"id"`
+	Channel string `json:"channel"`
+	// Recipients are the e-mail addresses of the monitor's inline e-mails
+	// (channel "emails"); [] for other channels.
+	Recipients []string `json:"recipients"`
+	Event      string   `json:"event"`
+	Status     string   `json:"status"`
+	Attempts   int      `json:"attempts"`
+	// LastError is the latest failed attempt's error, "" when none.
+	LastError string    `json:"last_error"`
+	DedupKey  string    `json:"dedup_key"`
+	CreatedAt Timestamp `json:"created_at"`
+	// NextAttemptAt is when a pending notification is tried next; null
+	// once it is sent or given up.
+	NextAttemptAt *Timestamp `json:"next_attempt_at"`
+	// DoneAt is when it was sent or given up; null while pending.
+	DoneAt *Timestamp `json:"done_at"`
+}
+
+// ChannelList is the body of GET /api/v1/channels.
+type ChannelList struct {
+	// Channels are sorted by name.
+	Channels []Channel `json:"channels"`
+}
+
+// Channel is a configured notification channel, without its secrets.
+type Channel struct {
+	Name string `json:"name"`
+	Type string `json:"type"`
+	// URL is the scheme and host the channel posts to; null for a URL
+	// taken from the environment (a secret) and for email channels.
+	URL *string `json:"url"`
+	// Recipients are an email channel's addresses; [] for other types.
+	Recipients []string `json:"recipients"`
+}
+
+// ChannelTest is the body of a successful POST
+// /api/v1/channels/{name}/test.
+type ChannelTest struct {
+	Channel   string `json:"channel"`
+	Delivered bool   `json:"delivered"`
+}

@@ -27,6 +27,7 @@ import (
 	"github.com/flowwatch/flowwatch/internal/ingest"
 	"github.com/flowwatch/flowwatch/internal/monitor"
 	"github.com/flowwatch/flowwatch/internal/normalize"
+	"github.com/flowwatch/flowwatch/internal/notify"
 	"github.com/flowwatch/flowwatch/internal/pipeline"
 	"github.com/flowwatch/flowwatch/internal/rollup"
 	"github.com/flowwatch/flowwatch/internal/server"
@@ -48,6 +49,11 @@ type App struct {
 	// when it has returned.
 	stopScheduler context.CancelFunc
 	schedulerDone chan struct{}
+	// sender delivers the notifications of the outbox; stopSender and
+	// senderDone as for the scheduler.
+	sender     *notify.Sender
+	stopSender context.CancelFunc
+	senderDone chan struct{}
 	// monitorFiles are the monitors of monitors_dir, read by New and
 	// applied by Start.
 	monitorFiles []monitorFile
@@ -71,10 +77,9 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 	}
 	// What monitor files and the API are checked against.
 	monitorEnv := monitor.Env{
-		Judge: func(name string) bool { _, ok := cfg.Judges[name]; return ok },
-		// Notification channels arrive with alerting; until then a
-		// monitor naming one is refused rather than silently unheard.
-		Channel: func(string) bool { return false },
+		Judge:   func(name string) bool { _, ok := cfg.Judges[name]; return ok },
+		Channel: func(name string) bool { _, ok := cfg.Channels[name]; return ok },
+		Emails:  func() bool { return cfg.SMTP != nil },
 	}
 	// monitors_dir is read (and every file checked) before anything is
 	// opened, like the rest of the configuration; Start stores it.
@@ -135,7 +140,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 		st.Close()
 		return nil, err
 	}
-	a.scheduler, err = monitor.NewScheduler(monitor.SchedulerOptions{Store: st, Execute: engine.Run}, logger)
+	a.scheduler, err = monitor.NewScheduler(monitor.SchedulerOptions{Store: st, Execute: engine.Run, Alerts: alertDecider(logger)}, logger)
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -175,6 +180,20 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 	reg.MustRegister(metrics, health, collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
+	// Alerts: the channels of the configuration and the outbox's sender.
+	chans, err := buildChannels(cfg, logger)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	a.sender, err = notify.NewSender(notify.SenderOptions{Store: st, Channels: chans.byName, Concurrency: chans.concurrency,
+		GiveUpAfter: time.Duration(cfg.Notifications.GiveUpAfter), InitialBackoff: time.Duration(cfg.Notifications.InitialBackoff),
+		MaxBackoff: time.Duration(cfg.Notifications.MaxBackoff), Registerer: reg}, logger)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+
 	otlp := http.NewServeMux()
 	rcv.RegisterHTTP(otlp)
 	mux := http.NewServeMux()
@@ -187,7 +206,16 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 		Runs:       st,
 		Results:    st,
 		RunNow:     a.scheduler.RunNow,
-		Ready:      a.Ready,
+		Alerts:     st,
+		Channels:   func() []api.ChannelInfo { return chans.infos },
+		TestChannel: func(ctx context.Context, name string) error {
+			err := a.sender.Test(ctx, name, nil)
+			if errors.Is(err, notify.ErrUnknownChannel) {
+				return fmt.Errorf("%w: %w", api.ErrUnknownChannel, err)
+			}
+			return err
+		},
+		Ready: a.Ready,
 	}, logger).RegisterHTTP(mux)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{
 		EnableOpenMetrics:   true,
@@ -262,13 +290,19 @@ func (a *App) Start(ctx context.Context) error {
 		return err
 	}
 	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	nctx, ncancel := context.WithCancel(context.WithoutCancel(ctx))
 	a.mu.Lock()
 	a.ready = true
 	a.stopScheduler, a.schedulerDone = cancel, make(chan struct{})
+	a.stopSender, a.senderDone = ncancel, make(chan struct{})
 	a.mu.Unlock()
 	go func() {
 		defer close(a.schedulerDone)
 		_ = a.scheduler.Run(sctx)
+	}()
+	go func() {
+		defer close(a.senderDone)
+		_ = a.sender.Run(nctx)
 	}()
 	a.log.Info("started", "http", a.server.HTTPAddr(), "grpc", a.server.GRPCAddr(), "db", a.cfg.SQLitePath())
 	return nil
@@ -313,16 +347,29 @@ func (a *App) Shutdown(ctx context.Context) error {
 		errs = append(errs, err)
 	}
 	a.mu.Lock()
-	stop, done := a.stopScheduler, a.schedulerDone
+	loops := []struct {
+		name string
+		stop context.CancelFunc
+		done chan struct{}
+	}{
+		// Runs executing stop early and are given back, to be taken up
+		// when flowwatch starts again; the notifications their ends
+		// queued are in the outbox.
+		{"scheduler", a.stopScheduler, a.schedulerDone},
+		// Deliveries in flight finish (each bounded by its channel's
+		// timeout) and are recorded; the rest wait in the outbox.
+		{"notification sender", a.stopSender, a.senderDone},
+	}
 	a.mu.Unlock()
-	if stop != nil {
-		// Runs executing stop early and are taken over after their lease
-		// when flowwatch starts again.
-		stop()
+	for _, l := range loops {
+		if l.stop == nil {
+			continue
+		}
+		l.stop()
 		select {
-		case <-done:
+		case <-l.done:
 		case <-ctx.Done():
-			errs = append(errs, fmt.Errorf("scheduler: %w", ctx.Err()))
+			errs = append(errs, fmt.Errorf("%s: %w", l.name, ctx.Err()))
 		}
 	}
 	if err := a.store.Close(); err != nil {

@@ -80,6 +80,9 @@ func newWithMonitorsDir(dataDir, monitorsDir string, logger *slog.Logger) (*app.
 	cfg.MonitorsDir = monitorsDir
 	// Never asked: no monitor runs over traces in these tests.
 	cfg.Judges = map[string]config.Judge{"aoai-connection": {Type: "openai", BaseURL: "http://127.0.0.1:9/v1", Model: "judge-model"}}
+	// Never connected to: the monitors' e-mail addresses need a server
+	// that can send e-mail.
+	cfg.SMTP = &config.SMTP{Host: "127.0.0.1", Port: 9, TLS: "none", From: "flowwatch@example.com"}
 	a, err := app.New(context.Background(), cfg, logger)
 	if err != nil {
 		return nil, err

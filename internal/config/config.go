@@ -42,6 +42,15 @@ type Config struct {
 	// directory of the config file; set otherwise (environment, code) it
 	// is relative to the working directory.
 	MonitorsDir string `yaml:"monitors_dir"`
+	// SMTP is the mail server e-mail notifications go through; nil when
+	// not configured (then no e-mail can be sent).
+	SMTP *SMTP `yaml:"smtp"`
+	// Channels are the notification channels monitors name in
+	// notify.channels (see channels.go).
+	Channels map[string]Channel `yaml:"channels"`
+	// Notifications bounds how long and how often a notification is
+	// retried.
+	Notifications Notifications `yaml:"notifications"`
 }
 
 // Judge is a connection to an LLM that rates answers: OpenAI, Azure OpenAI,
@@ -172,6 +181,11 @@ func Default() Config {
 		Storage: Storage{SQLite: SQLite{Path: "flowwatch.db", Synchronous: "normal"}},
 		Ingest:  Ingest{MaxInFlight: 16, QueueTimeout: Duration(2 * time.Second)},
 		Log:     Log{Level: "info", Format: "text"},
+		Notifications: Notifications{
+			GiveUpAfter:    Duration(DefaultGiveUpAfter),
+			InitialBackoff: Duration(DefaultInitialBackoff),
+			MaxBackoff:     Duration(DefaultMaxBackoff),
+		},
 	}
 }
 
@@ -202,7 +216,9 @@ func Parse(b []byte, cfg *Config) error {
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(b), yaml.Strict())
 	if err := dec.Decode(cfg); err != nil {
-		return errors.New(yaml.FormatError(err, false, true))
+		// The message quotes the lines around the problem: cut the URLs
+		// in them to scheme and host (a webhook URL is a secret).
+		return errors.New(RedactURLs(yaml.FormatError(err, false, true)))
 	}
 	return nil
 }
@@ -353,6 +369,7 @@ func (c *Config) Validate() error {
 	for _, name := range names {
 		errs = append(errs, c.Judges[name].validate("judges."+name, name)...)
 	}
+	errs = append(errs, c.validateNotify(os.LookupEnv)...)
 	return errors.Join(errs...)
 }
 

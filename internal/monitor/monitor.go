@@ -31,6 +31,7 @@ import (
 type Env struct {
 	Judge   func(name string) bool // a judge connection of the server config exists
 	Channel func(name string) bool // a notification channel exists
+	Emails  func() bool            // the server can send e-mail (smtp is configured)
 }
 
 // Form of a monitor file.

@@ -441,6 +441,16 @@ func TestEnvChecks(t *testing.T) {
 	if ve.Problems[0].Line != 8 || ve.Problems[1].Line != 21 {
 		t.Errorf("lines = %d, %d; want 8, 21", ve.Problems[0].Line, ve.Problems[1].Line)
 	}
+
+	// A server without smtp cannot send the monitor's e-mails.
+	all := func(string) bool { return true }
+	_, err = Load(data, Env{Judge: all, Channel: all, Emails: func() bool { return false }})
+	if !errors.As(err, &ve) || len(ve.Problems) != 1 || ve.Problems[0].Path != "notify.emails" || !strings.Contains(ve.Problems[0].Message, "smtp") {
+		t.Fatalf("Load without smtp = %v, want one problem at notify.emails about smtp", err)
+	}
+	if _, err := Load(data, Env{Judge: all, Channel: all, Emails: func() bool { return true }}); err != nil {
+		t.Errorf("Load with everything configured: %v", err)
+	}
 }
 
 func TestCheckCron(t *testing.T) {

@@ -62,6 +62,10 @@ type SchedulerOptions struct {
 	Owner string
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Alerts, when set, returns the alert decision of a run's end, which
+	// the store applies in the transaction that ends the run: res and
+	// instances of a succeeded run, or res nil and runErr for a failed one.
+	Alerts func(run model.Run, m model.Monitor, res *model.RunResult, instances []model.Instance, runErr string, now time.Time) store.AlertDecider
 }
 
 // Scheduler records each monitor's due runs and executes them. Runs are
@@ -315,14 +319,24 @@ func (s *Scheduler) execute(ctx context.Context, run model.Run) {
 			status, msg = model.RunFailed, err.Error()
 		}
 	}
-	// The outcome is recorded even when ctx ended meanwhile.
+	// The outcome is recorded even when ctx ended meanwhile, with the alert
+	// decision it leads to (for a monitor that still exists).
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
+	now := s.o.Now()
+	var decide store.AlertDecider
+	if s.o.Alerts != nil && sm.Monitor.Name != "" {
+		var res *model.RunResult
+		if status == model.RunSucceeded {
+			res = &outcome.Result
+		}
+		decide = s.o.Alerts(run, sm.Monitor, res, outcome.Instances, msg, now)
+	}
 	if status == model.RunSucceeded {
 		outcome.Result.RunID = run.ID
-		err = s.o.Store.SaveRunResult(fctx, s.o.Owner, outcome.Result, outcome.Instances, s.o.Now(), nil)
+		err = s.o.Store.SaveRunResult(fctx, s.o.Owner, outcome.Result, outcome.Instances, now, decide)
 	} else {
-		err = s.o.Store.FinishRun(fctx, run.ID, s.o.Owner, status, msg, s.o.Now(), nil)
+		err = s.o.Store.FinishRun(fctx, run.ID, s.o.Owner, status, msg, now, decide)
 	}
 	if err != nil {
 		log.Error("run_finish_failed", "err", err)

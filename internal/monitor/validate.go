@@ -251,6 +251,9 @@ func validate(m model.Monitor, env Env) []issue {
 			add(index("notify.emails", i), "%q is not an e-mail address (write e.g. oncall@example.com)", clip(e))
 		}
 	}
+	if len(m.Notify.Emails) > 0 && env.Emails != nil && !env.Emails() {
+		add("notify.emails", "the server cannot send e-mail: add smtp: to the server config (host, port, tls, from; see docs/configuration.md), or notify a channel instead")
+	}
 	for i, c := range m.Notify.Channels {
 		switch {
 		case strings.TrimSpace(c) == "":

@@ -1,9 +1,9 @@
 // Package apitest provides what tests of the API and of its clients need:
 // an in-memory store.TraceReader with a fixed set of traces, an in-memory
 // store.RollupReader with fixed observations, an in-memory
-// store.MonitorStore, and an in-memory store.RunStore and
-// store.ResultStore with a set of runs to seed it with. It is for tests
-// only; production code never imports it.
+// store.MonitorStore, and an in-memory store.RunStore, store.ResultStore,
+// store.AlertStore and store.Outbox with a set of runs and alerts to seed
+// it with. It is for tests only; production code never imports it.
 package apitest
 
 import (

@@ -17,6 +17,10 @@ import (
 // it, lists are newest first and instances come by metric and trace id.
 // Run ids are 32 hexadecimal digits counting up from 1, so tests know
 // them.
+//
+// It is also the store.AlertStore and store.Outbox (alerts.go), since a
+// run's end applies its alert decider to the same state, atomically: a
+// decider's error leaves the run and the alerts as they were.
 type Runs struct {
 	mu        sync.Mutex
 	seq       uint64
@@ -25,11 +29,18 @@ type Runs struct {
 	results   map[string]model.RunResult
 	instances map[string][]model.Instance
 	evals     map[store.EvalCacheKey]model.Evaluation
+
+	trackers map[string]map[string]model.AlertTracker // by monitor, then key
+	alerts   map[string]model.Alert
+	notes    []model.Notification // in the order queued
+	noteSeq  uint64
 }
 
 var (
 	_ store.RunStore    = (*Runs)(nil)
 	_ store.ResultStore = (*Runs)(nil)
+	_ store.AlertStore  = (*Runs)(nil)
+	_ store.Outbox      = (*Runs)(nil)
 )
 
 // NewRuns returns an empty store.
@@ -40,6 +51,8 @@ func NewRuns() *Runs {
 		results:   map[string]model.RunResult{},
 		instances: map[string][]model.Instance{},
 		evals:     map[store.EvalCacheKey]model.Evaluation{},
+		trackers:  map[string]map[string]model.AlertTracker{},
+		alerts:    map[string]model.Alert{},
 	}
 }
 
@@ -172,20 +185,37 @@ func (s *Runs) FinishRun(ctx context.Context, id, owner string, status model.Run
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if status != model.RunSucceeded && status != model.RunFailed {
+		return fmt.Errorf("apitest: finish run %s: status %q is not an end", id, status)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.finish(id, owner, status, errMsg, now)
+	r, err := s.held(id, owner)
+	if err != nil {
+		return err
+	}
+	changes, err := s.decideAlerts(r.Monitor, now, decide)
+	if err != nil {
+		return fmt.Errorf("apitest: finish run %s: %w", id, err)
+	}
+	s.finish(r, status, errMsg, now)
+	s.applyAlerts(changes)
+	return nil
 }
 
-// finish ends a run held by owner; s.mu is held.
-func (s *Runs) finish(id, owner string, status model.RunStatus, errMsg string, now time.Time) error {
+// held returns run id if owner holds it; s.mu is held.
+func (s *Runs) held(id, owner string) (model.Run, error) {
 	r, ok := s.runs[id]
 	if !ok || r.Status != model.RunRunning || r.LeaseOwner != owner {
-		return fmt.Errorf("apitest: run %s is not held by %s: %w", id, owner, store.ErrConflict)
+		return model.Run{}, fmt.Errorf("apitest: run %s is not held by %s: %w", id, owner, store.ErrConflict)
 	}
+	return r, nil
+}
+
+// finish ends run r; s.mu is held.
+func (s *Runs) finish(r model.Run, status model.RunStatus, errMsg string, now time.Time) {
 	r.Status, r.Error, r.FinishedAt, r.LeaseOwner, r.LeaseUntil = status, errMsg, now.UTC(), "", time.Time{}
-	s.runs[id] = r
-	return nil
+	s.runs[r.ID] = r
 }
 
 // RenewRun implements store.RunStore.
@@ -266,9 +296,16 @@ func (s *Runs) SaveRunResult(ctx context.Context, owner string, res model.RunRes
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.finish(res.RunID, owner, model.RunSucceeded, "", now); err != nil {
+	r, err := s.held(res.RunID, owner)
+	if err != nil {
 		return err
 	}
+	changes, err := s.decideAlerts(r.Monitor, now, decide)
+	if err != nil {
+		return fmt.Errorf("apitest: save result of run %s: %w", r.ID, err)
+	}
+	s.finish(r, model.RunSucceeded, "", now)
+	s.applyAlerts(changes)
 	s.results[res.RunID] = res
 	s.instances[res.RunID] = withRunID(instances, res.RunID)
 	return nil

@@ -2,35 +2,482 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/flowwatch/flowwatch/internal/model"
 	"github.com/flowwatch/flowwatch/internal/store"
 )
 
-// Placeholders until the alert tables land.
+// Alerts, their trackers and the outbox (schema: migrations/0008_alerts.sql).
+// They are written only by applyAlerts, inside the transaction that ends a
+// run; the outbox is then drained through ClaimNotifications and
+// SettleNotification.
 
-var errNoAlerts = errors.New("sqlite: alerts are not implemented yet")
+const alertColumns = `id, monitor, key, kind, subject, state, summary, value, threshold, fired_ns,
+	firing_run_id, last_run_id, resolved_run_id, resolved_ns, last_notified_ns, reminders`
 
+var alertPlaceholders = placeholders(alertColumns)
+
+const notificationColumns = `id, alert_id, monitor, channel, recipients, event, dedup_key, message, status,
+	attempts, next_attempt_ns, last_error, created_ns, done_ns, lease_owner, lease_until_ns`
+
+var notificationPlaceholders = placeholders(notificationColumns)
+
+// placeholders returns one "?" per column of a comma-separated list.
+func placeholders(columns string) string {
+	return strings.TrimSuffix(strings.Repeat("?, ", strings.Count(columns, ",")+1), ", ")
+}
+
+func alertArgs(a model.Alert) []any {
+	var value any
+	if a.Value != nil {
+		value = *a.Value
+	}
+	return []any{a.ID, a.Monitor, a.Key, a.Kind, a.Subject, string(a.State), a.Summary, value, a.Threshold,
+		nsOf(a.FiredAt), a.FiringRunID, a.LastRunID, a.ResolvedRunID, nsOf(a.ResolvedAt), nsOf(a.LastNotifiedAt), a.Reminders}
+}
+
+func scanAlert(sc scanner) (model.Alert, error) {
+	var a model.Alert
+	var state string
+	var value sql.NullFloat64
+	var fired, resolved, notified int64
+	err := sc.Scan(&a.ID, &a.Monitor, &a.Key, &a.Kind, &a.Subject, &state, &a.Summary, &value, &a.Threshold,
+		&fired, &a.FiringRunID, &a.LastRunID, &a.ResolvedRunID, &resolved, &notified, &a.Reminders)
+	if err != nil {
+		return model.Alert{}, err
+	}
+	a.State = model.AlertState(state)
+	if value.Valid {
+		v := value.Float64
+		a.Value = &v
+	}
+	a.FiredAt, a.ResolvedAt, a.LastNotifiedAt = timeOf(fired), timeOf(resolved), timeOf(notified)
+	return a, nil
+}
+
+func notificationArgs(n model.Notification) ([]any, error) {
+	recipients, err := json.Marshal(n.Recipients)
+	if err != nil {
+		return nil, fmt.Errorf("recipients: %w", err)
+	}
+	msg := n.Message
+	msg.WindowStart, msg.WindowEnd = msg.WindowStart.UTC(), msg.WindowEnd.UTC()
+	msg.FiredAt, msg.ResolvedAt = msg.FiredAt.UTC(), msg.ResolvedAt.UTC()
+	message, err := json.Marshal(msg)
+	if err != nil {
+		return nil, fmt.Errorf("message: %w", err)
+	}
+	return []any{n.ID, n.AlertID, n.Monitor, n.Channel, string(recipients), n.Event, n.DedupKey, message, string(n.Status),
+		n.Attempts, nsOf(n.NextAttemptAt), n.LastError, nsOf(n.CreatedAt), nsOf(n.DoneAt), n.LeaseOwner, nsOf(n.LeaseUntil)}, nil
+}
+
+func scanNotification(sc scanner) (model.Notification, error) {
+	var n model.Notification
+	var recipients string
+	var message []byte
+	var status string
+	var next, created, done, lease int64
+	err := sc.Scan(&n.ID, &n.AlertID, &n.Monitor, &n.Channel, &recipients, &n.Event, &n.DedupKey, &message, &status,
+		&n.Attempts, &next, &n.LastError, &created, &done, &n.LeaseOwner, &lease)
+	if err != nil {
+		return model.Notification{}, err
+	}
+	if err := json.Unmarshal([]byte(recipients), &n.Recipients); err != nil {
+		return model.Notification{}, fmt.Errorf("notification %s: recipients unreadable: %w", n.ID, err)
+	}
+	if err := json.Unmarshal(message, &n.Message); err != nil {
+		return model.Notification{}, fmt.Errorf("notification %s: message unreadable: %w", n.ID, err)
+	}
+	n.Status = model.NotificationStatus(status)
+	n.NextAttemptAt, n.CreatedAt, n.DoneAt, n.LeaseUntil = timeOf(next), timeOf(created), timeOf(done), timeOf(lease)
+	return n, nil
+}
+
+// scanNotifications reads rows of notificationColumns and closes them.
+func scanNotifications(rows *sql.Rows) ([]model.Notification, error) {
+	defer rows.Close()
+	var out []model.Notification
+	for rows.Next() {
+		n, err := scanNotification(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, n)
+	}
+	return out, rows.Err()
+}
+
+// applyAlerts runs decide, when not nil, on the alert state of the monitor
+// of run runID and writes what it decided, in tx (the transaction that
+// ended the run, after the run's end is written). now stands in for a
+// notification's missing creation time. An error, decide's included,
+// aborts the transaction.
+func applyAlerts(tx *sql.Tx, runID string, now time.Time, decide store.AlertDecider) error {
+	if decide == nil {
+		return nil
+	}
+	var monitor string
+	if err := tx.QueryRow(`SELECT monitor FROM runs WHERE id = ?`, runID).Scan(&monitor); err != nil {
+		return fmt.Errorf("monitor of the run: %w", err)
+	}
+	snap, err := alertSnapshot(tx, monitor)
+	if err != nil {
+		return fmt.Errorf("alert state of monitor %s: %w", monitor, err)
+	}
+	changes, err := decide(snap)
+	if err != nil {
+		return fmt.Errorf("alert decider of monitor %s: %w", monitor, err)
+	}
+	if err := writeAlertChanges(tx, monitor, changes, now); err != nil {
+		return fmt.Errorf("alert changes of monitor %s: %w", monitor, err)
+	}
+	return nil
+}
+
+// alertSnapshot reads a monitor's trackers and firing alerts in tx.
+func alertSnapshot(tx *sql.Tx, monitor string) (store.AlertSnapshot, error) {
+	snap := store.AlertSnapshot{Trackers: map[string]model.AlertTracker{}, Firing: map[string]model.Alert{}}
+	rows, err := tx.Query(`SELECT key, streak, alert_id, last_window_end_ns FROM alert_trackers WHERE monitor = ?`, monitor)
+	if err != nil {
+		return store.AlertSnapshot{}, err
+	}
+	for rows.Next() {
+		tr := model.AlertTracker{Monitor: monitor}
+		var end int64
+		if err := rows.Scan(&tr.Key, &tr.Streak, &tr.AlertID, &end); err != nil {
+			rows.Close()
+			return store.AlertSnapshot{}, err
+		}
+		tr.LastWindowEnd = timeOf(end)
+		snap.Trackers[tr.Key] = tr
+	}
+	err = rows.Err()
+	rows.Close()
+	if err != nil {
+		return store.AlertSnapshot{}, err
+	}
+	// By the index alerts_monitor_firing (an ORDER BY here would lead the
+	// planner to another); should a key have two firing alerts, the newest
+	// is kept.
+	rows, err = tx.Query(`SELECT `+alertColumns+` FROM alerts WHERE monitor = ? AND state = 'firing'`, monitor)
+	if err != nil {
+		return store.AlertSnapshot{}, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		a, err := scanAlert(rows)
+		if err != nil {
+			return store.AlertSnapshot{}, err
+		}
+		cur, seen := snap.Firing[a.Key]
+		if !seen || a.FiredAt.After(cur.FiredAt) || (a.FiredAt.Equal(cur.FiredAt) && a.ID > cur.ID) {
+			snap.Firing[a.Key] = a
+		}
+	}
+	return snap, rows.Err()
+}
+
+// sameMonitor fills in an empty monitor name and refuses another monitor's:
+// a run's decider changes the alert state of the run's monitor only.
+func sameMonitor(got *string, monitor, what string) error {
+	switch *got {
+	case "":
+		*got = monitor
+	case monitor:
+	default:
+		return fmt.Errorf("%s belongs to monitor %s, not to the run's", what, *got)
+	}
+	return nil
+}
+
+// writeAlertChanges writes trackers (by monitor and key), alerts (by id)
+// and queues notifications (skipping those whose dedup key is queued
+// already) in tx.
+func writeAlertChanges(tx *sql.Tx, monitor string, c store.AlertChanges, now time.Time) error {
+	for _, tr := range c.Trackers {
+		if err := sameMonitor(&tr.Monitor, monitor, "tracker "+tr.Key); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(`INSERT INTO alert_trackers (monitor, key, streak, alert_id, last_window_end_ns) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (monitor, key) DO UPDATE SET streak = excluded.streak, alert_id = excluded.alert_id,
+				last_window_end_ns = excluded.last_window_end_ns`,
+			tr.Monitor, tr.Key, tr.Streak, tr.AlertID, nsOf(tr.LastWindowEnd)); err != nil {
+			return fmt.Errorf("tracker %s: %w", tr.Key, err)
+		}
+	}
+	for _, a := range c.Alerts {
+		if a.ID == "" {
+			return fmt.Errorf("alert of key %s has no id", a.Key)
+		}
+		if err := sameMonitor(&a.Monitor, monitor, "alert "+a.ID); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(`INSERT INTO alerts (`+alertColumns+`) VALUES (`+alertPlaceholders+`)
+			ON CONFLICT (id) DO UPDATE SET monitor = excluded.monitor, key = excluded.key, kind = excluded.kind,
+				subject = excluded.subject, state = excluded.state, summary = excluded.summary, value = excluded.value,
+				threshold = excluded.threshold, fired_ns = excluded.fired_ns, firing_run_id = excluded.firing_run_id,
+				last_run_id = excluded.last_run_id, resolved_run_id = excluded.resolved_run_id,
+				resolved_ns = excluded.resolved_ns, last_notified_ns = excluded.last_notified_ns,
+				reminders = excluded.reminders`, alertArgs(a)...); err != nil {
+			return fmt.Errorf("alert %s: %w", a.ID, err)
+		}
+	}
+	for _, n := range c.Notifications {
+		if n.DedupKey == "" {
+			return fmt.Errorf("notification of alert %s to channel %s has no dedup key", n.AlertID, n.Channel)
+		}
+		if err := sameMonitor(&n.Monitor, monitor, "notification "+n.DedupKey); err != nil {
+			return err
+		}
+		if n.CreatedAt.IsZero() {
+			n.CreatedAt = now
+		}
+		if n.NextAttemptAt.IsZero() {
+			n.NextAttemptAt = n.CreatedAt
+		}
+		if n.ID == "" {
+			n.ID = newRunID(n.CreatedAt) // time-ordered, like run ids
+		}
+		n.Status, n.Attempts, n.LastError, n.DoneAt = model.NotificationPending, 0, "", time.Time{}
+		n.LeaseOwner, n.LeaseUntil = "", time.Time{}
+		args, err := notificationArgs(n)
+		if err != nil {
+			return fmt.Errorf("notification %s: %w", n.DedupKey, err)
+		}
+		if _, err := tx.Exec(`INSERT INTO notifications (`+notificationColumns+`) VALUES (`+notificationPlaceholders+`)
+			ON CONFLICT (dedup_key) DO NOTHING`, args...); err != nil {
+			return fmt.Errorf("notification %s: %w", n.DedupKey, err)
+		}
+	}
+	return nil
+}
+
+// ListAlerts returns alerts, newest fired first (then by id, descending).
+// Cursors are those of ListTraces, holding the last alert's fired time
+// and id.
 func (s *Store) ListAlerts(ctx context.Context, q store.AlertQuery) (store.AlertPage, error) {
-	return store.AlertPage{}, errNoAlerts
+	if s.closed.Load() {
+		return store.AlertPage{}, store.ErrClosed
+	}
+	limit := q.Limit
+	switch {
+	case limit <= 0:
+		limit = store.DefaultLimit
+	case limit > store.MaxLimit:
+		limit = store.MaxLimit
+	}
+	var where []string
+	var args []any
+	if q.Cursor != "" {
+		firedNS, id, err := decodeCursor(q.Cursor)
+		if err != nil {
+			return store.AlertPage{}, fmt.Errorf("sqlite: list alerts: %w", err)
+		}
+		where = append(where, `(fired_ns, id) < (?, ?)`)
+		args = append(args, firedNS, id)
+	}
+	if q.Monitor != "" {
+		where = append(where, `monitor = ?`)
+		args = append(args, q.Monitor)
+	}
+	if q.State != "" {
+		where = append(where, `state = ?`)
+		args = append(args, string(q.State))
+	}
+	query := `SELECT ` + alertColumns + ` FROM alerts`
+	if len(where) > 0 {
+		query += ` WHERE ` + strings.Join(where, ` AND `)
+	}
+	query += ` ORDER BY fired_ns DESC, id DESC LIMIT ?`
+	args = append(args, limit+1)
+	rows, err := s.rdb.QueryContext(ctx, query, args...)
+	if err != nil {
+		return store.AlertPage{}, s.readErr("list alerts", err)
+	}
+	defer rows.Close()
+	var page store.AlertPage
+	for rows.Next() {
+		if len(page.Alerts) == limit {
+			last := page.Alerts[limit-1]
+			page.NextCursor = encodeCursor(nsOf(last.FiredAt), last.ID)
+			break
+		}
+		a, err := scanAlert(rows)
+		if err != nil {
+			return store.AlertPage{}, s.readErr("list alerts", err)
+		}
+		page.Alerts = append(page.Alerts, a)
+	}
+	if err := rows.Err(); err != nil {
+		return store.AlertPage{}, s.readErr("list alerts", err)
+	}
+	return page, nil
 }
+
+// GetAlert returns an alert by id.
 func (s *Store) GetAlert(ctx context.Context, id string) (model.Alert, error) {
-	return model.Alert{}, errNoAlerts
+	if s.closed.Load() {
+		return model.Alert{}, store.ErrClosed
+	}
+	a, err := scanAlert(s.rdb.QueryRowContext(ctx, `SELECT `+alertColumns+` FROM alerts WHERE id = ?`, id))
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return model.Alert{}, fmt.Errorf("sqlite: alert %s: %w", id, store.ErrNotFound)
+	case err != nil:
+		return model.Alert{}, s.readErr("get alert "+id, err)
+	}
+	return a, nil
 }
+
+// AlertNotifications returns an alert's notifications, oldest first (by
+// creation, then id); none for an unknown alert.
 func (s *Store) AlertNotifications(ctx context.Context, alertID string) ([]model.Notification, error) {
-	return nil, errNoAlerts
+	if s.closed.Load() {
+		return nil, store.ErrClosed
+	}
+	rows, err := s.rdb.QueryContext(ctx, `SELECT `+notificationColumns+` FROM notifications WHERE alert_id = ?
+		ORDER BY created_ns, id`, alertID)
+	if err != nil {
+		return nil, s.readErr("notifications of alert "+alertID, err)
+	}
+	out, err := scanNotifications(rows)
+	if err != nil {
+		return nil, s.readErr("notifications of alert "+alertID, err)
+	}
+	return out, nil
 }
+
+// dueCondition selects the notifications due at the time given as its one
+// parameter: pending, their next attempt reached, not leased or the lease
+// ended.
+const dueCondition = `status = 'pending' AND next_attempt_ns <= ?1 AND lease_until_ns < ?1`
+
+// DueChannels returns the channels with due notifications, by name.
 func (s *Store) DueChannels(ctx context.Context, now time.Time) ([]string, error) {
-	return nil, errNoAlerts
+	if s.closed.Load() {
+		return nil, store.ErrClosed
+	}
+	rows, err := s.rdb.QueryContext(ctx, `SELECT DISTINCT channel FROM notifications WHERE `+dueCondition+`
+		ORDER BY channel`, nsOf(now))
+	if err != nil {
+		return nil, s.readErr("due channels", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var c string
+		if err := rows.Scan(&c); err != nil {
+			return nil, s.readErr("due channels", err)
+		}
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.readErr("due channels", err)
+	}
+	return out, nil
 }
+
+// ClaimNotifications leases up to limit due notifications of channel to
+// owner, oldest (by creation, then id) first, counting an attempt.
 func (s *Store) ClaimNotifications(ctx context.Context, owner, channel string, now time.Time, lease time.Duration, limit int) ([]model.Notification, error) {
-	return nil, errNoAlerts
+	switch {
+	case owner == "":
+		return nil, fmt.Errorf("sqlite: claim notifications of channel %s: empty owner", channel)
+	case limit <= 0:
+		return nil, fmt.Errorf("sqlite: claim notifications of channel %s: limit %d is not positive", channel, limit)
+	case lease <= 0:
+		return nil, fmt.Errorf("sqlite: claim notifications of channel %s: lease %s is not positive", channel, lease)
+	}
+	limit = min(limit, store.MaxLimit)
+	until := now.Add(lease).UTC()
+	var out []model.Notification
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.Query(`SELECT `+notificationColumns+` FROM notifications WHERE channel = ?2 AND `+dueCondition+`
+			ORDER BY created_ns, id LIMIT ?3`, nsOf(now), channel, limit)
+		if err != nil {
+			return err
+		}
+		claimed, err := scanNotifications(rows)
+		if err != nil {
+			return err
+		}
+		stmt, err := tx.Prepare(`UPDATE notifications SET lease_owner = ?, lease_until_ns = ?, attempts = attempts + 1 WHERE id = ?`)
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		for _, n := range claimed {
+			if _, err := stmt.Exec(owner, nsOf(until), n.ID); err != nil {
+				return fmt.Errorf("notification %s: %w", n.ID, err)
+			}
+			n.LeaseOwner, n.LeaseUntil = owner, until
+			n.Attempts++
+			out = append(out, n)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: claim notifications of channel %s: %w", channel, err)
+	}
+	return out, nil
 }
+
+// SettleNotification ends an attempt of the notification's lease owner.
 func (s *Store) SettleNotification(ctx context.Context, id, owner string, status model.NotificationStatus, next time.Time, errMsg string, now time.Time) error {
-	return errNoAlerts
+	if owner == "" {
+		return fmt.Errorf("sqlite: settle notification %s: empty owner", id)
+	}
+	var query string
+	var args []any
+	switch status {
+	case model.NotificationSent:
+		// last_error keeps the error of an earlier attempt, if any.
+		query, args = `UPDATE notifications SET status = 'sent', done_ns = ?, lease_owner = '', lease_until_ns = 0`,
+			[]any{nsOf(now)}
+	case model.NotificationFailed:
+		query, args = `UPDATE notifications SET status = 'failed', done_ns = ?, last_error = ?, lease_owner = '', lease_until_ns = 0`,
+			[]any{nsOf(now), errMsg}
+	case model.NotificationPending:
+		query, args = `UPDATE notifications SET next_attempt_ns = ?, last_error = ?, lease_owner = '', lease_until_ns = 0`,
+			[]any{nsOf(next), errMsg}
+	default:
+		return fmt.Errorf("sqlite: settle notification %s: status %q is not sent, failed or pending", id, status)
+	}
+	query += ` WHERE id = ? AND status = 'pending' AND lease_owner = ?`
+	args = append(args, id, owner)
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.Exec(query, args...)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("notification is not held by %s: %w", owner, store.ErrConflict)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: settle notification %s: %w", id, err)
+	}
+	return nil
 }
+
+// GetNotification returns a notification by id.
 func (s *Store) GetNotification(ctx context.Context, id string) (model.Notification, error) {
-	return model.Notification{}, errNoAlerts
+	if s.closed.Load() {
+		return model.Notification{}, store.ErrClosed
+	}
+	n, err := scanNotification(s.rdb.QueryRowContext(ctx, `SELECT `+notificationColumns+` FROM notifications WHERE id = ?`, id))
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return model.Notification{}, fmt.Errorf("sqlite: notification %s: %w", id, store.ErrNotFound)
+	case err != nil:
+		return model.Notification{}, s.readErr("get notification "+id, err)
+	}
+	return n, nil
 }

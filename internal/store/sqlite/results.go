@@ -14,7 +14,8 @@ import (
 	"github.com/flowwatch/flowwatch/internal/store"
 )
 
-// SaveRunResult stores a run's result and instances and ends the run.
+// SaveRunResult stores a run's result and instances, ends the run and
+// applies decide's alert changes, in one transaction.
 func (s *Store) SaveRunResult(ctx context.Context, owner string, res model.RunResult, instances []model.Instance, now time.Time, decide store.AlertDecider) error {
 	metrics, err := json.Marshal(res.Metrics)
 	if err != nil {
@@ -56,7 +57,7 @@ func (s *Store) SaveRunResult(ctx context.Context, owner string, res model.RunRe
 				return fmt.Errorf("instance %s/%s: %w", in.Metric, in.TraceID, err)
 			}
 		}
-		return nil
+		return applyAlerts(tx, res.RunID, now, decide)
 	})
 	if err != nil {
 		return fmt.Errorf("sqlite: save result of run %s: %w", res.RunID, err)

@@ -190,7 +190,8 @@ func (s *Store) ClaimRun(ctx context.Context, owner string, now time.Time, lease
 	return out, found, nil
 }
 
-// FinishRun ends a run its owner holds.
+// FinishRun ends a run its owner holds and applies decide's alert changes
+// in the same transaction.
 func (s *Store) FinishRun(ctx context.Context, id, owner string, status model.RunStatus, errMsg string, now time.Time, decide store.AlertDecider) error {
 	if status != model.RunSucceeded && status != model.RunFailed {
 		return fmt.Errorf("sqlite: finish run %s: status %q is not an end", id, status)
@@ -204,7 +205,7 @@ func (s *Store) FinishRun(ctx context.Context, id, owner string, status model.Ru
 		if n, _ := res.RowsAffected(); n == 0 {
 			return fmt.Errorf("run is not held by %s: %w", owner, store.ErrConflict)
 		}
-		return nil
+		return applyAlerts(tx, id, now, decide)
 	})
 	if err != nil {
 		return fmt.Errorf("sqlite: finish run %s: %w", id, err)

@@ -26,7 +26,15 @@
 //   - TracesTouched counts each trace a batch changed once, whether by
 //     spans or by log records that attach to stored spans;
 //   - services count traces (not spans), and a service's first and last
-//     seen times are the earliest and latest trace start times.
+//     seen times are the earliest and latest trace start times;
+//   - a run's alert decider is called only when its owner holds the run
+//     (never on ErrConflict), and also when the run ends as failed; a
+//     notification it queues is pending, without attempts or lease, and
+//     due at its creation when it has no next attempt time;
+//   - the outbox settles only a pending notification held by the owner
+//     (ErrConflict otherwise, also for a second settle of one attempt);
+//     an unknown status is an error; AlertNotifications of an unknown
+//     alert is empty.
 package storetest
 
 import (
@@ -78,6 +86,10 @@ func Run(t *testing.T, open Opener) {
 		{"Results", testResults},
 		{"RunResults", testRunResults},
 		{"TraceEvaluations", testTraceEvaluations},
+		{"AlertDecider", testAlertDecider},
+		{"AlertRollback", testAlertRollback},
+		{"Outbox", testOutbox},
+		{"ListAlerts", testListAlerts},
 		{"Persistence", testPersistence},
 		{"Close", testClose},
 	}

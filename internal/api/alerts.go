@@ -1,0 +1,315 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/flowwatch/flowwatch/internal/config"
+	"github.com/flowwatch/flowwatch/internal/model"
+	"github.com/flowwatch/flowwatch/internal/store"
+)
+
+// Bounds of the alert and channel routes.
+const (
+	// maxAlertIDLen bounds an alert id in a path.
+	maxAlertIDLen = 64
+	// maxTestBodyBytes bounds what is read of the (empty) body of a test
+	// notification.
+	maxTestBodyBytes = 1 << 10
+	// testChannelTimeout bounds a test notification: a channel's own
+	// timeout is at most 5 minutes.
+	testChannelTimeout = 6 * time.Minute
+)
+
+// ErrUnknownChannel is what Options.TestChannel returns (wrapped) for a
+// channel the server configuration does not define; the API answers 404.
+var ErrUnknownChannel = errors.New("unknown notification channel")
+
+// ChannelInfo is what the API shows of a configured notification channel.
+type ChannelInfo struct {
+	Name string
+	// Type is the channel's type: webhook, slack, teams, pagerduty or
+	// email.
+	Type string
+	// URL is where the channel posts, or "" to show nothing (a URL from
+	// the environment is a secret as a whole). Only its scheme and host
+	// are ever shown.
+	URL string
+	// Recipients are an email channel's addresses.
+	Recipients []string
+}
+
+// alertListParams are the query parameters of GET /api/v1/alerts, in the
+// order messages and the OpenAPI document list them.
+func alertListParams() []string { return []string{"state", "monitor", "limit", "cursor"} }
+
+// listAlerts serves GET /api/v1/alerts: alerts, newest fired first,
+// filtered by state and monitor, one page at a time.
+func (a *API) listAlerts(w http.ResponseWriter, r *http.Request) {
+	q, err := parseAlertQuery(r.URL.RawQuery)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	ctx, cancel, err := a.beginAlerts(r)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	defer cancel()
+	page, err := a.alerts.ListAlerts(ctx, q)
+	if err != nil {
+		a.fail(w, r, fmt.Errorf("list alerts: %w", err))
+		return
+	}
+	out := AlertList{Alerts: make([]Alert, 0, len(page.Alerts)), NextCursor: page.NextCursor}
+	for _, al := range page.Alerts {
+		out.Alerts = append(out.Alerts, toAlert(al))
+	}
+	a.writeJSON(w, r, out)
+}
+
+// getAlert serves GET /api/v1/alerts/{id}: the alert and its
+// notifications, oldest first.
+func (a *API) getAlert(w http.ResponseWriter, r *http.Request) {
+	id, err := parseAlertID(r.PathValue("id"))
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if _, err := queryValues(r.URL.RawQuery, nil); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	ctx, cancel, err := a.beginAlerts(r)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	defer cancel()
+	al, err := a.alerts.GetAlert(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		a.fail(w, r, &statusError{status: http.StatusNotFound, msg: fmt.Sprintf("alert %q not found", id)})
+		return
+	}
+	if err != nil {
+		a.fail(w, r, fmt.Errorf("get alert %s: %w", id, err))
+		return
+	}
+	list, err := a.alerts.AlertNotifications(ctx, id)
+	if err != nil {
+		a.fail(w, r, fmt.Errorf("notifications of alert %s: %w", id, err))
+		return
+	}
+	out := AlertDetail{Alert: toAlert(al), Notifications: make([]Notification, 0, len(list))}
+	for _, n := range list {
+		out.Notifications = append(out.Notifications, toNotification(n))
+	}
+	a.writeJSON(w, r, out)
+}
+
+// listChannels serves GET /api/v1/channels: the configured notification
+// channels by name, without their secrets.
+func (a *API) listChannels(w http.ResponseWriter, r *http.Request) {
+	if _, err := queryValues(r.URL.RawQuery, nil); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if a.channels == nil {
+		a.fail(w, r, errNoNotifier)
+		return
+	}
+	infos := a.channels()
+	out := ChannelList{Channels: make([]Channel, 0, len(infos))}
+	for _, c := range infos {
+		out.Channels = append(out.Channels, toChannel(c))
+	}
+	sort.SliceStable(out.Channels, func(i, j int) bool { return out.Channels[i].Name < out.Channels[j].Name })
+	a.writeJSON(w, r, out)
+}
+
+// testChannel serves POST /api/v1/channels/{name}/test: a test
+// notification sent now, bypassing the outbox. 200 when the channel took
+// it, 502 with what went wrong when it did not.
+func (a *API) testChannel(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	if msg := checkChannelPathName(name); msg != "" {
+		a.fail(w, r, &requestError{fmt.Sprintf("invalid channel name %q: %s", clip(name), msg)})
+		return
+	}
+	if _, err := queryValues(r.URL.RawQuery, nil); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	body, err := readBody(w, r, maxTestBodyBytes)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if len(bytes.TrimSpace(body)) > 0 {
+		a.fail(w, r, &requestError{"a test notification takes no request body"})
+		return
+	}
+	if a.testChan == nil {
+		a.fail(w, r, errNoNotifier)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), testChannelTimeout)
+	defer cancel()
+	if a.ready != nil {
+		if err := a.ready(ctx); err != nil {
+			a.fail(w, r, &notReadyError{err})
+			return
+		}
+	}
+	if err := a.testChan(ctx, name); err != nil {
+		if r.Context().Err() != nil {
+			// The client went away; nobody reads the answer.
+			a.fail(w, r, r.Context().Err())
+			return
+		}
+		a.fail(w, r, &deliveryError{channel: name, err: err})
+		return
+	}
+	a.writeJSON(w, r, ChannelTest{Channel: name, Delivered: true})
+}
+
+// beginAlerts checks that the API has an alert store and returns the
+// context the store calls run under.
+func (a *API) beginAlerts(r *http.Request) (context.Context, context.CancelFunc, error) {
+	if a.alerts == nil {
+		return nil, nil, errNoAlerts
+	}
+	return a.start(r)
+}
+
+// parseAlertQuery reads the query string of GET /api/v1/alerts.
+func parseAlertQuery(raw string) (store.AlertQuery, error) {
+	q := store.AlertQuery{Limit: store.DefaultLimit}
+	vals, err := queryValues(raw, alertListParams())
+	if err != nil {
+		return q, err
+	}
+	switch v := vals["state"]; model.AlertState(v) {
+	case "", model.AlertFiring, model.AlertResolved:
+		q.State = model.AlertState(v)
+	default:
+		return q, invalidParam("state", v, `must be "firing" or "resolved"`)
+	}
+	if v, ok := vals["monitor"]; ok {
+		if _, err := parseMonitorName(v); err != nil {
+			return q, invalidParam("monitor", v, "must be a monitor name (1 to 128 letters, digits, '_', '.' or '-')")
+		}
+		q.Monitor = v
+	}
+	if v, ok := vals["limit"]; ok {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > store.MaxLimit {
+			return q, invalidParam("limit", v, fmt.Sprintf("must be an integer between 1 and %d", store.MaxLimit))
+		}
+		q.Limit = n
+	}
+	q.Cursor = vals["cursor"]
+	return q, nil
+}
+
+// parseAlertID checks an alert id given in a path: 1 to 64 letters,
+// digits, '_' or '-'.
+func parseAlertID(s string) (string, error) {
+	ok := len(s) > 0 && len(s) <= maxAlertIDLen
+	for i := 0; ok && i < len(s); i++ {
+		c := s[i]
+		ok = c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '_' || c == '-'
+	}
+	if !ok {
+		return "", &requestError{fmt.Sprintf("invalid alert id %q: must be 1 to %d letters, digits, '_' or '-', as the API gives it", clip(s), maxAlertIDLen)}
+	}
+	return s, nil
+}
+
+// checkChannelPathName says what is wrong with a channel name in a path,
+// "" when nothing: channel names are like monitor names.
+func checkChannelPathName(s string) string {
+	if _, err := parseMonitorName(s); err != nil {
+		return "a channel name is 1 to 128 letters, digits, '_', '.' or '-'"
+	}
+	return ""
+}
+
+// deliveryError is a test notification that a channel did not take.
+type deliveryError struct {
+	channel string
+	err     error
+}
+
+func (e *deliveryError) Error() string {
+	return fmt.Sprintf("test notification to channel %s: %v", e.channel, e.err)
+}
+func (e *deliveryError) Unwrap() error { return e.err }
+
+// deliveryMessage is what the client is told of a failed test
+// notification: the channel's error, with any URL in it cut to scheme and
+// host (a webhook URL's path is its secret).
+func deliveryMessage(e *deliveryError) string {
+	return fmt.Sprintf("test notification to channel %q failed: %s", e.channel, config.RedactURLs(e.err.Error()))
+}
+
+func toAlert(al model.Alert) Alert {
+	return Alert{
+		ID:             al.ID,
+		Monitor:        al.Monitor,
+		Key:            al.Key,
+		Kind:           al.Kind,
+		Subject:        al.Subject,
+		State:          string(al.State),
+		Summary:        al.Summary,
+		Value:          finitePtr(al.Value),
+		Threshold:      al.Threshold,
+		FiredAt:        Timestamp{al.FiredAt},
+		ResolvedAt:     timestamp(al.ResolvedAt),
+		FiringRunID:    al.FiringRunID,
+		LastRunID:      al.LastRunID,
+		ResolvedRunID:  al.ResolvedRunID,
+		LastNotifiedAt: timestamp(al.LastNotifiedAt),
+		Reminders:      al.Reminders,
+	}
+}
+
+func toNotification(n model.Notification) Notification {
+	out := Notification{
+		ID:         n.ID,
+		Channel:    n.Channel,
+		Recipients: n.Recipients,
+		Event:      n.Event,
+		Status:     string(n.Status),
+		Attempts:   n.Attempts,
+		LastError:  config.RedactURLs(n.LastError),
+		DedupKey:   n.DedupKey,
+		CreatedAt:  Timestamp{n.CreatedAt},
+		DoneAt:     timestamp(n.DoneAt),
+	}
+	if out.Recipients == nil {
+		out.Recipients = []string{}
+	}
+	if n.Status == model.NotificationPending {
+		out.NextAttemptAt = timestamp(n.NextAttemptAt)
+	}
+	return out
+}
+
+func toChannel(c ChannelInfo) Channel {
+	out := Channel{Name: c.Name, Type: c.Type, Recipients: c.Recipients}
+	if u := config.SchemeHost(c.URL); u != "" {
+		out.URL = &u
+	}
+	if out.Recipients == nil {
+		out.Recipients = []string{}
+	}
+	return out
+}

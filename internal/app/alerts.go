@@ -1,0 +1,126 @@
+package app
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"time"
+
+	"github.com/flowwatch/flowwatch/internal/alert"
+	"github.com/flowwatch/flowwatch/internal/api"
+	"github.com/flowwatch/flowwatch/internal/config"
+	"github.com/flowwatch/flowwatch/internal/model"
+	"github.com/flowwatch/flowwatch/internal/notify"
+	"github.com/flowwatch/flowwatch/internal/store"
+)
+
+// channels are the notification channels of the configuration, ready to
+// send, with their delivery concurrency; the monitors' inline e-mail
+// addresses go through model.EmailsChannel when smtp is configured.
+type channels struct {
+	byName      map[string]notify.Channel
+	concurrency map[string]int
+	infos       []api.ChannelInfo
+}
+
+// buildChannels makes the configured channels, reading their secrets from
+// the environment. Config.Validate has checked them; an error here names
+// the channel.
+func buildChannels(cfg config.Config, logger *slog.Logger) (channels, error) {
+	out := channels{byName: map[string]notify.Channel{}, concurrency: map[string]int{}}
+	lookup := os.LookupEnv
+	publicURL := cfg.HTTP.PublicURL
+	var emailBase notify.EmailOptions
+	if s := cfg.SMTP; s != nil {
+		password, err := s.Password(lookup)
+		if err != nil {
+			return channels{}, fmt.Errorf("smtp: %w", err)
+		}
+		emailBase = notify.EmailOptions{Host: s.Host, Port: s.EffectivePort(), TLS: s.TLSMode(), Username: s.Username,
+			Password: password, From: s.From, Timeout: s.SendTimeout(), PublicURL: publicURL}
+		o := emailBase
+		o.Name = model.EmailsChannel
+		ch, err := notify.NewEmail(o, logger)
+		if err != nil {
+			return channels{}, fmt.Errorf("smtp: %w", err)
+		}
+		out.byName[model.EmailsChannel] = ch
+		out.concurrency[model.EmailsChannel] = config.DefaultChannelConcurrency
+	}
+	names := make([]string, 0, len(cfg.Channels))
+	for name := range cfg.Channels {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	var errs []error
+	for _, name := range names {
+		c := cfg.Channels[name]
+		ch, err := buildChannel(name, c, emailBase, cfg.SMTP != nil, publicURL, logger)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("channels.%s: %w", name, err))
+			continue
+		}
+		out.byName[name] = ch
+		out.concurrency[name] = c.Concurrency()
+		out.infos = append(out.infos, api.ChannelInfo{Name: name, Type: c.Type, URL: c.DisplayURL(), Recipients: slices.Clone(c.To)})
+	}
+	return out, errors.Join(errs...)
+}
+
+func buildChannel(name string, c config.Channel, emailBase notify.EmailOptions, smtp bool, publicURL string, logger *slog.Logger) (notify.Channel, error) {
+	lookup := os.LookupEnv
+	if c.Type == notify.TypeEmail {
+		if !smtp {
+			return nil, errors.New("an email channel needs smtp: in the configuration")
+		}
+		o := emailBase
+		o.Name, o.To, o.Timeout = name, slices.Clone(c.To), c.DeliveryTimeout()
+		return notify.NewEmail(o, logger)
+	}
+	url, err := c.Endpoint(lookup)
+	if err != nil {
+		return nil, err
+	}
+	secret, err := c.SigningKey(lookup)
+	if err != nil {
+		return nil, err
+	}
+	header, err := c.Header(lookup)
+	if err != nil {
+		return nil, err
+	}
+	headers := map[string]string{}
+	for k := range header {
+		headers[k] = header.Get(k)
+	}
+	o := notify.WebhookOptions{Name: name, Type: c.Type, URL: url, Headers: headers, Secret: secret,
+		Timeout: c.DeliveryTimeout(), PublicURL: publicURL}
+	if c.Type == notify.TypePagerDuty {
+		if o.RoutingKey, err = c.RoutingKey(lookup); err != nil {
+			return nil, err
+		}
+	}
+	return notify.NewWebhook(o, logger)
+}
+
+// alertDecider returns the alert decision of a run's end. A decision that
+// cannot be made (a monitor stored with an unreadable repeat_interval) is
+// logged and made without reminders, rather than keeping the run from
+// ending.
+func alertDecider(logger *slog.Logger) func(model.Run, model.Monitor, *model.RunResult, []model.Instance, string, time.Time) store.AlertDecider {
+	var d alert.Decider
+	return func(run model.Run, m model.Monitor, res *model.RunResult, instances []model.Instance, runErr string, now time.Time) store.AlertDecider {
+		in := alert.Input{Run: run, Monitor: m, Result: res, Instances: instances, Error: runErr, Now: now}
+		return func(snap store.AlertSnapshot) (store.AlertChanges, error) {
+			changes, err := d.Decide(in, snap)
+			if err != nil {
+				logger.Error("alert_decision_failed", "monitor", m.Name, "run", run.ID, "err", err)
+				in.Monitor.Alerting.RepeatInterval = ""
+				return d.Decide(in, snap)
+			}
+			return changes, nil
+		}
+	}
+}

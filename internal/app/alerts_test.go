@@ -1,0 +1,299 @@
+package app_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/mail"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+
+	"github.com/flowwatch/flowwatch/internal/config"
+	"github.com/flowwatch/flowwatch/internal/judgetest"
+	"github.com/flowwatch/flowwatch/internal/notify"
+	"github.com/flowwatch/flowwatch/internal/otlptest"
+)
+
+// mailbox is a real SMTP server (go-smtp) that keeps what it receives.
+type mailbox struct {
+	mu   sync.Mutex
+	msgs [][]byte
+}
+
+func (b *mailbox) NewSession(*smtp.Conn) (smtp.Session, error) { return &mailSession{b: b}, nil }
+
+func (b *mailbox) messages() [][]byte {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([][]byte(nil), b.msgs...)
+}
+
+type mailSession struct{ b *mailbox }
+
+func (s *mailSession) Mail(string, *smtp.MailOptions) error { return nil }
+func (s *mailSession) Rcpt(string, *smtp.RcptOptions) error { return nil }
+func (s *mailSession) Reset()                               {}
+func (s *mailSession) Logout() error                        { return nil }
+func (s *mailSession) Data(r io.Reader) error {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	s.b.mu.Lock()
+	s.b.msgs = append(s.b.msgs, data)
+	s.b.mu.Unlock()
+	return nil
+}
+
+// startMailbox starts an SMTP server on a free loopback port.
+func startMailbox(t *testing.T) (*mailbox, int) {
+	t.Helper()
+	b := &mailbox{}
+	srv := smtp.NewServer(b)
+	srv.Domain = "localhost"
+	srv.AllowInsecureAuth = true
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(l) }()
+	t.Cleanup(func() {
+		_ = srv.Close()
+		_ = l.Close() // in case Serve had not taken it yet
+	})
+	return b, l.Addr().(*net.TCPAddr).Port
+}
+
+// hook is a webhook receiver that verifies signatures and keeps the
+// payloads.
+type hook struct {
+	mu       sync.Mutex
+	payloads []map[string]any
+	bad      []string
+}
+
+func (h *hook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if err := notify.VerifySignature("s3cret", r.Header, body, time.Now(), 5*time.Minute); err != nil {
+		h.bad = append(h.bad, err.Error())
+		http.Error(w, err.Error(), http.StatusUnauthorized)
+		return
+	}
+	var p map[string]any
+	if err := json.Unmarshal(body, &p); err != nil {
+		h.bad = append(h.bad, err.Error())
+	}
+	h.payloads = append(h.payloads, p)
+}
+
+func (h *hook) received() []map[string]any {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]map[string]any(nil), h.payloads...)
+}
+
+// mailText is the text/plain part and the subject of a message.
+func mailText(t *testing.T, raw []byte) (subject, text string) {
+	t.Helper()
+	msg, err := mail.ReadMessage(strings.NewReader(string(raw)))
+	if err != nil {
+		t.Fatalf("received message does not parse: %v", err)
+	}
+	dec := new(mime.WordDecoder)
+	subject, err = dec.DecodeHeader(msg.Header.Get("Subject"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, params, err := mime.ParseMediaType(msg.Header.Get("Content-Type"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var find func(r *multipart.Reader) string
+	find = func(r *multipart.Reader) string {
+		for {
+			p, err := r.NextPart()
+			if err != nil {
+				return ""
+			}
+			ct, ps, _ := mime.ParseMediaType(p.Header.Get("Content-Type"))
+			switch {
+			case strings.HasPrefix(ct, "multipart/"):
+				if s := find(multipart.NewReader(p, ps["boundary"])); s != "" {
+					return s
+				}
+			case ct == "text/plain":
+				b, _ := io.ReadAll(p) // multipart decodes quoted-printable
+				return string(b)
+			}
+		}
+	}
+	return subject, find(multipart.NewReader(msg.Body, params["boundary"]))
+}
+
+// TestAlertsEndToEnd: OTLP traffic in; a monitor run whose judge finds
+// the answers ungrounded fires an alert, and an e-mail arrives at a real
+// SMTP server and a signed webhook at a real HTTP server; a later run
+// finds them grounded, and both say it is resolved.
+func TestAlertsEndToEnd(t *testing.T) {
+	ctx := context.Background()
+	box, port := startMailbox(t)
+	h := &hook{}
+	hooks := httptest.NewServer(h)
+	t.Cleanup(hooks.Close)
+	t.Setenv("FW_TEST_HOOK_SECRET", "s3cret")
+
+	var grounded atomic.Int32
+	grounded.Store(2)
+	js := judgetest.New(t, judgetest.Options{Reply: func(r judgetest.Request) judgetest.Reply {
+		return judgetest.FixedScores(map[string]int{"groundedness": int(grounded.Load())})(r)
+	}})
+	a := startAppWith(t, t.TempDir(), func(c *config.Config) {
+		c.HTTP.PublicURL = "https://flowwatch.example.com"
+		c.Judges = map[string]config.Judge{"j": {Type: "openai", BaseURL: js.BaseURL(), Model: "judge-model"}}
+		c.SMTP = &config.SMTP{Host: "127.0.0.1", Port: port, TLS: "none", From: "flowwatch@example.com"}
+		c.Channels = map[string]config.Channel{"hooks": {Type: "webhook", URL: hooks.URL, SecretEnv: "FW_TEST_HOOK_SECRET"}}
+	})
+
+	base := time.Now().UTC().Add(-20 * time.Minute)
+	var spans tracetest.SpanStubs
+	for i := range 4 {
+		r := otlptest.RAG{Service: "rag-app", Question: fmt.Sprintf("Where is my order %d?", i), Answer: "It ships tomorrow.",
+			Documents: []string{"Orders ship within two days."}, Model: "gpt-4o", Start: base.Add(time.Duration(i) * time.Minute)}
+		spans = append(spans, r.Spans()...)
+	}
+	if err := otlptest.ExportHTTP(ctx, a.HTTPAddr(), spans, false); err != nil {
+		t.Fatal(err)
+	}
+	monitorYAML := `name: grounding
+target: {service: rag-app}
+schedule: {cron: "0 0 1 1 *"}
+window: {lookback: PT1H}
+judge: j
+quality:
+  groundedness: {pass_score: 3, min_pass_rate: 0.7}
+notify: {emails: [oncall@example.com], channels: [hooks]}
+`
+	if code := do(t, a, http.MethodPut, "/api/v1/monitors/grounding", "application/yaml", monitorYAML, nil); code != http.StatusCreated {
+		t.Fatalf("PUT monitor: %d", code)
+	}
+	// runOnce runs the monitor over its window now, or over the window
+	// body gives, and returns the end of the window it read.
+	runOnce := func(body string) string {
+		t.Helper()
+		var created struct {
+			Run runWire `json:"run"`
+		}
+		ct := ""
+		if body != "" {
+			ct = "application/json"
+		}
+		if code := do(t, a, http.MethodPost, "/api/v1/monitors/grounding/runs", ct, body, &created); code != http.StatusAccepted {
+			t.Fatalf("POST run: %d", code)
+		}
+		var run struct {
+			restartRunWire
+			WindowEnd string `json:"window_end"`
+		}
+		waitRun(t, a, created.Run.ID, &run, func() bool { return run.Status == "succeeded" || run.Status == "failed" })
+		if run.Status != "succeeded" {
+			t.Fatalf("run %s: %s", run.Status, run.Error)
+		}
+		return run.WindowEnd
+	}
+	// until waits for the sender (it looks every second).
+	until := func(what string, ok func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for !ok() {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: never happened (mail %d, webhooks %d, bad %v)", what, len(box.messages()), len(h.received()), h.bad)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+
+	firstEnd := runOnce("")
+	until("the firing notifications", func() bool { return len(box.messages()) == 1 && len(h.received()) == 1 })
+	subject, text := mailText(t, box.messages()[0])
+	if !strings.Contains(subject, "FIRING") || !strings.Contains(subject, "groundedness pass rate 0.0% is below 70.0%") {
+		t.Errorf("firing subject %q", subject)
+	}
+	for _, want := range []string{"grounding", "rag-app", "https://flowwatch.example.com/runs/"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("firing e-mail does not say %q:\n%s", want, text)
+		}
+	}
+	if p := h.received()[0]; p["event"] != "firing" {
+		t.Errorf("firing webhook %v", p)
+	}
+
+	// New traffic, judged grounded, in a window after the first one (the
+	// first window's traces keep their cached verdicts).
+	grounded.Store(5)
+	start, err := time.Parse(time.RFC3339Nano, firstEnd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spans = nil
+	for i := range 4 {
+		r := otlptest.RAG{Service: "rag-app", Question: fmt.Sprintf("Can I return item %d?", i), Answer: "Yes, within 30 days.",
+			Documents: []string{"Returns are accepted within 30 days."}, Model: "gpt-4o", Start: start.Add(time.Duration(i+1) * time.Millisecond)}
+		spans = append(spans, r.Spans()...)
+	}
+	if err := otlptest.ExportHTTP(ctx, a.HTTPAddr(), spans, false); err != nil {
+		t.Fatal(err)
+	}
+	runOnce(fmt.Sprintf(`{"window_start": %q, "window_end": %q}`, firstEnd, start.Add(time.Minute).Format(time.RFC3339Nano)))
+	until("the resolved notifications", func() bool { return len(box.messages()) == 2 && len(h.received()) == 2 })
+	if subject, _ := mailText(t, box.messages()[1]); !strings.Contains(subject, "RESOLVED") {
+		t.Errorf("resolved subject %q", subject)
+	}
+	if p := h.received()[1]; p["event"] != "resolved" {
+		t.Errorf("resolved webhook %v", p)
+	}
+	if len(h.bad) > 0 {
+		t.Errorf("webhooks that did not verify: %v", h.bad)
+	}
+
+	// The alert's history: resolved, with its four notifications sent.
+	var alerts struct {
+		Alerts []struct {
+			ID    string `json:"id"`
+			Key   string `json:"key"`
+			State string `json:"state"`
+		} `json:"alerts"`
+	}
+	get(t, a, "/api/v1/alerts?monitor=grounding", &alerts)
+	if len(alerts.Alerts) != 1 || alerts.Alerts[0].State != "resolved" || alerts.Alerts[0].Key != "quality:groundedness" {
+		t.Fatalf("alerts %+v, want one resolved groundedness alert", alerts.Alerts)
+	}
+	var one struct {
+		Notifications []struct {
+			Channel string `json:"channel"`
+			Event   string `json:"event"`
+			Status  string `json:"status"`
+		} `json:"notifications"`
+	}
+	get(t, a, "/api/v1/alerts/"+alerts.Alerts[0].ID, &one)
+	var got []string
+	for _, n := range one.Notifications {
+		got = append(got, n.Channel+" "+n.Event+" "+n.Status)
+	}
+	if len(got) != 4 || strings.Count(strings.Join(got, ","), "sent") != 4 {
+		t.Errorf("notifications %v, want 4 sent", got)
+	}
+}
