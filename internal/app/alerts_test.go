@@ -297,3 +297,114 @@ notify: {emails: [oncall@example.com], channels: [hooks]}
 		t.Errorf("notifications %v, want 4 sent", got)
 	}
 }
+
+// TestNotificationSurvivesRestart: a webhook is down when an alert
+// fires; flowwatch is stopped while the notification waits to be tried
+// again, and started again once the receiver is back: the notification is
+// delivered, exactly once, and its history shows the failed attempts. A
+// test notification goes out at once.
+func TestNotificationSurvivesRestart(t *testing.T) {
+	ctx := context.Background()
+	var down atomic.Bool
+	down.Store(true)
+	var refused atomic.Int32
+	h := &hook{}
+	hooks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if down.Load() {
+			refused.Add(1)
+			http.Error(w, "maintenance", http.StatusServiceUnavailable)
+			return
+		}
+		h.ServeHTTP(w, r)
+	}))
+	t.Cleanup(hooks.Close)
+	t.Setenv("FW_TEST_HOOK_SECRET", "s3cret")
+	js := judgetest.New(t, judgetest.Options{Reply: judgetest.FixedScores(map[string]int{"groundedness": 1})})
+	cfg := func(c *config.Config) {
+		c.Judges = map[string]config.Judge{"j": {Type: "openai", BaseURL: js.BaseURL(), Model: "judge-model"}}
+		c.Channels = map[string]config.Channel{"hooks": {Type: "webhook", URL: hooks.URL, SecretEnv: "FW_TEST_HOOK_SECRET"}}
+		c.Notifications.InitialBackoff = config.Duration(100 * time.Millisecond)
+		c.Notifications.MaxBackoff = config.Duration(200 * time.Millisecond)
+	}
+	dir := t.TempDir()
+	a := startAppWith(t, dir, cfg)
+	r := otlptest.RAG{Service: "rag-app", Question: "Is it in stock?", Answer: "Yes.", Documents: []string{"Out of stock."},
+		Model: "gpt-4o", Start: time.Now().UTC().Add(-10 * time.Minute)}
+	if err := otlptest.ExportHTTP(ctx, a.HTTPAddr(), r.Spans(), false); err != nil {
+		t.Fatal(err)
+	}
+	monitorYAML := `name: grounding
+target: {service: rag-app}
+schedule: {cron: "0 0 1 1 *"}
+window: {lookback: PT1H}
+judge: j
+quality:
+  groundedness: {pass_score: 3, min_pass_rate: 0.7}
+notify: {channels: [hooks]}
+`
+	if code := do(t, a, http.MethodPut, "/api/v1/monitors/grounding", "application/yaml", monitorYAML, nil); code != http.StatusCreated {
+		t.Fatalf("PUT monitor: %d", code)
+	}
+	var created struct {
+		Run runWire `json:"run"`
+	}
+	if code := do(t, a, http.MethodPost, "/api/v1/monitors/grounding/runs", "", "", &created); code != http.StatusAccepted {
+		t.Fatalf("POST run: %d", code)
+	}
+	waitUntil := func(what string, ok func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for !ok() {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: never happened", what)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitUntil("two refused attempts", func() bool { return refused.Load() >= 2 })
+	if err := a.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	attemptsBefore := refused.Load()
+
+	down.Store(false)
+	b := startAppWith(t, dir, cfg)
+	waitUntil("the delivery after the restart", func() bool { return len(h.received()) > 0 })
+	var alerts struct {
+		Alerts []struct {
+			ID string `json:"id"`
+		} `json:"alerts"`
+	}
+	get(t, b, "/api/v1/alerts", &alerts)
+	if len(alerts.Alerts) != 1 {
+		t.Fatalf("alerts after the restart: %+v", alerts.Alerts)
+	}
+	var one struct {
+		Notifications []struct {
+			Status    string `json:"status"`
+			Attempts  int    `json:"attempts"`
+			LastError string `json:"last_error"`
+		} `json:"notifications"`
+	}
+	waitUntil("the delivery recorded", func() bool {
+		get(t, b, "/api/v1/alerts/"+alerts.Alerts[0].ID, &one)
+		return len(one.Notifications) == 1 && one.Notifications[0].Status == "sent"
+	})
+	if n := one.Notifications[0]; n.Attempts != int(attemptsBefore)+1 || !strings.Contains(n.LastError, "503") {
+		t.Errorf("notification %+v, want sent on attempt %d with the last 503 kept", n, attemptsBefore+1)
+	}
+	if got := h.received(); len(got) != 1 || got[0]["event"] != "firing" {
+		t.Errorf("the receiver got %d notifications, want the firing once", len(got))
+	}
+
+	// A test notification is sent at once, not queued.
+	var tested struct {
+		Delivered bool `json:"delivered"`
+	}
+	if code := do(t, b, http.MethodPost, "/api/v1/channels/hooks/test", "", "", &tested); code != http.StatusOK || !tested.Delivered {
+		t.Fatalf("POST test: %d %+v", code, tested)
+	}
+	if got := h.received(); len(got) != 2 || got[1]["event"] != "test" {
+		t.Errorf("after the test: %d notifications, the last %v", len(got), got[len(got)-1]["event"])
+	}
+}

@@ -266,7 +266,8 @@ JSON API:   GET /api/v1/traces, /api/v1/traces/{trace_id}, /api/v1/services,
             /api/v1/metrics/operational, /api/v1/metrics/llm,
             GET/PUT/DELETE /api/v1/monitors/{name}, GET /api/v1/monitors,
             GET/POST /api/v1/monitors/{name}/runs, GET /api/v1/monitors/{name}/quality,
-            GET /api/v1/runs/{id}[/instances]
+            GET /api/v1/runs/{id}[/instances], GET /api/v1/alerts[/{id}],
+            GET /api/v1/channels, POST /api/v1/channels/{name}/test
 OpenAPI:    GET /api/v1/openapi.json
 Metrics:    GET /metrics (Prometheus / OpenMetrics)
 Health:     GET /healthz, GET /readyz
