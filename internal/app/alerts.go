@@ -23,6 +23,15 @@ type channels struct {
 	byName      map[string]notify.Channel
 	concurrency map[string]int
 	infos       []api.ChannelInfo
+	// maxTimeout is the longest delivery timeout of a channel.
+	maxTimeout time.Duration
+}
+
+// lease is how long the sender holds a notification it delivers: long
+// enough for the slowest channel's timeout twice over (the sender bounds a
+// delivery at half its lease), and at least two minutes.
+func (c channels) lease() time.Duration {
+	return max(2*time.Minute, 2*c.maxTimeout+30*time.Second)
 }
 
 // buildChannels makes the configured channels, reading their secrets from
@@ -48,6 +57,7 @@ func buildChannels(cfg config.Config, logger *slog.Logger) (channels, error) {
 		}
 		out.byName[model.EmailsChannel] = ch
 		out.concurrency[model.EmailsChannel] = config.DefaultChannelConcurrency
+		out.maxTimeout = s.SendTimeout()
 	}
 	names := make([]string, 0, len(cfg.Channels))
 	for name := range cfg.Channels {
@@ -64,6 +74,7 @@ func buildChannels(cfg config.Config, logger *slog.Logger) (channels, error) {
 		}
 		out.byName[name] = ch
 		out.concurrency[name] = c.Concurrency()
+		out.maxTimeout = max(out.maxTimeout, c.DeliveryTimeout())
 		out.infos = append(out.infos, api.ChannelInfo{Name: name, Type: c.Type, URL: c.DisplayURL(), Recipients: slices.Clone(c.To)})
 	}
 	return out, errors.Join(errs...)

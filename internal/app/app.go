@@ -186,7 +186,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 		st.Close()
 		return nil, err
 	}
-	a.sender, err = notify.NewSender(notify.SenderOptions{Store: st, Channels: chans.byName, Concurrency: chans.concurrency,
+	a.sender, err = notify.NewSender(notify.SenderOptions{Store: st, Channels: chans.byName, Concurrency: chans.concurrency, Lease: chans.lease(),
 		GiveUpAfter: time.Duration(cfg.Notifications.GiveUpAfter), InitialBackoff: time.Duration(cfg.Notifications.InitialBackoff),
 		MaxBackoff: time.Duration(cfg.Notifications.MaxBackoff), Registerer: reg}, logger)
 	if err != nil {

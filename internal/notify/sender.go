@@ -40,7 +40,8 @@ type SenderOptions struct {
 	Concurrency map[string]int
 	// Lease is how long a claimed notification is this sender's (default
 	// 2m): a sender that dies mid-delivery leaves it to another after
-	// that. It must be longer than any channel's timeout.
+	// that. A delivery is bounded at half of it, so it must be more than
+	// twice any channel's timeout.
 	Lease time.Duration
 	// Poll is how often due notifications are looked for (default 1s).
 	Poll time.Duration
