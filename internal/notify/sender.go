@@ -79,6 +79,9 @@ type Sender struct {
 	mu       sync.Mutex
 	inFlight map[string]int
 	wg       sync.WaitGroup
+	// wake is signalled when a delivery ends, so that a channel's next
+	// due notification takes the freed slot at once, not at the next poll.
+	wake chan struct{}
 
 	outcomes *prometheus.CounterVec
 }
@@ -119,7 +122,7 @@ func NewSender(o SenderOptions, logger *slog.Logger) (*Sender, error) {
 		_, _ = crand.Read(b[:])
 		o.Owner = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:]))
 	}
-	s := &Sender{o: o, log: logger.With("component", "notify"), inFlight: map[string]int{},
+	s := &Sender{o: o, log: logger.With("component", "notify"), inFlight: map[string]int{}, wake: make(chan struct{}, 1),
 		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "flowwatch_notification_attempts_total",
 			Help: "Notification delivery attempts by channel and outcome (sent, retry, failed: given up).",
@@ -147,6 +150,7 @@ func (s *Sender) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
+		case <-s.wake:
 		}
 	}
 }
@@ -190,6 +194,10 @@ func (s *Sender) Dispatch(ctx context.Context) error {
 					s.mu.Lock()
 					s.inFlight[name]--
 					s.mu.Unlock()
+					select {
+					case s.wake <- struct{}{}:
+					default: // a wake-up is pending already
+					}
 				}()
 				s.deliver(ctx, n)
 			}()

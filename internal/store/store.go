@@ -287,7 +287,8 @@ type Outbox interface {
 	// (pending, NextAttemptAt not after now, not leased or lease ended).
 	DueChannels(ctx context.Context, now time.Time) ([]string, error)
 	// ClaimNotifications leases up to limit due notifications of channel
-	// to owner until now+lease, oldest first, counting an attempt.
+	// to owner until now+lease, soonest due first (then oldest), counting
+	// an attempt.
 	ClaimNotifications(ctx context.Context, owner, channel string, now time.Time, lease time.Duration, limit int) ([]model.Notification, error)
 	// SettleNotification ends an attempt by owner: status sent or failed
 	// (given up; errMsg says why) ends the notification at now; status

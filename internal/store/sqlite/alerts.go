@@ -363,8 +363,16 @@ func (s *Store) DueChannels(ctx context.Context, now time.Time) ([]string, error
 	if s.closed.Load() {
 		return nil, store.ErrClosed
 	}
-	rows, err := s.rdb.QueryContext(ctx, `SELECT DISTINCT channel FROM notifications WHERE `+dueCondition+`
-		ORDER BY channel`, nsOf(now))
+	// Channel by channel through the due index (a skip scan), each asked
+	// for one due notification: a backlog of many pending notifications
+	// costs a look per channel, not a read of every row.
+	rows, err := s.rdb.QueryContext(ctx, `WITH RECURSIVE ch(c) AS (
+			SELECT min(channel) FROM notifications WHERE status = 'pending'
+			UNION ALL
+			SELECT (SELECT min(channel) FROM notifications WHERE status = 'pending' AND channel > ch.c) FROM ch WHERE ch.c IS NOT NULL)
+		SELECT c FROM ch WHERE c IS NOT NULL AND EXISTS (
+			SELECT 1 FROM notifications WHERE channel = ch.c AND `+dueCondition+`)
+		ORDER BY c`, nsOf(now))
 	if err != nil {
 		return nil, s.readErr("due channels", err)
 	}
@@ -384,7 +392,8 @@ func (s *Store) DueChannels(ctx context.Context, now time.Time) ([]string, error
 }
 
 // ClaimNotifications leases up to limit due notifications of channel to
-// owner, oldest (by creation, then id) first, counting an attempt.
+// owner, soonest due first (then oldest, then by id), counting an
+// attempt.
 func (s *Store) ClaimNotifications(ctx context.Context, owner, channel string, now time.Time, lease time.Duration, limit int) ([]model.Notification, error) {
 	switch {
 	case owner == "":
@@ -399,7 +408,7 @@ func (s *Store) ClaimNotifications(ctx context.Context, owner, channel string, n
 	var out []model.Notification
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		rows, err := tx.Query(`SELECT `+notificationColumns+` FROM notifications WHERE channel = ?2 AND `+dueCondition+`
-			ORDER BY created_ns, id LIMIT ?3`, nsOf(now), channel, limit)
+			ORDER BY next_attempt_ns, created_ns, id LIMIT ?3`, nsOf(now), channel, limit)
 		if err != nil {
 			return err
 		}

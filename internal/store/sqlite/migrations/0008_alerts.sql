@@ -82,8 +82,9 @@ CREATE TABLE notifications (
     lease_owner     TEXT    NOT NULL,
     lease_until_ns  INTEGER NOT NULL
 ) WITHOUT ROWID;
--- The due notifications of a channel; only pending ones are indexed, so
--- the index stays as small as the queue.
-CREATE INDEX notifications_due ON notifications (channel, next_attempt_ns) WHERE status = 'pending';
+-- The due notifications of a channel in the order they are claimed
+-- (soonest due, then oldest); only pending ones are indexed, so the index
+-- stays as small as the queue.
+CREATE INDEX notifications_due ON notifications (channel, next_attempt_ns, created_ns, id) WHERE status = 'pending';
 -- An alert's notifications, oldest first.
 CREATE INDEX notifications_alert ON notifications (alert_id, created_ns, id);
