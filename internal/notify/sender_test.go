@@ -325,3 +325,26 @@ func waitFor(t *testing.T, ok func() bool) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// TestSenderWakesOnFreedSlot: with one slot and a poll of an hour, the
+// queue still drains: each delivery that ends wakes the sender for the
+// next.
+func TestSenderWakesOnFreedSlot(t *testing.T) {
+	st := openStore(t, filepath.Join(t.TempDir(), "fw.db"))
+	c := &fakeClock{t: t0.Add(time.Second)}
+	for i := range 3 {
+		queue(t, st, t0.Add(time.Duration(i)*time.Millisecond), "hook")
+	}
+	hook := &scripted{}
+	s, err := NewSender(SenderOptions{Store: st, Channels: map[string]Channel{"hook": hook},
+		Concurrency: map[string]int{"hook": 1}, Poll: time.Hour, Now: c.Now, Owner: "a"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = s.Run(ctx) }()
+	waitFor(t, func() bool { return hook.count() == 3 })
+	cancel()
+	<-done
+}
