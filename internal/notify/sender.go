@@ -276,10 +276,8 @@ func (s *Sender) Test(ctx context.Context, name string, recipients []string) err
 	n := model.Notification{ID: id, Channel: name, Recipients: recipients, Event: model.EventTest, DedupKey: id,
 		CreatedAt: now, Message: model.AlertMessage{Event: model.EventTest, Monitor: "flowwatch", Kind: model.EventTest,
 			Summary: "a test notification from flowwatch: this channel works", FiredAt: now}}
-	if err := safeSend(ctx, ch, n); err != nil {
-		return fmt.Errorf("channel %s: %w", name, err)
-	}
-	return nil
+	// A channel's errors name it already.
+	return safeSend(ctx, ch, n)
 }
 
 // safeSend sends n, turning a panic in a channel into an error.

@@ -307,7 +307,7 @@ func TestSenderTest(t *testing.T) {
 	if n := hook.sent[0]; n.Event != model.EventTest || n.Message.Event != model.EventTest || n.DedupKey == "" {
 		t.Errorf("test notification %+v", n)
 	}
-	if err := s.Test(ctx, "hook", nil); err == nil || err.Error() != "channel hook: HTTP 500" {
+	if err := s.Test(ctx, "hook", nil); err == nil || err.Error() != "HTTP 500" {
 		t.Errorf("failing test: %v", err)
 	}
 	if err := s.Test(ctx, "nope", nil); !errors.Is(err, ErrUnknownChannel) {
