@@ -13,12 +13,14 @@ import (
 	"github.com/adhocore/gronx"
 	"github.com/sosodev/duration"
 
+	"github.com/flowwatch/flowwatch/internal/eval"
 	"github.com/flowwatch/flowwatch/internal/model"
 )
 
-// metric describes a quality metric: whether an LLM judges it, its score
-// scale, the default pass score and whether it compares with a ground
-// truth. docs/monitors.md has the same table for users.
+// metric describes a quality metric as validation needs it: whether an
+// LLM judges it, its score scale, the default pass score and whether it
+// compares with a ground truth. docs/monitors.md has the same table for
+// users.
 type metric struct {
 	name        string
 	llm         bool
@@ -27,38 +29,25 @@ type metric struct {
 	groundTruth bool
 }
 
-// qualityMetrics is the table of known quality metrics, in documentation
-// order. It is never modified.
-var qualityMetrics = [...]metric{
-	{name: "groundedness", llm: true, lo: 1, hi: 5, defaultPass: 3},
-	{name: "relevance", llm: true, lo: 1, hi: 5, defaultPass: 3},
-	{name: "coherence", llm: true, lo: 1, hi: 5, defaultPass: 3},
-	{name: "fluency", llm: true, lo: 1, hi: 5, defaultPass: 3},
-	{name: "similarity", llm: true, lo: 1, hi: 5, defaultPass: 3, groundTruth: true},
-	{name: "f1_score", lo: 0, hi: 1, defaultPass: 0.5, groundTruth: true},
-	{name: "exact_match", lo: 0, hi: 1, defaultPass: 1, groundTruth: true},
-	{name: "lexical_groundedness", lo: 0, hi: 1, defaultPass: 0.5},
-	{name: "answer_length", lo: 0, hi: math.Inf(1), defaultPass: 1},
-	{name: "refusal", lo: 0, hi: 1, defaultPass: 1},
-	{name: "pii", lo: 0, hi: 1, defaultPass: 1},
-}
+// registry describes the metrics flowwatch computes (eval's, so that
+// validation and evaluation never disagree). It is never modified.
+var registry = eval.NewRegistry()
 
 func metricInfo(name string) (metric, bool) {
-	for _, m := range qualityMetrics {
-		if m.name == name {
-			return m, true
-		}
+	m, ok := registry.Lookup(name)
+	if !ok {
+		return metric{}, false
 	}
-	return metric{}, false
+	hi := m.Max
+	if m.Unbounded {
+		hi = math.Inf(1)
+	}
+	return metric{name: m.Name, llm: m.LLM(), lo: m.Min, hi: hi, defaultPass: m.DefaultPassScore,
+		groundTruth: slices.Contains(m.Needs, eval.FieldGroundTruth)}, true
 }
 
-func metricNames() []string {
-	out := make([]string, len(qualityMetrics))
-	for i, m := range qualityMetrics {
-		out[i] = m.name
-	}
-	return out
-}
+// metricNames are the known quality metrics, in documentation order.
+func metricNames() []string { return registry.Names() }
 
 // IsLLMMetric reports whether an LLM judge rates the quality metric name
 // (as opposed to a built-in evaluator).
