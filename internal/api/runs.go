@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -32,7 +33,14 @@ const (
 
 // instanceParams are the query parameters of GET /runs/{id}/instances, in
 // the order messages and the OpenAPI document list them.
-func instanceParams() []string { return []string{"metric", "status", "passed"} }
+func instanceParams() []string { return []string{"metric", "status", "passed", "limit", "cursor"} }
+
+// Instance pages: DefaultInstanceLimit instances unless limit says
+// otherwise, at most MaxInstanceLimit.
+const (
+	DefaultInstanceLimit = 1000
+	MaxInstanceLimit     = 10000
+)
 
 // listRuns serves GET /api/v1/monitors/{name}/runs: the monitor's runs,
 // newest first. The runs of a deleted monitor stay readable; 404 only when
@@ -188,7 +196,7 @@ func (a *API) listInstances(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	status, passed, err := parseInstanceFilter(q["status"], q["passed"])
+	iq, err := parseInstanceQuery(id, q)
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -203,19 +211,20 @@ func (a *API) listInstances(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	list, err := a.results.RunInstances(ctx, id, q["metric"])
+	limit := iq.Limit
+	iq.Limit++ // one more says whether there is a next page
+	list, err := a.results.RunInstances(ctx, iq)
 	if err != nil {
 		a.fail(w, r, fmt.Errorf("instances of run %s: %w", id, err))
 		return
 	}
-	out := InstanceList{Instances: make([]Instance, 0, len(list))}
+	out := InstanceList{Instances: make([]Instance, 0, min(len(list), limit))}
+	if len(list) > limit {
+		list = list[:limit]
+		last := list[limit-1]
+		out.NextCursor = instanceCursor(last.Metric, last.TraceID)
+	}
 	for _, in := range list {
-		switch {
-		case status != "" && in.Status != status:
-			continue
-		case passed != nil && (in.Status != model.InstanceJudged || in.Passed != *passed):
-			continue
-		}
 		out.Instances = append(out.Instances, toInstance(in))
 	}
 	a.writeJSON(w, r, out)
@@ -282,6 +291,36 @@ func parseRunID(s string) (string, error) {
 
 // parseInstanceFilter reads status and passed. passed selects among judged
 // instances only, so it cannot go with another status.
+// parseInstanceQuery reads the parameters of GET /runs/{id}/instances.
+func parseInstanceQuery(runID string, q map[string]string) (store.InstanceQuery, error) {
+	status, passed, err := parseInstanceFilter(q["status"], q["passed"])
+	if err != nil {
+		return store.InstanceQuery{}, err
+	}
+	iq := store.InstanceQuery{RunID: runID, Metric: q["metric"], Status: status, Passed: passed, Limit: DefaultInstanceLimit}
+	if v, ok := q["limit"]; ok {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > MaxInstanceLimit {
+			return iq, invalidParam("limit", v, fmt.Sprintf("must be an integer between 1 and %d", MaxInstanceLimit))
+		}
+		iq.Limit = n
+	}
+	if v, ok := q["cursor"]; ok {
+		b, err := base64.RawURLEncoding.DecodeString(v)
+		metric, trace, found := strings.Cut(string(b), "\x00")
+		if err != nil || !found || metric == "" || trace == "" {
+			return iq, invalidParam("cursor", v, "is not a cursor this server gave (next_cursor of the previous page)")
+		}
+		iq.AfterMetric, iq.AfterTraceID = metric, trace
+	}
+	return iq, nil
+}
+
+// instanceCursor continues a list of instances after the given one.
+func instanceCursor(metric, traceID string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(metric + "\x00" + traceID))
+}
+
 func parseInstanceFilter(status, passed string) (model.InstanceStatus, *bool, error) {
 	var st model.InstanceStatus
 	switch s := model.InstanceStatus(status); s {

@@ -856,6 +856,9 @@ type RunSummary struct {
 type InstanceList struct {
 	// Instances are sorted by metric, then trace id.
 	Instances []Instance `json:"instances"`
+	// NextCursor continues the list (the cursor parameter); "" on the
+	// last page.
+	NextCursor string `json:"next_cursor"`
 }
 
 // Instance is the evaluation of one sampled trace for one metric.

@@ -185,6 +185,21 @@ type EvalCacheKey struct {
 	TraceID, Metric, JudgeModel, PromptVersion string
 }
 
+// InstanceQuery selects a run's instances. Zero values mean no filter.
+type InstanceQuery struct {
+	RunID  string
+	Metric string
+	Status model.InstanceStatus
+	// Passed, when set, keeps the judged instances that passed (true) or
+	// did not (false).
+	Passed *bool
+	// AfterMetric and AfterTraceID, when set, continue after that
+	// instance (a page's last).
+	AfterMetric, AfterTraceID string
+	// Limit bounds the instances returned (0: no bound).
+	Limit int
+}
+
 // ResultStore keeps what runs found, and the evaluation cache.
 type ResultStore interface {
 	// SaveRunResult stores a run's result and instances and ends the run
@@ -195,9 +210,9 @@ type ResultStore interface {
 	SaveRunResult(ctx context.Context, owner string, res model.RunResult, instances []model.Instance, now time.Time, decide AlertDecider) error
 	// RunResult returns ErrNotFound (wrapped) for a run without a result.
 	RunResult(ctx context.Context, runID string) (model.RunResult, error)
-	// RunInstances returns a run's instances of one metric ("" for all),
-	// by metric and trace id.
-	RunInstances(ctx context.Context, runID, metric string) ([]model.Instance, error)
+	// RunInstances returns the instances of a run that q selects, by
+	// metric and trace id.
+	RunInstances(ctx context.Context, q InstanceQuery) ([]model.Instance, error)
 	// CachedEvaluations returns the cached evaluations among keys.
 	CachedEvaluations(ctx context.Context, keys []EvalCacheKey) (map[EvalCacheKey]model.Evaluation, error)
 	// CacheEvaluations stores evaluations (an existing one is kept).

@@ -1,9 +1,12 @@
 package apitest
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -326,17 +329,29 @@ func (s *Runs) RunResult(ctx context.Context, runID string) (model.RunResult, er
 }
 
 // RunInstances implements store.ResultStore.
-func (s *Runs) RunInstances(ctx context.Context, runID, metric string) ([]model.Instance, error) {
+func (s *Runs) RunInstances(ctx context.Context, q store.InstanceQuery) ([]model.Instance, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	all := slices.Clone(s.instances[q.RunID])
+	slices.SortFunc(all, func(a, b model.Instance) int {
+		return cmp.Or(strings.Compare(a.Metric, b.Metric), strings.Compare(a.TraceID, b.TraceID))
+	})
 	var out []model.Instance
-	for _, in := range s.instances[runID] {
-		if metric == "" || in.Metric == metric {
-			out = append(out, in)
+	for _, in := range all {
+		switch {
+		case q.Metric != "" && in.Metric != q.Metric,
+			q.Status != "" && in.Status != q.Status,
+			q.Passed != nil && (in.Status != model.InstanceJudged || in.Passed != *q.Passed),
+			q.AfterMetric != "" && cmp.Or(strings.Compare(in.Metric, q.AfterMetric), strings.Compare(in.TraceID, q.AfterTraceID)) <= 0:
+			continue
 		}
+		if q.Limit > 0 && len(out) == q.Limit {
+			break
+		}
+		out = append(out, in)
 	}
 	return out, nil
 }

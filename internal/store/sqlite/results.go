@@ -89,14 +89,25 @@ func (s *Store) RunResult(ctx context.Context, runID string) (model.RunResult, e
 	return res, nil
 }
 
-// RunInstances returns a run's instances.
-func (s *Store) RunInstances(ctx context.Context, runID, metric string) ([]model.Instance, error) {
+// RunInstances returns the instances of a run that q selects.
+func (s *Store) RunInstances(ctx context.Context, q store.InstanceQuery) ([]model.Instance, error) {
 	if s.closed.Load() {
 		return nil, store.ErrClosed
 	}
+	runID := q.RunID
+	var passed any // NULL: no filter
+	if q.Passed != nil {
+		passed = *q.Passed
+	}
+	limit := -1 // no bound
+	if q.Limit > 0 {
+		limit = q.Limit
+	}
 	rows, err := s.rdb.QueryContext(ctx, `SELECT metric, trace_id, status, score, passed, reason, error, raw_reply,
 		judge_model, prompt_version FROM run_instances WHERE run_id = ?1 AND (?2 = '' OR metric = ?2)
-		ORDER BY metric, trace_id`, runID, metric)
+		AND (?3 = '' OR status = ?3) AND (?4 IS NULL OR (status = 'judged' AND passed = ?4))
+		AND (?5 = '' OR (metric, trace_id) > (?5, ?6))
+		ORDER BY metric, trace_id LIMIT ?7`, runID, q.Metric, string(q.Status), passed, q.AfterMetric, q.AfterTraceID, limit)
 	if err != nil {
 		return nil, s.readErr("instances of run "+runID, err)
 	}

@@ -50,15 +50,30 @@ func testResults(t *testing.T, o opened) {
 	if diff := cmp.Diff(res, got); diff != "" {
 		t.Errorf("result (-want +got):\n%s", diff)
 	}
-	gotIn, err := s.RunInstances(ctx, r.ID, "fluency")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if diff := cmp.Diff(instances, gotIn); diff != "" {
-		t.Errorf("instances (-want +got):\n%s", diff)
-	}
-	if none, _ := s.RunInstances(ctx, r.ID, "coherence"); len(none) != 0 {
-		t.Errorf("instances of another metric: %v", none)
+	yes, no := true, false
+	for _, tc := range []struct {
+		name string
+		q    store.InstanceQuery
+		want []model.Instance
+	}{
+		{"all", store.InstanceQuery{RunID: r.ID}, instances},
+		{"by metric", store.InstanceQuery{RunID: r.ID, Metric: "fluency"}, instances},
+		{"another metric", store.InstanceQuery{RunID: r.ID, Metric: "coherence"}, nil},
+		{"by status", store.InstanceQuery{RunID: r.ID, Status: model.InstanceError}, instances[1:2]},
+		{"passed", store.InstanceQuery{RunID: r.ID, Passed: &yes}, instances[:1]},
+		{"failed (judged only)", store.InstanceQuery{RunID: r.ID, Passed: &no}, nil},
+		{"first page", store.InstanceQuery{RunID: r.ID, Limit: 2}, instances[:2]},
+		{"next page", store.InstanceQuery{RunID: r.ID, Limit: 2, AfterMetric: "fluency", AfterTraceID: "t2"}, instances[2:]},
+		{"after the last", store.InstanceQuery{RunID: r.ID, AfterMetric: "fluency", AfterTraceID: "t3"}, nil},
+		{"another run", store.InstanceQuery{RunID: "nope"}, nil},
+	} {
+		got, err := s.RunInstances(ctx, tc.q)
+		if err != nil {
+			t.Fatalf("RunInstances %s: %v", tc.name, err)
+		}
+		if diff := cmp.Diff(tc.want, got, cmpopts.EquateEmpty()); diff != "" {
+			t.Errorf("RunInstances %s (-want +got):\n%s", tc.name, diff)
+		}
 	}
 	if run, _ := s.GetRun(ctx, r.ID); run.Status != model.RunSucceeded || !run.FinishedAt.Equal(t0.Add(time.Minute)) {
 		t.Errorf("run after its result: %+v", run)
