@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -104,8 +103,8 @@ list the next ones.`,
 				return writeIndented(cmd.OutOrStdout(), body)
 			}
 			var list api.AlertList
-			if err := json.Unmarshal(body, &list); err != nil {
-				return fmt.Errorf("the server at %s sent an alert list that does not decode: %w", c.base, err)
+			if err := c.decode(body, "an alert list", &list); err != nil {
+				return err
 			}
 			stderr := cmd.ErrOrStderr()
 			if len(list.Alerts) == 0 {
@@ -174,8 +173,8 @@ or failed: given up), the attempts so far and the last error.`,
 				return writeIndented(cmd.OutOrStdout(), body)
 			}
 			var d api.AlertDetail
-			if err := json.Unmarshal(body, &d); err != nil {
-				return fmt.Errorf("the server at %s sent an alert that does not decode: %w", c.base, err)
+			if err := c.decode(body, "an alert", &d); err != nil {
+				return err
 			}
 			return writeAlertDetail(cmd.OutOrStdout(), &d, localZone())
 		},
@@ -283,8 +282,8 @@ never shown.`,
 				return writeIndented(cmd.OutOrStdout(), body)
 			}
 			var list api.ChannelList
-			if err := json.Unmarshal(body, &list); err != nil {
-				return fmt.Errorf("the server at %s sent a channel list that does not decode: %w", c.base, err)
+			if err := c.decode(body, "a channel list", &list); err != nil {
+				return err
 			}
 			if len(list.Channels) == 0 {
 				fmt.Fprintln(cmd.ErrOrStderr(), "no channels; configure them under channels: in the server configuration")
@@ -349,8 +348,8 @@ when the server has no such channel. Unless --timeout is given it waits up to
 				return answerError(c, http.MethodPost, path, status, answer)
 			}
 			var res api.ChannelTest
-			if err := json.Unmarshal(answer, &res); err != nil {
-				return fmt.Errorf("the server at %s sent an answer that does not decode: %w", c.base, err)
+			if err := c.decode(answer, "an answer", &res); err != nil {
+				return err
 			}
 			if !res.Delivered {
 				return errors.New("the server did not deliver the test notification")

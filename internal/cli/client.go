@@ -102,6 +102,15 @@ func (c *apiClient) get(ctx context.Context, path string, query url.Values) ([]b
 }
 
 // transportError explains a failure to talk to the server.
+// decode reads an answer of the server into v; what names the answer in
+// the error ("a run list").
+func (c *apiClient) decode(body []byte, what string, v any) error {
+	if err := json.Unmarshal(body, v); err != nil {
+		return fmt.Errorf("the server at %s sent %s that does not decode: %w", c.base, what, err)
+	}
+	return nil
+}
+
 func (c *apiClient) transportError(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
 		return ctx.Err()

@@ -130,8 +130,8 @@ func newMonitorListCmd(flags *tracesFlags) *cobra.Command {
 				return writeIndented(cmd.OutOrStdout(), body)
 			}
 			var list api.MonitorList
-			if err := json.Unmarshal(body, &list); err != nil {
-				return fmt.Errorf("the server at %s sent a monitor list that does not decode: %w", c.base, err)
+			if err := c.decode(body, "a monitor list", &list); err != nil {
+				return err
 			}
 			if len(list.Monitors) == 0 {
 				fmt.Fprintln(cmd.ErrOrStderr(), "no monitors; create one with 'flowwatch monitor apply -f FILE'")
@@ -472,8 +472,8 @@ func putMonitor(ctx context.Context, c *apiClient, name string, data []byte, dry
 	switch status {
 	case http.StatusOK, http.StatusCreated:
 		var applied api.AppliedMonitor
-		if err := json.Unmarshal(body, &applied); err != nil {
-			return api.AppliedMonitor{}, 0, fmt.Errorf("the server at %s sent an answer that does not decode: %w", c.base, err)
+		if err := c.decode(body, "an answer", &applied); err != nil {
+			return api.AppliedMonitor{}, 0, err
 		}
 		return applied, status, nil
 	case http.StatusUnprocessableEntity:

@@ -62,8 +62,8 @@ can still be listed.`,
 				return writeIndented(cmd.OutOrStdout(), body)
 			}
 			var list api.RunList
-			if err := json.Unmarshal(body, &list); err != nil {
-				return fmt.Errorf("the server at %s sent a run list that does not decode: %w", c.base, err)
+			if err := c.decode(body, "a run list", &list); err != nil {
+				return err
 			}
 			if len(list.Runs) == 0 {
 				fmt.Fprintf(cmd.ErrOrStderr(), "monitor %s has no runs yet; start one with 'flowwatch monitor run %s'\n", cell(args[0], 200), cell(args[0], 200))
@@ -151,8 +151,8 @@ it prints the run as the API gives it (GET /api/v1/runs/{id}).`,
 				return err
 			}
 			var run api.Run
-			if err := json.Unmarshal(body, &run); err != nil {
-				return fmt.Errorf("the server at %s sent a run that does not decode: %w", c.base, err)
+			if err := c.decode(body, "a run", &run); err != nil {
+				return err
 			}
 			if run.Monitor != name {
 				return usageError{fmt.Errorf("run %s is a run of monitor %s, not of %s", cell(run.ID, 64), cell(run.Monitor, 200), cell(name, 200))}
@@ -178,14 +178,14 @@ func latestResults(ctx context.Context, c *apiClient, name string, w io.Writer) 
 	var list struct {
 		Runs []json.RawMessage `json:"runs"`
 	}
-	if err := json.Unmarshal(body, &list); err != nil {
-		return nil, fmt.Errorf("the server at %s sent a run list that does not decode: %w", c.base, err)
+	if err := c.decode(body, "a run list", &list); err != nil {
+		return nil, err
 	}
 	noted := false
 	for _, raw := range list.Runs {
 		var r api.Run
-		if err := json.Unmarshal(raw, &r); err != nil {
-			return nil, fmt.Errorf("the server at %s sent a run that does not decode: %w", c.base, err)
+		if err := c.decode(raw, "a run", &r); err != nil {
+			return nil, err
 		}
 		if r.Summary != nil {
 			return raw, nil
@@ -392,8 +392,8 @@ status 1 when the run failed. Interrupting it does not stop the run.`,
 				return answerError(c, http.MethodPost, path, status, answer)
 			}
 			var created api.CreatedRun
-			if err := json.Unmarshal(answer, &created); err != nil {
-				return fmt.Errorf("the server at %s sent an answer that does not decode: %w", c.base, err)
+			if err := c.decode(answer, "an answer", &created); err != nil {
+				return err
 			}
 			id := created.Run.ID
 			stderr := cmd.ErrOrStderr()

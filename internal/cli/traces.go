@@ -155,8 +155,8 @@ func listTraces(cmd *cobra.Command, c *apiClient, q url.Values, o *listOptions) 
 			return err
 		}
 		var p tracePage
-		if err := json.Unmarshal(body, &p); err != nil {
-			return fmt.Errorf("the server at %s sent a trace list that does not decode: %w", c.base, err)
+		if err := c.decode(body, "a trace list", &p); err != nil {
+			return err
 		}
 		total += len(p.Traces)
 		switch {
@@ -332,8 +332,8 @@ func newTracesGetCmd(flags *tracesFlags) *cobra.Command {
 				return writeIndented(cmd.OutOrStdout(), body)
 			}
 			var d api.TraceDetail
-			if err := json.Unmarshal(body, &d); err != nil {
-				return fmt.Errorf("the server at %s sent a trace that does not decode: %w", c.base, err)
+			if err := c.decode(body, "a trace", &d); err != nil {
+				return err
 			}
 			return writeTraceDetail(cmd.OutOrStdout(), &d, localZone())
 		},
