@@ -201,7 +201,7 @@ func (a *API) deleteMonitor(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer cancel()
-	err = a.monitors.DeleteMonitor(ctx, name)
+	err = a.monitors.DeleteMonitor(ctx, name, a.now())
 	if errors.Is(err, store.ErrNotFound) {
 		a.fail(w, r, monitorNotFound(name))
 		return

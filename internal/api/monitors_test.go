@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -379,7 +380,7 @@ func (f failingMonitors) GetMonitor(context.Context, string) (model.StoredMonito
 func (f failingMonitors) ListMonitors(context.Context) ([]model.StoredMonitor, error) {
 	return nil, f.err
 }
-func (f failingMonitors) DeleteMonitor(context.Context, string) error { return f.err }
+func (f failingMonitors) DeleteMonitor(context.Context, string, time.Time) error { return f.err }
 
 // TestMonitorsServerErrors checks the server side of the status table on
 // every monitor route.

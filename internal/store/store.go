@@ -137,8 +137,12 @@ type MonitorStore interface {
 	GetMonitor(ctx context.Context, name string) (model.StoredMonitor, error)
 	// ListMonitors returns every monitor, by name.
 	ListMonitors(ctx context.Context) ([]model.StoredMonitor, error)
-	// DeleteMonitor returns ErrNotFound (wrapped) for an unknown name.
-	DeleteMonitor(ctx context.Context, name string) error
+	// DeleteMonitor deletes a monitor; ErrNotFound (wrapped) for an
+	// unknown name. Its runs and alert history stay. Its firing alerts
+	// are resolved at now, without a run or a notification (nothing will
+	// run to resolve them), and its alert state machines are forgotten,
+	// so that a monitor created again under the name starts afresh.
+	DeleteMonitor(ctx context.Context, name string, now time.Time) error
 }
 
 // RunStore keeps monitor runs and the scheduler's state. Every method is

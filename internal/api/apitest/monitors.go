@@ -99,8 +99,9 @@ func (s *Monitors) ListMonitors(ctx context.Context) ([]model.StoredMonitor, err
 	return out, nil
 }
 
-// DeleteMonitor implements store.MonitorStore.
-func (s *Monitors) DeleteMonitor(ctx context.Context, name string) error {
+// DeleteMonitor implements store.MonitorStore; the monitor's alerts, which
+// live in Runs, are not touched.
+func (s *Monitors) DeleteMonitor(ctx context.Context, name string, _ time.Time) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}

@@ -85,7 +85,7 @@ func (s *Store) ListMonitors(ctx context.Context) ([]model.StoredMonitor, error)
 }
 
 // DeleteMonitor removes a monitor.
-func (s *Store) DeleteMonitor(ctx context.Context, name string) error {
+func (s *Store) DeleteMonitor(ctx context.Context, name string, now time.Time) error {
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		res, err := tx.Exec(`DELETE FROM monitors WHERE name = ?`, name)
 		if err != nil {
@@ -94,7 +94,12 @@ func (s *Store) DeleteMonitor(ctx context.Context, name string) error {
 		if n, _ := res.RowsAffected(); n == 0 {
 			return store.ErrNotFound
 		}
-		return nil
+		if _, err := tx.Exec(`UPDATE alerts SET state = 'resolved', resolved_ns = ? WHERE monitor = ? AND state = 'firing'`,
+			nsOf(now), name); err != nil {
+			return err
+		}
+		_, err = tx.Exec(`DELETE FROM alert_trackers WHERE monitor = ?`, name)
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("sqlite: delete monitor %s: %w", name, err)

@@ -607,3 +607,55 @@ func testListAlerts(t *testing.T, o opened) {
 		t.Errorf("AlertNotifications(unknown) = %+v, want none", got)
 	}
 }
+
+// testDeleteMonitorAlerts: deleting a monitor resolves its firing alerts
+// (and only its own) and forgets its state machines, so that a monitor
+// created again under the name starts afresh; its resolved alerts stay.
+func testDeleteMonitorAlerts(t *testing.T, o opened) {
+	ctx := context.Background()
+	s := o.store(t)
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	for _, name := range []string{"doomed", "kept"} {
+		if _, _, err := s.PutMonitor(ctx, model.Monitor{Name: name}, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fire := func(monitor, id, key string, state model.AlertState, end time.Time) {
+		t.Helper()
+		a := model.Alert{ID: id, Monitor: monitor, Key: key, Kind: model.AlertQuality, State: state, FiredAt: end}
+		if state == model.AlertResolved {
+			a.ResolvedAt = end
+		}
+		rec := &recorder{changes: store.AlertChanges{
+			Trackers: []model.AlertTracker{{Monitor: monitor, Key: key, Streak: 1, AlertID: id, LastWindowEnd: end}},
+			Alerts:   []model.Alert{a}}}
+		finishAlertRun(t, s, monitor, end, rec.decide)
+	}
+	fire("doomed", "d-old", "quality:fluency", model.AlertResolved, t0)
+	fire("doomed", "d-firing", "quality:groundedness", model.AlertFiring, t0.Add(time.Hour))
+	fire("kept", "k-firing", "quality:groundedness", model.AlertFiring, t0.Add(2*time.Hour))
+
+	deleted := t0.Add(3 * time.Hour)
+	if err := s.DeleteMonitor(ctx, "doomed", deleted); err != nil {
+		t.Fatal(err)
+	}
+	if a := getAlert(t, s, "d-firing"); a.State != model.AlertResolved || !a.ResolvedAt.Equal(deleted) || a.ResolvedRunID != "" {
+		t.Errorf("firing alert of the deleted monitor: %+v, want resolved at the deletion without a run", a)
+	}
+	if a := getAlert(t, s, "d-old"); a.State != model.AlertResolved || !a.ResolvedAt.Equal(t0) {
+		t.Errorf("resolved alert of the deleted monitor changed: %+v", a)
+	}
+	if a := getAlert(t, s, "k-firing"); a.State != model.AlertFiring {
+		t.Errorf("another monitor's alert: %+v, want it still firing", a)
+	}
+
+	// Created again: its first run's decider starts from nothing.
+	if _, _, err := s.PutMonitor(ctx, model.Monitor{Name: "doomed"}, 0); err != nil {
+		t.Fatal(err)
+	}
+	rec := &recorder{}
+	finishAlertRun(t, s, "doomed", t0.Add(4*time.Hour), rec.decide)
+	if snap := rec.snapshot(t, "first run after re-creation"); len(snap.Trackers) != 0 || len(snap.Firing) != 0 {
+		t.Errorf("snapshot after re-creation: %+v, want empty", snap)
+	}
+}

@@ -94,8 +94,9 @@ func testMonitors(t *testing.T, o opened) {
 		t.Errorf("listed monitor (-want +got):\n%s", diff)
 	}
 
-	mustBe(t, "DeleteMonitor(unknown)", s.DeleteMonitor(ctx, "nope"), store.ErrNotFound)
-	if err := s.DeleteMonitor(ctx, b.Name); err != nil {
+	deleted := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	mustBe(t, "DeleteMonitor(unknown)", s.DeleteMonitor(ctx, "nope", deleted), store.ErrNotFound)
+	if err := s.DeleteMonitor(ctx, b.Name, deleted); err != nil {
 		t.Fatal(err)
 	}
 	_, err = s.GetMonitor(ctx, b.Name)

@@ -90,6 +90,7 @@ func Run(t *testing.T, open Opener) {
 		{"AlertRollback", testAlertRollback},
 		{"Outbox", testOutbox},
 		{"ListAlerts", testListAlerts},
+		{"DeleteMonitorAlerts", testDeleteMonitorAlerts},
 		{"Persistence", testPersistence},
 		{"Close", testClose},
 	}
