@@ -1,12 +1,15 @@
 package app
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"slices"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/flowwatch/flowwatch/internal/alert"
 	"github.com/flowwatch/flowwatch/internal/api"
@@ -132,6 +135,47 @@ func alertDecider(logger *slog.Logger) func(model.Run, model.Monitor, *model.Run
 				return d.Decide(in, snap)
 			}
 			return changes, nil
+		}
+	}
+}
+
+// alertCollector shows on /metrics the firing alerts of each monitor and
+// the notifications queued for each channel, read from the store at each
+// scrape: "monitor the monitor" (a queue that grows is a channel that
+// does not take its notifications).
+type alertCollector struct {
+	stats          store.AlertStats
+	firing, queued *prometheus.Desc
+}
+
+func newAlertCollector(stats store.AlertStats) alertCollector {
+	return alertCollector{stats: stats,
+		firing: prometheus.NewDesc("flowwatch_alerts_firing", "Firing alerts by monitor (monitors without any are not listed).", []string{"monitor"}, nil),
+		queued: prometheus.NewDesc("flowwatch_notifications_queued", "Notifications waiting in the outbox (due, or waiting to be tried again) by channel; channels without any are not listed.", []string{"channel"}, nil),
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (c alertCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.firing
+	ch <- c.queued
+}
+
+// Collect implements prometheus.Collector.
+func (c alertCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, g := range []struct {
+		desc *prometheus.Desc
+		read func(context.Context) (map[string]int, error)
+	}{{c.firing, c.stats.FiringAlerts}, {c.queued, c.stats.QueuedNotifications}} {
+		counts, err := g.read(ctx)
+		if err != nil {
+			ch <- prometheus.NewInvalidMetric(g.desc, err)
+			continue
+		}
+		for name, n := range counts {
+			ch <- prometheus.MustNewConstMetric(g.desc, prometheus.GaugeValue, float64(n), name)
 		}
 	}
 }

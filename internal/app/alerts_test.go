@@ -240,6 +240,9 @@ notify: {emails: [oncall@example.com], channels: [hooks]}
 	if p := h.received()[0]; p["event"] != "firing" {
 		t.Errorf("firing webhook %v", p)
 	}
+	if g := find(t, scrape(t, a), "flowwatch_alerts_firing", map[string]string{"monitor": "grounding"}); g.GetGauge().GetValue() != 1 {
+		t.Errorf("flowwatch_alerts_firing{monitor=grounding} = %v, want 1", g.GetGauge().GetValue())
+	}
 
 	// New traffic, judged grounded, in a window after the first one (the
 	// first window's traces keep their cached verdicts).
@@ -267,6 +270,9 @@ notify: {emails: [oncall@example.com], channels: [hooks]}
 	}
 	if len(h.bad) > 0 {
 		t.Errorf("webhooks that did not verify: %v", h.bad)
+	}
+	if f, ok := scrape(t, a)["flowwatch_alerts_firing"]; ok && len(f.GetMetric()) > 0 {
+		t.Errorf("flowwatch_alerts_firing after the resolution: %v", f.GetMetric())
 	}
 
 	// The alert's history: resolved, with its four notifications sent.
@@ -362,6 +368,9 @@ notify: {channels: [hooks]}
 		}
 	}
 	waitUntil("two refused attempts", func() bool { return refused.Load() >= 2 })
+	if g := find(t, scrape(t, a), "flowwatch_notifications_queued", map[string]string{"channel": "hooks"}); g.GetGauge().GetValue() != 1 {
+		t.Errorf("flowwatch_notifications_queued{channel=hooks} = %v, want 1", g.GetGauge().GetValue())
+	}
 	if err := a.Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -180,6 +180,8 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 	reg.MustRegister(metrics, health, collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
+	reg.MustRegister(newAlertCollector(st))
+
 	// Alerts: the channels of the configuration and the outbox's sender.
 	chans, err := buildChannels(cfg, logger)
 	if err != nil {

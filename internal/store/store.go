@@ -298,6 +298,15 @@ type AlertStore interface {
 	AlertNotifications(ctx context.Context, alertID string) ([]model.Notification, error)
 }
 
+// AlertStats counts what /metrics shows of alerts and the outbox.
+type AlertStats interface {
+	// FiringAlerts counts the firing alerts of each monitor that has any.
+	FiringAlerts(ctx context.Context) (map[string]int, error)
+	// QueuedNotifications counts the pending notifications (due or
+	// waiting for a retry) of each channel that has any.
+	QueuedNotifications(ctx context.Context) (map[string]int, error)
+}
+
 // Outbox is the notifications queued for delivery. Every method is safe
 // for several senders (replicas) at once: a notification is leased to one
 // sender at a time.
@@ -327,6 +336,7 @@ type Store interface {
 	RunStore
 	ResultStore
 	AlertStore
+	AlertStats
 	Outbox
 	// Ping reports whether the store can serve (for /readyz).
 	Ping(ctx context.Context) error

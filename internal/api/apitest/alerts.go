@@ -332,3 +332,35 @@ func (s *Runs) GetNotification(ctx context.Context, id string) (model.Notificati
 	}
 	return model.Notification{}, fmt.Errorf("apitest: notification %s: %w", id, store.ErrNotFound)
 }
+
+// FiringAlerts implements store.AlertStats.
+func (s *Runs) FiringAlerts(ctx context.Context) (map[string]int, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]int{}
+	for _, a := range s.alerts {
+		if a.State == model.AlertFiring {
+			out[a.Monitor]++
+		}
+	}
+	return out, nil
+}
+
+// QueuedNotifications implements store.AlertStats.
+func (s *Runs) QueuedNotifications(ctx context.Context) (map[string]int, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]int{}
+	for _, n := range s.notes {
+		if n.Status == model.NotificationPending {
+			out[n.Channel]++
+		}
+	}
+	return out, nil
+}

@@ -44,6 +44,7 @@ var (
 	_ store.ResultStore = (*Runs)(nil)
 	_ store.AlertStore  = (*Runs)(nil)
 	_ store.Outbox      = (*Runs)(nil)
+	_ store.AlertStats  = (*Runs)(nil)
 )
 
 // NewRuns returns an empty store.

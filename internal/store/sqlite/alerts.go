@@ -490,3 +490,38 @@ func (s *Store) GetNotification(ctx context.Context, id string) (model.Notificat
 	}
 	return n, nil
 }
+
+// FiringAlerts counts the firing alerts by monitor.
+func (s *Store) FiringAlerts(ctx context.Context) (map[string]int, error) {
+	return s.countBy(ctx, "firing alerts", `SELECT monitor, count(*) FROM alerts WHERE state = 'firing' GROUP BY monitor`)
+}
+
+// QueuedNotifications counts the pending notifications by channel.
+func (s *Store) QueuedNotifications(ctx context.Context) (map[string]int, error) {
+	return s.countBy(ctx, "queued notifications", `SELECT channel, count(*) FROM notifications WHERE status = 'pending' GROUP BY channel`)
+}
+
+// countBy reads a query of (name, count) rows into a map.
+func (s *Store) countBy(ctx context.Context, what, query string) (map[string]int, error) {
+	if s.closed.Load() {
+		return nil, store.ErrClosed
+	}
+	rows, err := s.rdb.QueryContext(ctx, query)
+	if err != nil {
+		return nil, s.readErr(what, err)
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var name string
+		var n int
+		if err := rows.Scan(&name, &n); err != nil {
+			return nil, s.readErr(what, err)
+		}
+		out[name] = n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.readErr(what, err)
+	}
+	return out, nil
+}

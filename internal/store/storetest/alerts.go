@@ -380,6 +380,9 @@ func testOutbox(t *testing.T, o opened) {
 		Notifications: []model.Notification{na, nb, nc, nd},
 	}}
 	finishAlertRun(t, s, "m", t0.Add(-time.Hour), d.decide)
+	if q, err := s.QueuedNotifications(ctx); err != nil || !cmp.Equal(q, map[string]int{"oncall": 3, "mail": 1}) {
+		t.Errorf("QueuedNotifications = %v, %v; want oncall 3, mail 1 (due or not)", q, err)
+	}
 
 	due := func(t *testing.T, at time.Time, want ...string) {
 		t.Helper()
@@ -635,6 +638,9 @@ func testDeleteMonitorAlerts(t *testing.T, o opened) {
 	fire("doomed", "d-firing", "quality:groundedness", model.AlertFiring, t0.Add(time.Hour))
 	fire("kept", "k-firing", "quality:groundedness", model.AlertFiring, t0.Add(2*time.Hour))
 
+	if firing, err := s.FiringAlerts(ctx); err != nil || len(firing) != 2 || firing["doomed"] != 1 || firing["kept"] != 1 {
+		t.Errorf("FiringAlerts = %v, %v; want doomed 1, kept 1", firing, err)
+	}
 	deleted := t0.Add(3 * time.Hour)
 	if err := s.DeleteMonitor(ctx, "doomed", deleted); err != nil {
 		t.Fatal(err)
@@ -647,6 +653,9 @@ func testDeleteMonitorAlerts(t *testing.T, o opened) {
 	}
 	if a := getAlert(t, s, "k-firing"); a.State != model.AlertFiring {
 		t.Errorf("another monitor's alert: %+v, want it still firing", a)
+	}
+	if firing, err := s.FiringAlerts(ctx); err != nil || len(firing) != 1 || firing["kept"] != 1 {
+		t.Errorf("FiringAlerts after the deletion = %v, %v; want kept 1", firing, err)
 	}
 
 	// Created again: its first run's decider starts from nothing.
