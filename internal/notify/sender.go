@@ -235,7 +235,11 @@ func (s *Sender) deliver(ctx context.Context, n model.Notification) {
 			next = now.Add(min(d, s.o.MaxBackoff))
 		}
 	}
-	if err := s.o.Store.SettleNotification(dctx, n.ID, s.o.Owner, status, next, msg, now); err != nil {
+	// The record gets time of its own: a send that used all of its time
+	// is still recorded.
+	sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer scancel()
+	if err := s.o.Store.SettleNotification(sctx, n.ID, s.o.Owner, status, next, msg, now); err != nil {
 		log.Error("notification_settle_failed", "err", err)
 		return
 	}
