@@ -306,7 +306,7 @@ func parseInstanceQuery(runID string, q map[string]string) (store.InstanceQuery,
 		iq.Limit = n
 	}
 	if v, ok := q["cursor"]; ok {
-		b, err := base64.RawURLEncoding.DecodeString(v)
+		b, err := base64.RawURLEncoding.Strict().DecodeString(v)
 		metric, trace, found := strings.Cut(string(b), "\x00")
 		if err != nil || !found || metric == "" || trace == "" {
 			return iq, invalidParam("cursor", v, "is not a cursor this server gave (next_cursor of the previous page)")
