@@ -51,79 +51,70 @@ func alertListParams() []string { return []string{"state", "monitor", "limit", "
 
 // listAlerts serves GET /api/v1/alerts: alerts, newest fired first,
 // filtered by state and monitor, one page at a time.
-func (a *API) listAlerts(w http.ResponseWriter, r *http.Request) {
+func (a *API) listAlerts(w http.ResponseWriter, r *http.Request) error {
 	q, err := parseAlertQuery(r.URL.RawQuery)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	ctx, cancel, err := a.beginAlerts(r)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	defer cancel()
 	page, err := a.alerts.ListAlerts(ctx, q)
 	if err != nil {
-		a.fail(w, r, fmt.Errorf("list alerts: %w", err))
-		return
+		return fmt.Errorf("list alerts: %w", err)
 	}
 	out := AlertList{Alerts: make([]Alert, 0, len(page.Alerts)), NextCursor: page.NextCursor}
 	for _, al := range page.Alerts {
 		out.Alerts = append(out.Alerts, toAlert(al))
 	}
 	a.writeJSON(w, r, out)
+	return nil
 }
 
 // getAlert serves GET /api/v1/alerts/{id}: the alert and its
 // notifications, oldest first.
-func (a *API) getAlert(w http.ResponseWriter, r *http.Request) {
+func (a *API) getAlert(w http.ResponseWriter, r *http.Request) error {
 	id, err := parseAlertID(r.PathValue("id"))
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	if _, err := queryValues(r.URL.RawQuery, nil); err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	ctx, cancel, err := a.beginAlerts(r)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	defer cancel()
 	al, err := a.alerts.GetAlert(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
-		a.fail(w, r, &statusError{status: http.StatusNotFound, msg: fmt.Sprintf("alert %q not found", id)})
-		return
+		return &statusError{status: http.StatusNotFound, msg: fmt.Sprintf("alert %q not found", id)}
 	}
 	if err != nil {
-		a.fail(w, r, fmt.Errorf("get alert %s: %w", id, err))
-		return
+		return fmt.Errorf("get alert %s: %w", id, err)
 	}
 	list, err := a.alerts.AlertNotifications(ctx, id)
 	if err != nil {
-		a.fail(w, r, fmt.Errorf("notifications of alert %s: %w", id, err))
-		return
+		return fmt.Errorf("notifications of alert %s: %w", id, err)
 	}
 	out := AlertDetail{Alert: toAlert(al), Notifications: make([]Notification, 0, len(list))}
 	for _, n := range list {
 		out.Notifications = append(out.Notifications, toNotification(n))
 	}
 	a.writeJSON(w, r, out)
+	return nil
 }
 
 // listChannels serves GET /api/v1/channels: the configured notification
 // channels by name, without their secrets.
-func (a *API) listChannels(w http.ResponseWriter, r *http.Request) {
+func (a *API) listChannels(w http.ResponseWriter, r *http.Request) error {
 	if _, err := queryValues(r.URL.RawQuery, nil); err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	if a.channels == nil {
-		a.fail(w, r, errNoNotifier)
-		return
+		return errNoNotifier
 	}
 	infos := a.channels()
 	out := ChannelList{Channels: make([]Channel, 0, len(infos))}
@@ -132,52 +123,46 @@ func (a *API) listChannels(w http.ResponseWriter, r *http.Request) {
 	}
 	sort.SliceStable(out.Channels, func(i, j int) bool { return out.Channels[i].Name < out.Channels[j].Name })
 	a.writeJSON(w, r, out)
+	return nil
 }
 
 // testChannel serves POST /api/v1/channels/{name}/test: a test
 // notification sent now, bypassing the outbox. 200 when the channel took
 // it, 502 with what went wrong when it did not.
-func (a *API) testChannel(w http.ResponseWriter, r *http.Request) {
+func (a *API) testChannel(w http.ResponseWriter, r *http.Request) error {
 	name := r.PathValue("name")
 	if msg := checkChannelPathName(name); msg != "" {
-		a.fail(w, r, &requestError{fmt.Sprintf("invalid channel name %q: %s", clip(name), msg)})
-		return
+		return &requestError{fmt.Sprintf("invalid channel name %q: %s", clip(name), msg)}
 	}
 	if _, err := queryValues(r.URL.RawQuery, nil); err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	body, err := readBody(w, r, maxTestBodyBytes)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	if len(bytes.TrimSpace(body)) > 0 {
-		a.fail(w, r, &requestError{"a test notification takes no request body"})
-		return
+		return &requestError{"a test notification takes no request body"}
 	}
 	if a.testChan == nil {
-		a.fail(w, r, errNoNotifier)
-		return
+		return errNoNotifier
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), testChannelTimeout)
 	defer cancel()
 	if a.ready != nil {
 		if err := a.ready(ctx); err != nil {
-			a.fail(w, r, &notReadyError{err})
-			return
+			return &notReadyError{err}
 		}
 	}
 	if err := a.testChan(ctx, name); err != nil {
 		if r.Context().Err() != nil {
 			// The client went away; nobody reads the answer.
-			a.fail(w, r, r.Context().Err())
-			return
+			return r.Context().Err()
 		}
-		a.fail(w, r, &deliveryError{channel: name, err: err})
-		return
+		return &deliveryError{channel: name, err: err}
 	}
 	a.writeJSON(w, r, ChannelTest{Channel: name, Delivered: true})
+	return nil
 }
 
 // beginAlerts checks that the API has an alert store and returns the

@@ -150,11 +150,15 @@ type route struct {
 // method is one HTTP method of a route and its handler.
 type method struct {
 	name    string
-	handler http.HandlerFunc
+	handler handler
 }
 
+// handler serves one request: it writes the answer, or returns the error
+// to answer with (in the error envelope, by the one status table).
+type handler func(w http.ResponseWriter, r *http.Request) error
+
 // get is a route that answers GET (and HEAD) only.
-func get(pattern string, h http.HandlerFunc) route {
+func get(pattern string, h handler) route {
 	return route{pattern: pattern, methods: []method{{http.MethodGet, h}}}
 }
 
@@ -205,11 +209,21 @@ func (a *API) routes() []route {
 func (a *API) RegisterHTTP(mux *http.ServeMux) {
 	for _, rt := range a.routes() {
 		for _, m := range rt.methods {
-			mux.HandleFunc(m.name+" "+rt.pattern, m.handler)
+			mux.HandleFunc(m.name+" "+rt.pattern, a.serve(m.handler))
 		}
 		mux.HandleFunc(rt.pattern, a.methodNotAllowed(rt.allow()))
 	}
 	mux.HandleFunc(Prefix, a.notFound)
+}
+
+// serve answers a request with h, and with the error envelope when h
+// fails.
+func (a *API) serve(h handler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			a.fail(w, r, err)
+		}
+	}
 }
 
 // methodNotAllowed answers 405 with the route's Allow header.
@@ -231,53 +245,46 @@ func (a *API) notFound(w http.ResponseWriter, r *http.Request) {
 }
 
 // listTraces serves GET /api/v1/traces.
-func (a *API) listTraces(w http.ResponseWriter, r *http.Request) {
+func (a *API) listTraces(w http.ResponseWriter, r *http.Request) error {
 	q, err := parseTraceQuery(r.URL.RawQuery, a.now())
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	ctx, cancel, err := a.begin(r)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	defer cancel()
 	page, err := a.traces.ListTraces(ctx, q)
 	if err != nil {
-		a.fail(w, r, fmt.Errorf("list traces: %w", err))
-		return
+		return fmt.Errorf("list traces: %w", err)
 	}
 	a.writeJSON(w, r, toTraceList(page.Traces, page.NextCursor))
+	return nil
 }
 
 // getTrace serves GET /api/v1/traces/{trace_id}: the trace as stored,
 // with the judge results of monitor runs added as events of its root span
 // (see addEvaluations).
-func (a *API) getTrace(w http.ResponseWriter, r *http.Request) {
+func (a *API) getTrace(w http.ResponseWriter, r *http.Request) error {
 	id, err := parseTraceID(r.PathValue("trace_id"))
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	if _, err := queryValues(r.URL.RawQuery, nil); err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	ctx, cancel, err := a.begin(r)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	defer cancel()
 	d, err := a.traces.GetTrace(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
-		a.fail(w, r, &statusError{status: http.StatusNotFound, msg: fmt.Sprintf("trace %s not found", id)})
-		return
+		return &statusError{status: http.StatusNotFound, msg: fmt.Sprintf("trace %s not found", id)}
 	}
 	if err != nil {
-		a.fail(w, r, fmt.Errorf("get trace %s: %w", id, err))
-		return
+		return fmt.Errorf("get trace %s: %w", id, err)
 	}
 	out := toDetail(d)
 	// The judge results of monitor runs are shown as events on the root
@@ -285,41 +292,39 @@ func (a *API) getTrace(w http.ResponseWriter, r *http.Request) {
 	if a.results != nil {
 		evals, err := a.results.TraceEvaluations(ctx, id, maxTraceEvaluations)
 		if err != nil {
-			a.fail(w, r, fmt.Errorf("evaluations of trace %s: %w", id, err))
-			return
+			return fmt.Errorf("evaluations of trace %s: %w", id, err)
 		}
 		addEvaluations(&out, evals)
 	}
 	a.writeJSON(w, r, out)
+	return nil
 }
 
 // listServices serves GET /api/v1/services.
-func (a *API) listServices(w http.ResponseWriter, r *http.Request) {
+func (a *API) listServices(w http.ResponseWriter, r *http.Request) error {
 	if _, err := queryValues(r.URL.RawQuery, nil); err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	ctx, cancel, err := a.begin(r)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	defer cancel()
 	infos, err := a.traces.ListServices(ctx)
 	if err != nil {
-		a.fail(w, r, fmt.Errorf("list services: %w", err))
-		return
+		return fmt.Errorf("list services: %w", err)
 	}
 	a.writeJSON(w, r, toServices(infos))
+	return nil
 }
 
 // openAPI serves GET /api/v1/openapi.json.
-func (a *API) openAPI(w http.ResponseWriter, r *http.Request) {
+func (a *API) openAPI(w http.ResponseWriter, r *http.Request) error {
 	if _, err := queryValues(r.URL.RawQuery, nil); err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	a.write(w, http.StatusOK, openAPIDoc)
+	return nil
 }
 
 // begin checks that the API can read traces and returns the context the

@@ -24,11 +24,10 @@ const maxMetricsPoints = 50_000
 // operationalMetrics serves GET /api/v1/metrics/operational: requests,
 // errors and latency from request rows; tokens and cost from the model-call
 // rows of the same buckets and groups.
-func (a *API) operationalMetrics(w http.ResponseWriter, r *http.Request) {
+func (a *API) operationalMetrics(w http.ResponseWriter, r *http.Request) error {
 	m, err := a.metrics(r, rollup.Requests)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	out := OperationalMetrics{
 		MetricsRange:   m.rng,
@@ -41,15 +40,15 @@ func (a *API) operationalMetrics(w http.ResponseWriter, r *http.Request) {
 		out.Groups = append(out.Groups, RequestGroup{Group: g.name, Series: toPoints(g.series, requestPoint), Totals: requestStats(g.totals)})
 	}
 	a.writeJSON(w, r, out)
+	return nil
 }
 
 // llmMetrics serves GET /api/v1/metrics/llm: model calls with their
 // errors, latency, tokens and cost, all from model-call rows.
-func (a *API) llmMetrics(w http.ResponseWriter, r *http.Request) {
+func (a *API) llmMetrics(w http.ResponseWriter, r *http.Request) error {
 	m, err := a.metrics(r, rollup.LLMCalls)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	out := LLMMetrics{
 		MetricsRange:   m.rng,
@@ -62,6 +61,7 @@ func (a *API) llmMetrics(w http.ResponseWriter, r *http.Request) {
 		out.Groups = append(out.Groups, CallGroup{Group: g.name, Series: toPoints(g.series, callPoint), Totals: callStats(g.totals)})
 	}
 	a.writeJSON(w, r, out)
+	return nil
 }
 
 // metrics answers a metrics request: counts, errors and latency from the

@@ -27,57 +27,49 @@ const yamlType = "application/yaml; charset=utf-8"
 var monitorTypes = []string{"application/yaml", "application/x-yaml", "text/yaml", "application/json"}
 
 // listMonitors serves GET /api/v1/monitors.
-func (a *API) listMonitors(w http.ResponseWriter, r *http.Request) {
+func (a *API) listMonitors(w http.ResponseWriter, r *http.Request) error {
 	if _, err := queryValues(r.URL.RawQuery, nil); err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	ctx, cancel, err := a.beginMonitors(r)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	defer cancel()
 	list, err := a.monitors.ListMonitors(ctx)
 	if err != nil {
-		a.fail(w, r, fmt.Errorf("list monitors: %w", err))
-		return
+		return fmt.Errorf("list monitors: %w", err)
 	}
 	a.writeJSON(w, r, toMonitorList(list))
+	return nil
 }
 
 // getMonitor serves GET /api/v1/monitors/{name}: JSON, or the monitor file
 // as YAML with ?format=yaml or Accept: application/yaml.
-func (a *API) getMonitor(w http.ResponseWriter, r *http.Request) {
+func (a *API) getMonitor(w http.ResponseWriter, r *http.Request) error {
 	name, err := parseMonitorName(r.PathValue("name"))
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	q, err := queryValues(r.URL.RawQuery, []string{"format"})
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	asYAML, err := wantYAML(q["format"], r.Header.Values("Accept"))
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	ctx, cancel, err := a.beginMonitors(r)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	defer cancel()
 	sm, err := a.monitors.GetMonitor(ctx, name)
 	if errors.Is(err, store.ErrNotFound) {
-		a.fail(w, r, monitorNotFound(name))
-		return
+		return monitorNotFound(name)
 	}
 	if err != nil {
-		a.fail(w, r, fmt.Errorf("get monitor %s: %w", name, err))
-		return
+		return fmt.Errorf("get monitor %s: %w", name, err)
 	}
 	// The answer depends on Accept unless format says which.
 	if q["format"] == "" {
@@ -86,87 +78,74 @@ func (a *API) getMonitor(w http.ResponseWriter, r *http.Request) {
 	if !asYAML {
 		w.Header().Set("ETag", etag(sm.Version))
 		a.writeJSON(w, r, toMonitor(sm))
-		return
+		return nil
 	}
 	body, err := monitor.MarshalYAML(sm.Monitor)
 	if err != nil {
-		a.fail(w, r, fmt.Errorf("monitor %s as YAML: %w", name, err))
-		return
+		return fmt.Errorf("monitor %s as YAML: %w", name, err)
 	}
 	w.Header().Set("ETag", etag(sm.Version))
 	a.writeTyped(w, http.StatusOK, yamlType, body)
+	return nil
 }
 
 // putMonitor serves PUT /api/v1/monitors/{name}: the body is a monitor
 // file (native or reference form), which is loaded, checked against the
 // server's judges and channels, and stored (or, with ?dry_run=true, only
 // checked).
-func (a *API) putMonitor(w http.ResponseWriter, r *http.Request) {
+func (a *API) putMonitor(w http.ResponseWriter, r *http.Request) error {
 	name, err := parseMonitorName(r.PathValue("name"))
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	q, err := queryValues(r.URL.RawQuery, []string{"dry_run"})
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	dryRun, err := parseBool("dry_run", q["dry_run"])
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	ifVersion, err := parseIfMatch(r.Header.Values("If-Match"))
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	if err := checkMonitorType(r.Header.Get("Content-Type")); err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	if a.monitors == nil {
-		a.fail(w, r, errNoMonitors)
-		return
+		return errNoMonitors
 	}
 	body, err := readBody(w, r, maxMonitorBytes)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	loaded, err := monitor.Load(body, a.monitorEnv)
 	if err != nil {
-		a.fail(w, r, asValidationError(err))
-		return
+		return asValidationError(err)
 	}
 	if got := loaded.Monitor.Name; got != name {
-		a.fail(w, r, &requestError{fmt.Sprintf("the monitor file is named %q but the path names %q: they must be the same (send it to %smonitors/%s, or change its name)", clip(got), name, Prefix, clip(got))})
-		return
+		return &requestError{fmt.Sprintf("the monitor file is named %q but the path names %q: they must be the same (send it to %smonitors/%s, or change its name)", clip(got), name, Prefix, clip(got))}
 	}
 	ctx, cancel, err := a.start(r)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	defer cancel()
 	if dryRun {
 		sm, err := a.wouldStore(ctx, loaded.Monitor, ifVersion)
 		if err != nil {
-			a.fail(w, r, err)
-			return
+			return err
 		}
 		a.writeJSON(w, r, AppliedMonitor{Monitor: toMonitor(sm), Form: loaded.Form, Warnings: strings0(loaded.Warnings)})
-		return
+		return nil
 	}
 	sm, created, err := a.monitors.PutMonitor(ctx, loaded.Monitor, ifVersion)
 	if errors.Is(err, store.ErrConflict) {
-		a.fail(w, r, a.conflict(ctx, name, ifVersion, err))
-		return
+		return a.conflict(ctx, name, ifVersion, err)
 	}
 	if err != nil {
-		a.fail(w, r, fmt.Errorf("put monitor %s: %w", name, err))
-		return
+		return fmt.Errorf("put monitor %s: %w", name, err)
 	}
 	a.log.Info("monitor_applied", "monitor", name, "version", sm.Version, "created", created, "form", loaded.Form)
 	status := http.StatusOK
@@ -176,43 +155,39 @@ func (a *API) putMonitor(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("ETag", etag(sm.Version))
 	a.writeJSONStatus(w, r, status, AppliedMonitor{Monitor: toMonitor(sm), Form: loaded.Form, Warnings: strings0(loaded.Warnings)})
+	return nil
 }
 
 // deleteMonitor serves DELETE /api/v1/monitors/{name}.
-func (a *API) deleteMonitor(w http.ResponseWriter, r *http.Request) {
+func (a *API) deleteMonitor(w http.ResponseWriter, r *http.Request) error {
 	name, err := parseMonitorName(r.PathValue("name"))
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	if _, err := queryValues(r.URL.RawQuery, nil); err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	if len(r.Header.Values("If-Match")) > 0 {
 		// Rejected rather than ignored: a client that sends it expects
 		// it to be honoured.
-		a.fail(w, r, &requestError{"If-Match is not supported on DELETE; delete without it"})
-		return
+		return &requestError{"If-Match is not supported on DELETE; delete without it"}
 	}
 	ctx, cancel, err := a.beginMonitors(r)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	defer cancel()
 	err = a.monitors.DeleteMonitor(ctx, name, a.now())
 	if errors.Is(err, store.ErrNotFound) {
-		a.fail(w, r, monitorNotFound(name))
-		return
+		return monitorNotFound(name)
 	}
 	if err != nil {
-		a.fail(w, r, fmt.Errorf("delete monitor %s: %w", name, err))
-		return
+		return fmt.Errorf("delete monitor %s: %w", name, err)
 	}
 	a.log.Info("monitor_deleted", "monitor", name)
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
 // asValidationError returns the error of monitor.Load as a

@@ -32,32 +32,27 @@ func qualityParams() []string { return []string{"since", "until"} }
 // lands where that window's traffic is. Like the run list, it serves the
 // runs of a deleted monitor; 404 only when there is neither the monitor
 // nor any run of it.
-func (a *API) monitorQuality(w http.ResponseWriter, r *http.Request) {
+func (a *API) monitorQuality(w http.ResponseWriter, r *http.Request) error {
 	name, err := parseMonitorName(r.PathValue("name"))
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	vals, err := queryValues(r.URL.RawQuery, qualityParams())
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	since, until, err := parseRange(vals, a.now(), defaultQualityRange)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	ctx, cancel, err := a.beginRuns(r)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	defer cancel()
 	list, err := a.results.RunResults(ctx, name, since, until, maxQualityRuns+1)
 	if err != nil {
-		a.fail(w, r, fmt.Errorf("results of monitor %s: %w", name, err))
-		return
+		return fmt.Errorf("results of monitor %s: %w", name, err)
 	}
 	if len(list) == 0 && a.monitors != nil {
 		_, err := a.monitors.GetMonitor(ctx, name)
@@ -66,16 +61,13 @@ func (a *API) monitorQuality(w http.ResponseWriter, r *http.Request) {
 			// Deleted, or never was: known only if some run of it remains.
 			runs, err := a.runs.ListRuns(ctx, name, 1)
 			if err != nil {
-				a.fail(w, r, fmt.Errorf("list runs of monitor %s: %w", name, err))
-				return
+				return fmt.Errorf("list runs of monitor %s: %w", name, err)
 			}
 			if len(runs) == 0 {
-				a.fail(w, r, monitorNotFound(name))
-				return
+				return monitorNotFound(name)
 			}
 		case err != nil:
-			a.fail(w, r, fmt.Errorf("get monitor %s: %w", name, err))
-			return
+			return fmt.Errorf("get monitor %s: %w", name, err)
 		}
 	}
 	truncated := len(list) > maxQualityRuns
@@ -83,6 +75,7 @@ func (a *API) monitorQuality(w http.ResponseWriter, r *http.Request) {
 		list = list[:maxQualityRuns]
 	}
 	a.writeJSON(w, r, toQualitySeries(name, since, until, truncated, list))
+	return nil
 }
 
 // toQualitySeries builds the series from runs listed newest first.

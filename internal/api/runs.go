@@ -45,178 +45,152 @@ const (
 // listRuns serves GET /api/v1/monitors/{name}/runs: the monitor's runs,
 // newest first. The runs of a deleted monitor stay readable; 404 only when
 // there is neither the monitor nor any run of it.
-func (a *API) listRuns(w http.ResponseWriter, r *http.Request) {
+func (a *API) listRuns(w http.ResponseWriter, r *http.Request) error {
 	name, err := parseMonitorName(r.PathValue("name"))
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	q, err := queryValues(r.URL.RawQuery, []string{"limit"})
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	limit, err := parseRunLimit(q["limit"])
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	ctx, cancel, err := a.beginRuns(r)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	defer cancel()
 	runs, err := a.runs.ListRuns(ctx, name, limit)
 	if err != nil {
-		a.fail(w, r, fmt.Errorf("list runs of monitor %s: %w", name, err))
-		return
+		return fmt.Errorf("list runs of monitor %s: %w", name, err)
 	}
 	if len(runs) == 0 && a.monitors != nil {
 		_, err := a.monitors.GetMonitor(ctx, name)
 		if errors.Is(err, store.ErrNotFound) {
-			a.fail(w, r, monitorNotFound(name))
-			return
+			return monitorNotFound(name)
 		}
 		if err != nil {
-			a.fail(w, r, fmt.Errorf("get monitor %s: %w", name, err))
-			return
+			return fmt.Errorf("get monitor %s: %w", name, err)
 		}
 	}
 	out := RunList{Runs: make([]Run, 0, len(runs))}
 	for _, run := range runs {
 		res, err := a.runResult(ctx, run.ID)
 		if err != nil {
-			a.fail(w, r, err)
-			return
+			return err
 		}
 		out.Runs = append(out.Runs, toRun(run, res))
 	}
 	a.writeJSON(w, r, out)
+	return nil
 }
 
 // createRun serves POST /api/v1/monitors/{name}/runs: a manual run of the
 // monitor, over the window in the body or, without one, over the window
 // it would read now. The run is recorded pending and answered 202; a
 // scheduler executes it.
-func (a *API) createRun(w http.ResponseWriter, r *http.Request) {
+func (a *API) createRun(w http.ResponseWriter, r *http.Request) error {
 	name, err := parseMonitorName(r.PathValue("name"))
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	if _, err := queryValues(r.URL.RawQuery, nil); err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	body, err := readRunBody(w, r)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	start, end, err := parseRunWindow(body)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	if a.runNow == nil {
-		a.fail(w, r, errNoScheduler)
-		return
+		return errNoScheduler
 	}
 	ctx, cancel, err := a.beginMonitors(r)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	defer cancel()
 	if _, err := a.monitors.GetMonitor(ctx, name); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
-			a.fail(w, r, monitorNotFound(name))
-			return
+			return monitorNotFound(name)
 		}
-		a.fail(w, r, fmt.Errorf("get monitor %s: %w", name, err))
-		return
+		return fmt.Errorf("get monitor %s: %w", name, err)
 	}
 	run, err := a.runNow(ctx, name, start, end)
 	if errors.Is(err, store.ErrNotFound) {
 		// Deleted meanwhile.
-		a.fail(w, r, monitorNotFound(name))
-		return
+		return monitorNotFound(name)
 	}
 	if err != nil {
-		a.fail(w, r, fmt.Errorf("run monitor %s: %w", name, err))
-		return
+		return fmt.Errorf("run monitor %s: %w", name, err)
 	}
 	w.Header().Set("Location", Prefix+"runs/"+run.ID)
 	a.writeJSONStatus(w, r, http.StatusAccepted, CreatedRun{Run: toRun(run, nil)})
+	return nil
 }
 
 // getRun serves GET /api/v1/runs/{id}: the run and, once it has one, its
 // result.
-func (a *API) getRun(w http.ResponseWriter, r *http.Request) {
+func (a *API) getRun(w http.ResponseWriter, r *http.Request) error {
 	id, err := parseRunID(r.PathValue("id"))
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	if _, err := queryValues(r.URL.RawQuery, nil); err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	ctx, cancel, err := a.beginRuns(r)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	defer cancel()
 	run, err := a.lookupRun(ctx, id)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	res, err := a.runResult(ctx, id)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	a.writeJSON(w, r, toRun(run, res))
+	return nil
 }
 
 // listInstances serves GET /api/v1/runs/{id}/instances: the evaluations
 // of a run, by metric and trace id, filtered by metric, status and (among
 // the judged ones) whether they passed.
-func (a *API) listInstances(w http.ResponseWriter, r *http.Request) {
+func (a *API) listInstances(w http.ResponseWriter, r *http.Request) error {
 	id, err := parseRunID(r.PathValue("id"))
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	q, err := queryValues(r.URL.RawQuery, instanceParams())
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	iq, err := parseInstanceQuery(id, q)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	ctx, cancel, err := a.beginRuns(r)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	defer cancel()
 	if _, err := a.lookupRun(ctx, id); err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	limit := iq.Limit
 	iq.Limit++ // one more says whether there is a next page
 	list, err := a.results.RunInstances(ctx, iq)
 	if err != nil {
-		a.fail(w, r, fmt.Errorf("instances of run %s: %w", id, err))
-		return
+		return fmt.Errorf("instances of run %s: %w", id, err)
 	}
 	out := InstanceList{Instances: make([]Instance, 0, min(len(list), limit))}
 	if len(list) > limit {
@@ -228,6 +202,7 @@ func (a *API) listInstances(w http.ResponseWriter, r *http.Request) {
 		out.Instances = append(out.Instances, toInstance(in))
 	}
 	a.writeJSON(w, r, out)
+	return nil
 }
 
 // beginRuns checks that the API has the run and result stores and returns
