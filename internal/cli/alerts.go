@@ -158,22 +158,8 @@ or failed: given up), the attempts so far and the last error.`,
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutput(output); err != nil {
-				return err
-			}
-			c, err := flags.client()
-			if err != nil {
-				return err
-			}
-			body, err := c.get(cmd.Context(), "alerts/"+url.PathEscape(args[0]), nil)
-			if err != nil {
-				return err
-			}
-			if output == "json" {
-				return writeIndented(cmd.OutOrStdout(), body)
-			}
 			var d api.AlertDetail
-			if err := c.decode(body, "an alert", &d); err != nil {
+			if done, err := fetch(cmd, flags, output, "alerts/"+url.PathEscape(args[0]), nil, "an alert", &d); done || err != nil {
 				return err
 			}
 			return writeAlertDetail(cmd.OutOrStdout(), &d, localZone())
@@ -267,22 +253,8 @@ never shown.`,
   flowwatch alerts channels -o json`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkOutput(output); err != nil {
-				return err
-			}
-			c, err := flags.client()
-			if err != nil {
-				return err
-			}
-			body, err := c.get(cmd.Context(), "channels", nil)
-			if err != nil {
-				return err
-			}
-			if output == "json" {
-				return writeIndented(cmd.OutOrStdout(), body)
-			}
 			var list api.ChannelList
-			if err := c.decode(body, "a channel list", &list); err != nil {
+			if done, err := fetch(cmd, flags, output, "channels", nil, "a channel list", &list); done || err != nil {
 				return err
 			}
 			if len(list.Channels) == 0 {

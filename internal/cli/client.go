@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/spf13/cobra"
 )
 
 // defaultServer is the API address commands talk to unless --server or
@@ -123,4 +125,25 @@ func (c *apiClient) transportError(ctx context.Context, err error) error {
 		return fmt.Errorf("the server at %s did not answer within %s (see --timeout)", c.base, c.http.Timeout)
 	}
 	return fmt.Errorf("cannot reach the flowwatch server at %s: %w", c.base, err)
+}
+
+// fetch gets path from the server for a command that prints its answer
+// with -o output: with json it writes the answer as sent and reports done;
+// otherwise it decodes the answer into v (what names it in errors).
+func fetch(cmd *cobra.Command, flags *tracesFlags, output, path string, query url.Values, what string, v any) (done bool, err error) {
+	if err := checkOutput(output); err != nil {
+		return false, err
+	}
+	c, err := flags.client()
+	if err != nil {
+		return false, err
+	}
+	body, err := c.get(cmd.Context(), path, query)
+	if err != nil {
+		return false, err
+	}
+	if output == "json" {
+		return true, writeIndented(cmd.OutOrStdout(), body)
+	}
+	return false, c.decode(body, what, v)
 }

@@ -115,22 +115,8 @@ func newMonitorListCmd(flags *tracesFlags) *cobra.Command {
   flowwatch monitor list -o json`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkOutput(output); err != nil {
-				return err
-			}
-			c, err := flags.client()
-			if err != nil {
-				return err
-			}
-			body, err := c.get(cmd.Context(), "monitors", nil)
-			if err != nil {
-				return err
-			}
-			if output == "json" {
-				return writeIndented(cmd.OutOrStdout(), body)
-			}
 			var list api.MonitorList
-			if err := c.decode(body, "a monitor list", &list); err != nil {
+			if done, err := fetch(cmd, flags, output, "monitors", nil, "a monitor list", &list); done || err != nil {
 				return err
 			}
 			if len(list.Monitors) == 0 {

@@ -317,22 +317,8 @@ func newTracesGetCmd(flags *tracesFlags) *cobra.Command {
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutput(output); err != nil {
-				return err
-			}
-			c, err := flags.client()
-			if err != nil {
-				return err
-			}
-			body, err := c.get(cmd.Context(), "traces/"+url.PathEscape(args[0]), nil)
-			if err != nil {
-				return err
-			}
-			if output == "json" {
-				return writeIndented(cmd.OutOrStdout(), body)
-			}
 			var d api.TraceDetail
-			if err := c.decode(body, "a trace", &d); err != nil {
+			if done, err := fetch(cmd, flags, output, "traces/"+url.PathEscape(args[0]), nil, "a trace", &d); done || err != nil {
 				return err
 			}
 			return writeTraceDetail(cmd.OutOrStdout(), &d, localZone())
