@@ -32,7 +32,8 @@ var (
 // normalize provides the implementation.
 type Deriver interface {
 	// DeriveSpan recomputes span.Derived from the span's raw fields and the
-	// log records attached to it (ordered by time).
+	// log records attached to it, ordered by time and, for equal times, as
+	// they were sent (order within an export, then arrival).
 	DeriveSpan(span *model.Span, logs []model.LogRecord)
 	// Summarize computes the trace summary from all of a trace's spans.
 	Summarize(spans []model.Span) model.Trace

@@ -562,8 +562,11 @@ type writerStmts struct {
 	upsertService, decService, deleteEmptyServices, traceLogs, getRollup, putRollup *sql.Stmt
 }
 
-// traceLogsQuery reads the log records of a trace, oldest first.
-const traceLogsQuery = `SELECT span_id, time_ns, body FROM logs WHERE trace_id = ? ORDER BY time_ns, span_id, seq`
+// traceLogsQuery reads the log records of a trace, oldest first; records
+// with equal times keep the order in which they were sent (their order in
+// the export, then arrival: the row id), because instrumentations stamp the
+// messages of one call with the same millisecond.
+const traceLogsQuery = `SELECT span_id, time_ns, body FROM logs WHERE trace_id = ? ORDER BY time_ns, id`
 
 const spanColumns = `trace_id, span_id, parent_span_id, name, start_ns, end_ns, status_code, body`
 
@@ -583,7 +586,7 @@ func (st *writerStmts) prepare(ctx context.Context, db *sql.DB) error {
 			ON CONFLICT (trace_id, span_id, seq) DO NOTHING`,
 		`SELECT (SELECT id FROM traces WHERE trace_id = ?1), EXISTS (SELECT 1 FROM logs WHERE trace_id = ?1)`,
 		`SELECT coalesce(max(id), 0) FROM traces`,
-		`SELECT span_id, time_ns, body FROM logs WHERE trace_id = ? AND span_id = ? ORDER BY time_ns, seq`,
+		`SELECT span_id, time_ns, body FROM logs WHERE trace_id = ? AND span_id = ? ORDER BY time_ns, id`,
 		`INSERT INTO spans (trace_row, trace_id, span_id, parent_span_id, name, start_ns, end_ns, status_code,
 			kind, model, status, input_tokens, output_tokens, total_tokens, body)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)

@@ -72,6 +72,7 @@ func Run(t *testing.T, open Opener) {
 		{"LogsBeforeSpans", testLogsBeforeSpans},
 		{"LogsAfterSpans", testLogsAfterSpans},
 		{"LogsWithSpans", testLogsWithSpans},
+		{"LogsEqualTimes", testLogsEqualTimes},
 		{"Filters", testFilters},
 		{"Paging", testPaging},
 		{"FullText", testFullText},
@@ -431,6 +432,54 @@ func testLogsWithSpans(t *testing.T, o opened) {
 		store.WriteResult{LogsWritten: 1})
 	allLogs := append(append([]model.LogRecord(nil), logs...), traceLog)
 	checkTrace(t, s, derive(spans, logs), allLogs)
+}
+
+// testLogsEqualTimes: instrumentations stamp the messages of one call with
+// the same millisecond, so records with equal times must reach DeriveSpan in
+// the order they were sent: their order in the export, then arrival, and
+// for a span stored after its records as well as before them.
+func testLogsEqualTimes(t *testing.T, o opened) {
+	s := o.store(t)
+	spans := rag(1, 0, "logs", "", "m", "q", "a")
+	llm := spans[2]
+	// Sixteen records, none in name or content order, so that any order but
+	// the sent one shows.
+	names := []string{"p", "c", "n", "a", "k", "f", "o", "b", "j", "e", "m", "h", "d", "l", "g", "i"}
+	var first, second []model.LogRecord
+	for i, n := range names {
+		l := model.LogRecord{TraceID: llm.TraceID, SpanID: llm.SpanID, Time: llm.StartTime.Add(time.Millisecond),
+			EventName: n, Body: fmt.Sprintf("message %d", 100-i)}
+		if i < 10 {
+			first = append(first, l)
+		} else {
+			second = append(second, l)
+		}
+	}
+	checkResult(t, "first records", write(t, s, model.Batch{Logs: first}), store.WriteResult{LogsWritten: len(first)})
+	checkResult(t, "spans", writeSpans(t, s, spans...), store.WriteResult{SpansWritten: 3, TracesTouched: 1})
+	checkResult(t, "later records", write(t, s, model.Batch{Logs: second}),
+		store.WriteResult{LogsWritten: len(second), TracesTouched: 1})
+	got := getTrace(t, s, llm.TraceID)
+	var order []string
+	for _, sp := range got.Spans {
+		if sp.SpanID == llm.SpanID {
+			order = sp.Derived.FinishReasons
+		}
+	}
+	if !cmp.Equal(order, names) {
+		t.Errorf("records of equal time passed to DeriveSpan in order %v, want as sent %v", order, names)
+	}
+	// Sending the first records again changes neither what is stored nor
+	// their place, and GetTrace returns them in the same order.
+	checkResult(t, "first records again", write(t, s, model.Batch{Logs: first}), store.WriteResult{})
+	got = getTrace(t, s, llm.TraceID)
+	var gotNames []string
+	for _, l := range got.Logs {
+		gotNames = append(gotNames, l.EventName)
+	}
+	if !cmp.Equal(gotNames, names) {
+		t.Errorf("GetTrace logs in order %v, want as sent %v", gotNames, names)
+	}
 }
 
 func testCancelledContext(t *testing.T, o opened) {
