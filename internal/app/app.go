@@ -199,7 +199,9 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 	otlp := http.NewServeMux()
 	rcv.RegisterHTTP(otlp)
 	mux := http.NewServeMux()
-	mux.Handle("/v1/", adm.HTTP(otlp))
+	for _, p := range ingest.Prefixes() {
+		mux.Handle(p+"/v1/", adm.HTTP(otlp))
+	}
 	api.New(api.Options{
 		Traces:     st,
 		Rollups:    st,
@@ -263,7 +265,8 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 
 const landing = `flowwatch is running.
 
-OTLP/HTTP:  POST /v1/traces, POST /v1/logs (protobuf or JSON)
+OTLP/HTTP:  POST /v1/traces, POST /v1/logs (protobuf or JSON); also under
+            /api/public/otel (Langfuse SDKs) and /api/v1/private/otel (Opik)
 JSON API:   GET /api/v1/traces, /api/v1/traces/{trace_id}, /api/v1/services,
             /api/v1/metrics/operational, /api/v1/metrics/llm,
             GET/PUT/DELETE /api/v1/monitors/{name}, GET /api/v1/monitors,

@@ -24,17 +24,31 @@ const (
 	PathLogs   = "/v1/logs"
 )
 
+// Prefixes are the base paths under which OTLP/HTTP is served: the
+// standard one (OpenTelemetry SDKs, Phoenix and OpenLIT exporters post to
+// /v1/traces) and those of other LLM observability servers, so that their
+// SDKs work unchanged when given flowwatch's base URL: Langfuse's span
+// processor posts to /api/public/otel/v1/traces and Opik's documented
+// endpoint is /api/v1/private/otel/v1/traces. The credentials those SDKs
+// send are not read.
+func Prefixes() []string {
+	return []string{"", "/api/public/otel", "/api/v1/private/otel"}
+}
+
 // maxStatusMessage bounds the message of an error response; decoder errors
 // can quote parts of the body.
 const maxStatusMessage = 1024
 
-// RegisterHTTP registers POST /v1/traces and POST /v1/logs on mux, and a
-// 405 answer with "Allow: POST" for the other methods on those paths.
+// RegisterHTTP registers POST /v1/traces and POST /v1/logs under each of
+// Prefixes on mux, and a 405 answer with "Allow: POST" for the other
+// methods on those paths.
 func (r *Receiver) RegisterHTTP(mux *http.ServeMux) {
-	mux.HandleFunc(http.MethodPost+" "+PathTraces, r.handleTraces)
-	mux.HandleFunc(http.MethodPost+" "+PathLogs, r.handleLogs)
-	mux.HandleFunc(PathTraces, r.handleMethodNotAllowed)
-	mux.HandleFunc(PathLogs, r.handleMethodNotAllowed)
+	for _, p := range Prefixes() {
+		mux.HandleFunc(http.MethodPost+" "+p+PathTraces, r.handleTraces)
+		mux.HandleFunc(http.MethodPost+" "+p+PathLogs, r.handleLogs)
+		mux.HandleFunc(p+PathTraces, r.handleMethodNotAllowed)
+		mux.HandleFunc(p+PathLogs, r.handleMethodNotAllowed)
+	}
 }
 
 func (r *Receiver) handleTraces(w http.ResponseWriter, req *http.Request) {

@@ -799,3 +799,58 @@ func badTraceIDProto() []byte {
 	resourceSpans := append([]byte{0x12, byte(len(scopeSpans))}, scopeSpans...) // ResourceSpans.scope_spans (2)
 	return append([]byte{0x0a, byte(len(resourceSpans))}, resourceSpans...)     // request.resource_spans (1)
 }
+
+// TestHTTPOtherServersPaths: the exporters of other LLM observability SDKs,
+// given flowwatch's base URL, post under their own prefixes with their own
+// credentials; flowwatch takes both signals there and ignores the
+// credentials, and answers the other methods and unknown signals as it
+// does on /v1.
+func TestHTTPOtherServersPaths(t *testing.T) {
+	for _, prefix := range []string{"", "/api/public/otel", "/api/v1/private/otel"} {
+		t.Run("prefix "+prefix, func(t *testing.T) {
+			c := newMemConsumer()
+			_, srv := startHTTP(t, c, Options{})
+			for _, tc := range []struct {
+				path, contentType string
+				body              []byte
+			}{
+				{PathTraces, contentTypeProto, tracesProto(t, sampleTraces(1, 3))},
+				{PathTraces, contentTypeJSON, tracesJSON(t, sampleTraces(1, 3))},
+				{PathLogs, contentTypeProto, logsProto(t, sampleLogs(1))},
+			} {
+				req, err := http.NewRequest(http.MethodPost, srv.URL+prefix+tc.path, bytes.NewReader(tc.body))
+				if err != nil {
+					t.Fatal(err)
+				}
+				req.Header.Set("Content-Type", tc.contentType)
+				req.Header.Set("Authorization", "Basic cGstbGYtdGVzdDpzay1sZi10ZXN0") // pk-lf-test:sk-lf-test
+				req.Header.Set("x-langfuse-sdk-name", "javascript")
+				req.Header.Set("Comet-Workspace", "default")
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					t.Errorf("POST %s%s (%s): %d %s, want 200", prefix, tc.path, tc.contentType, resp.StatusCode, body)
+				}
+			}
+			if c.calls != 3 || len(c.traces) != 2 || len(c.logs) != 1 {
+				t.Errorf("consumer got %d calls, %d trace and %d log batches; want 3, 2, 1", c.calls, len(c.traces), len(c.logs))
+			}
+			resp, err := http.Get(srv.URL + prefix + PathTraces)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != http.MethodPost {
+				t.Errorf("GET %s%s: %d Allow %q, want 405 Allow POST", prefix, PathTraces, resp.StatusCode, resp.Header.Get("Allow"))
+			}
+			resp, _ = post(t, srv.URL+prefix+"/v1/metrics", contentTypeProto, "", bytes.NewReader(nil))
+			if resp.StatusCode != http.StatusNotFound {
+				t.Errorf("POST %s/v1/metrics: %d, want 404", prefix, resp.StatusCode)
+			}
+		})
+	}
+}
