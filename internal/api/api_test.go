@@ -129,6 +129,8 @@ func okCases() []struct{ name, path string } {
 		{"traces_since_until", "/api/v1/traces?since=2025-05-29T00:00:00Z&until=2025-06-01T10:00:00%2B00:00"},
 		{"traces_q", "/api/v1/traces?q=REFUND"},
 		{"traces_model", "/api/v1/traces?model=o3-mini"},
+		// A dated snapshot finds the traces of its model.
+		{"traces_model_dated", "/api/v1/traces?model=gpt-4o-2024-08-06"},
 		{"traces_min_duration", "/api/v1/traces?min_duration_ms=2000.5"},
 		{"traces_empty", "/api/v1/traces?service=nope&limit="},
 		{"trace_rag", "/api/v1/traces/" + apitest.RAGTraceID},
@@ -147,7 +149,8 @@ func okCases() []struct{ name, path string } {
 		{"metrics_operational_by_deployment", "/api/v1/metrics/operational?group_by=deployment&step=30m"},
 		{"metrics_operational_by_status", "/api/v1/metrics/operational?group_by=status&since=3h&step=1h"},
 		{"metrics_operational_service_deployment", "/api/v1/metrics/operational?service=rag-app&deployment=staging&since=2d&step=12h"},
-		{"metrics_operational_model", "/api/v1/metrics/operational?model=" + apitest.ChatModel + "&step=20m"},
+		// Rows hold model aliases; a dated snapshot asked for is folded.
+		{"metrics_operational_model", "/api/v1/metrics/operational?model=gpt-4o-2024-08-06&step=20m"},
 		{"metrics_operational_empty", "/api/v1/metrics/operational?service=nope&step=20m"},
 		{"metrics_operational_empty_grouped", "/api/v1/metrics/operational?service=nope&step=20m&group_by=model"},
 		{"metrics_llm_by_model", "/api/v1/metrics/llm?group_by=model&since=3h&step=1h"},

@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/flowwatch/flowwatch/internal/model"
+	"github.com/flowwatch/flowwatch/internal/normalize"
 	"github.com/flowwatch/flowwatch/internal/rollup"
 	"github.com/flowwatch/flowwatch/internal/store"
 )
@@ -125,7 +126,9 @@ func parseTraceQuery(raw string, now time.Time) (store.TraceQuery, error) {
 	}
 	q.Service = vals["service"]
 	q.Deployment = vals["deployment"]
-	q.Model = vals["model"]
+	// Models are kept as aliases; a dated snapshot asked for finds its
+	// model's traces.
+	q.Model = normalize.ModelAlias(vals["model"])
 	q.Text = vals["q"]
 	q.Cursor = vals["cursor"]
 	if v, ok := vals["status"]; ok {
@@ -303,7 +306,7 @@ func parseMetricsQuery(raw string, now time.Time) (metricsQuery, error) {
 	}
 	q.Service = vals["service"]
 	q.Deployment = vals["deployment"]
-	q.Model = vals["model"]
+	q.Model = normalize.ModelAlias(vals["model"])
 	if q.Since, q.Until, err = parseRange(vals, now, defaultMetricsRange); err != nil {
 		return q, err
 	}

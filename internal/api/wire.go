@@ -157,6 +157,8 @@ type TraceDetail struct {
 type Document struct {
 	ID      string `json:"id"`
 	Content string `json:"content"`
+	// Source is the document's URL or file when the retriever gave one.
+	Source string `json:"source"`
 	// Score is null when the retriever reported none.
 	Score    *float64 `json:"score"`
 	Metadata any      `json:"metadata"`
@@ -183,17 +185,22 @@ type Span struct {
 	ErrorType     string    `json:"error_type"`
 	ErrorMessage  string    `json:"error_message"`
 
-	Model            string  `json:"model"`
-	RequestModel     string  `json:"request_model"`
-	ResponseModel    string  `json:"response_model"`
-	Provider         string  `json:"provider"`
-	InputTokens      *int64  `json:"input_tokens"`
-	OutputTokens     *int64  `json:"output_tokens"`
-	TotalTokens      *int64  `json:"total_tokens"`
-	CachedTokens     *int64  `json:"cached_tokens"`
-	CacheWriteTokens *int64  `json:"cache_write_tokens"`
-	ReasoningTokens  *int64  `json:"reasoning_tokens"`
-	CostUSD          float64 `json:"cost_usd"`
+	Model         string `json:"model"`
+	RequestModel  string `json:"request_model"`
+	ResponseModel string `json:"response_model"`
+	// ModelAlias is the model without a dated snapshot suffix, as metrics
+	// and the model filter group it.
+	ModelAlias string `json:"model_alias"`
+	// ModelParams are the request parameters as sent; null when none.
+	ModelParams      map[string]any `json:"model_params"`
+	Provider         string         `json:"provider"`
+	InputTokens      *int64         `json:"input_tokens"`
+	OutputTokens     *int64         `json:"output_tokens"`
+	TotalTokens      *int64         `json:"total_tokens"`
+	CachedTokens     *int64         `json:"cached_tokens"`
+	CacheWriteTokens *int64         `json:"cache_write_tokens"`
+	ReasoningTokens  *int64         `json:"reasoning_tokens"`
+	CostUSD          float64        `json:"cost_usd"`
 	// TTFTMS is the time to the first streamed chunk; null when unknown.
 	TTFTMS        *float64 `json:"ttft_ms"`
 	FinishReasons []string `json:"finish_reasons"`
@@ -420,6 +427,7 @@ func toSpan(s *model.Span) Span {
 		Model:                  d.Model,
 		RequestModel:           d.RequestModel,
 		ResponseModel:          d.ResponseModel,
+		ModelAlias:             d.ModelAlias,
 		Provider:               d.Provider,
 		InputTokens:            tokens(u, u.InputTokens),
 		OutputTokens:           tokens(u, u.OutputTokens),
@@ -455,6 +463,9 @@ func toSpan(s *model.Span) Span {
 		DroppedEventsCount:     s.DroppedEvents,
 		DroppedLinksCount:      s.DroppedLinks,
 	}
+	if d.ModelParams != nil {
+		out.ModelParams = jsonMap(d.ModelParams, 0)
+	}
 	for _, e := range s.Events {
 		out.Events = append(out.Events, SpanEvent{Time: Timestamp{e.Time}, Name: e.Name, Attributes: jsonMap(e.Attributes, 0)})
 	}
@@ -476,7 +487,7 @@ func toDocuments(docs []model.Document) []Document {
 			v := *d.Score
 			score = &v
 		}
-		out = append(out, Document{ID: d.ID, Content: d.Content, Score: score, Metadata: jsonValue(d.Metadata, 0)})
+		out = append(out, Document{ID: d.ID, Content: d.Content, Source: d.Source, Score: score, Metadata: jsonValue(d.Metadata, 0)})
 	}
 	return out
 }

@@ -75,8 +75,11 @@ func (u Usage) Add(o Usage) Usage {
 
 // Document is one retrieved context document.
 type Document struct {
-	ID       string   `json:"id,omitempty"`
-	Content  string   `json:"content"`
+	ID      string `json:"id,omitempty"`
+	Content string `json:"content"`
+	// Source is where the document came from (a URL or a file), when the
+	// retriever said.
+	Source   string   `json:"source,omitempty"`
 	Score    *float64 `json:"score,omitempty"`
 	Metadata any      `json:"metadata,omitempty"`
 }
@@ -157,8 +160,16 @@ type Derived struct {
 	Model         string // response model if known, else request model
 	RequestModel  string
 	ResponseModel string
-	Provider      string
-	Usage         Usage
+	// ModelAlias is Model without a dated snapshot suffix (gpt-4o-mini for
+	// gpt-4o-mini-2024-07-18): the model as metrics, trace lists and the
+	// model filter group it, so that one model reported dated by one
+	// library and undated by another is one model.
+	ModelAlias string
+	// ModelParams are the request parameters (temperature, max_tokens,
+	// ...) as sent, keyed by their OpenAI-style names; nil when none.
+	ModelParams map[string]any
+	Provider    string
+	Usage       Usage
 
 	Status       Status
 	ErrorType    string

@@ -20,7 +20,8 @@ type Trace struct {
 	ErrorMessage string
 
 	// Model is the model of the trace's model calls (the most frequent one;
-	// the first seen on a tie). Models lists all of them.
+	// the first seen on a tie). Models lists all of them. Both are model
+	// aliases (Derived.ModelAlias): without a dated snapshot suffix.
 	Model  string
 	Models []string
 	// Usage is summed over model-call spans only (llm, embedding); when no

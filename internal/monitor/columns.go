@@ -81,10 +81,15 @@ type Inputs struct {
 // compact JSON. A value that is null, or renders empty or blank (or blank
 // within MaxColumnBytes), counts as not found.
 //
-// When a record does not have the key (or the column has no key), the text
-// falls back to the trace's normalized question, answer, or retrieved
+// When the column has no key, or its record is not a JSON object, the
+// text falls back to the trace's normalized question, answer, or retrieved
 // documents' contents joined by blank lines; the ground truth has no
-// fallback. Every text is bounded by MaxColumnBytes.
+// fallback. When the record is a JSON object without the key, the prompt
+// and the completion are missing (a note says which key was not there),
+// never guessed: an answer taken from anything else would be judged as the
+// answer. The context still falls back to the retrieved documents, which
+// are what a retrieval span reported. Every text is bounded by
+// MaxColumnBytes.
 //
 // The error is for a malformed column key (an empty path segment), a
 // monitor problem rather than a trace's; nothing about the trace's data is
@@ -106,10 +111,10 @@ func Extract(tr model.Trace, cols model.Columns) (Inputs, error) {
 	outOnly := []record{{SourceOutput, output}}
 	both := []record{{SourceInput, input}, {SourceOutput, output}}
 
-	in.Question, in.From.Question = pick(cols.Prompt, inOnly, tr.Question)
-	in.Answer, in.From.Answer = pick(cols.Completion, outOnly, tr.Answer)
-	in.Context, in.From.Context = pick(cols.Context, both, documentsText(tr.Context))
-	in.GroundTruth, in.From.GroundTruth = pick(cols.GroundTruth, both, "")
+	in.Question, in.From.Question = pick(cols.Prompt, inOnly, tr.Question, true, &in.Notes)
+	in.Answer, in.From.Answer = pick(cols.Completion, outOnly, tr.Answer, true, &in.Notes)
+	in.Context, in.From.Context = pick(cols.Context, both, documentsText(tr.Context), false, &in.Notes)
+	in.GroundTruth, in.From.GroundTruth = pick(cols.GroundTruth, both, "", false, &in.Notes)
 	return in, nil
 }
 
@@ -155,13 +160,16 @@ func parseRecord(raw, name string, notes *[]string) map[string]json.RawMessage {
 	return fields
 }
 
-// pick looks key up in the records in order and falls back to fallback.
-func pick(key string, records []record, fallback string) (string, Origin) {
+// pick looks key up in the records in order and falls back to fallback;
+// when strict, only if no record is a JSON object.
+func pick(key string, records []record, fallback string, strict bool, notes *[]string) (string, Origin) {
 	if key != "" {
+		var looked []Source
 		for _, r := range records {
 			if r.fields == nil {
 				continue
 			}
+			looked = append(looked, r.source)
 			raw, ok := lookup(r.fields, key)
 			if !ok {
 				continue
@@ -169,6 +177,10 @@ func pick(key string, records []record, fallback string) (string, Origin) {
 			if text, cut := bound(render(raw)); strings.TrimSpace(text) != "" {
 				return text, Origin{Source: r.source, Key: key, Truncated: cut}
 			}
+		}
+		if strict && len(looked) > 0 {
+			*notes = append(*notes, fmt.Sprintf("the root span's %s record has no value for the key %q", looked[0], key))
+			return "", Origin{}
 		}
 	}
 	if text, cut := bound(fallback); strings.TrimSpace(text) != "" {

@@ -34,6 +34,19 @@ func TestExtract(t *testing.T) {
 		Context:  "doc one\n\ndoc two",
 		From:     Origins{Question: trace, Answer: trace, Context: trace},
 	}
+	// missing is what records that are JSON objects without the prompt and
+	// completion keys give: both missing, with notes naming the keys, and
+	// the context from the retrieved documents.
+	missing := func(promptKey, completionKey string) Inputs {
+		return Inputs{
+			Context: "doc one\n\ndoc two",
+			From:    Origins{Context: trace},
+			Notes: []string{
+				`the root span's input record has no value for the key "` + promptKey + `"`,
+				`the root span's output record has no value for the key "` + completionKey + `"`,
+			},
+		}
+	}
 
 	tests := []struct {
 		name string
@@ -62,10 +75,10 @@ func TestExtract(t *testing.T) {
 			want: fallback,
 		},
 		{
-			name: "records without the keys fall back",
-			tr:   with(`{"query": "q"}`, `{"reply": "a"}`),
+			name: "records without the keys: prompt and completion missing, never guessed",
+			tr:   with(`{"query": "q"}`, `{"sources": "sources are no answer"}`),
 			cols: defaultColumns,
-			want: fallback,
+			want: missing("question", "answer"),
 		},
 		{
 			name: "no records at all",
@@ -77,13 +90,13 @@ func TestExtract(t *testing.T) {
 			name: "nothing anywhere is missing",
 			tr:   model.Trace{Input: `{}`, Output: `{}`},
 			cols: model.Columns{Prompt: "question", Completion: "answer", Context: "context", GroundTruth: "truth"},
-			want: Inputs{},
+			want: Inputs{Notes: missing("question", "answer").Notes},
 		},
 		{
 			name: "prompt is never taken from the output, completion never from the input",
 			tr:   with(`{"answer": "from input"}`, `{"question": "from output"}`),
 			cols: defaultColumns,
-			want: fallback,
+			want: missing("question", "answer"),
 		},
 		{
 			name: "nested paths through objects and lists",
@@ -109,16 +122,16 @@ func TestExtract(t *testing.T) {
 			},
 		},
 		{
-			name: "paths that lead nowhere fall back",
+			name: "paths that lead nowhere are missing",
 			tr:   with(`{"q": "text", "l": [1]}`, `{"result": {"answer": null}, "n": 5}`),
 			cols: model.Columns{Prompt: "q.deeper", Completion: "result.answer", Context: "l.1", GroundTruth: "n.x"},
-			want: fallback,
+			want: missing("q.deeper", "result.answer"),
 		},
 		{
-			name: "bad list indexes fall back",
+			name: "bad list indexes are missing",
 			tr:   with(`{"l": ["a", "b"]}`, `{"l": ["a"]}`),
 			cols: model.Columns{Prompt: "l.-1", Completion: "l.x", Context: "l.2"},
-			want: fallback,
+			want: missing("l.-1", "l.x"),
 		},
 		{
 			name: "lists of documents in their usual shapes",
@@ -164,7 +177,7 @@ func TestExtract(t *testing.T) {
 				`{"answer": "  \n", "context": "", "truth": [{"content": " "}]}`,
 			),
 			cols: model.Columns{Prompt: "question", Completion: "answer", Context: "context", GroundTruth: "truth"},
-			want: fallback,
+			want: missing("question", "answer"),
 		},
 		{
 			name: "context and ground truth: input first, then output",

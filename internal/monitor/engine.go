@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -291,7 +292,9 @@ func (e *Engine) evaluateTrace(ctx context.Context, run model.Run, m model.Monit
 	for _, name := range metrics {
 		mt, ok := e.o.Registry.Lookup(name)
 		if ok && !mt.LLM() {
-			out = append(out, e.instance(inst(name), e.o.Registry.Builtin(name, sample), nil))
+			sc := []eval.Score{e.o.Registry.Builtin(name, sample)}
+			explainMissing(sc, in.Notes)
+			out = append(out, e.instance(inst(name), sc[0], nil))
 			continue
 		}
 		if mt.LLM() {
@@ -309,6 +312,7 @@ func (e *Engine) evaluateTrace(ctx context.Context, run model.Run, m model.Monit
 		return out, nil, nil
 	}
 	scores, err := e.o.Registry.Evaluate(ctx, rater, budget, sample, todo)
+	explainMissing(scores, in.Notes)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, nil, ctx.Err()
@@ -330,6 +334,20 @@ func (e *Engine) evaluateTrace(ctx context.Context, run model.Run, m model.Monit
 		}))
 	}
 	return out, fresh, nil
+}
+
+// explainMissing adds to each not-evaluable score why its inputs are
+// missing, when the column extraction noted it (a record without the
+// configured key, a record that is not valid JSON).
+func explainMissing(scores []eval.Score, notes []string) {
+	if len(notes) == 0 {
+		return
+	}
+	for i := range scores {
+		if errors.Is(scores[i].Err, eval.ErrNotEvaluable) {
+			scores[i].Err = fmt.Errorf("%w (%s)", scores[i].Err, strings.Join(notes, "; "))
+		}
+	}
 }
 
 // cacheWriter gathers a run's fresh evaluations and writes them to the

@@ -202,3 +202,40 @@ func TestEngineBudget(t *testing.T) {
 		t.Errorf("built-in metric judged %d, want 9 (it needs no judge)", lex.Judged)
 	}
 }
+
+// TestEngineMissingAnswerKey: a request whose output record is a JSON
+// object without the completion key (a flow that returned only its
+// context) is not evaluable, says which key was missing, and costs no
+// judge request; the context is never judged as its answer.
+func TestEngineMissingAnswerKey(t *testing.T) {
+	ctx := context.Background()
+	f := newEngineFixture(t, nil)
+	sp := flowTrace(13, "shop", f.run.WindowEnd.Add(-30*time.Second), "question 13", "ctx 13", "")
+	sp.Attributes["output"] = `{"context": "Only the context came back."}`
+	normalize.Deriver{}.DeriveSpan(&sp, nil)
+	if _, err := f.store.WriteBatch(ctx, model.Batch{Spans: []model.Span{sp}}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := f.engine.Run(ctx, f.run, f.mon, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seen int
+	for _, in := range out.Instances {
+		if in.TraceID != sp.TraceID {
+			continue
+		}
+		seen++
+		if in.Status != model.InstanceNotEvaluable || !strings.Contains(in.Error, `output record has no value for the key "answer"`) {
+			t.Errorf("%s of the trace without an answer: %s %q, want not evaluable naming the key", in.Metric, in.Status, in.Error)
+		}
+	}
+	if seen != 3 {
+		t.Errorf("%d instances for the trace without an answer, want 3", seen)
+	}
+	for _, r := range f.judge.Requests() {
+		if strings.Contains(r.UserText(), "Only the context came back") || strings.Contains(r.UserText(), "question 13") {
+			t.Errorf("the judge was asked about the trace without an answer: %.200s", r.UserText())
+		}
+	}
+}

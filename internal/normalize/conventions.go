@@ -85,12 +85,27 @@ var (
 	responseModelKeys = []string{"gen_ai.response.model", "llm.response.model_name", "llm.response.model"}
 )
 
+// Request parameters (model_params): the first of modelParamKeys holding a
+// JSON object, else every gen_ai.request.* attribute but the model, keyed
+// by the rest of its name (temperature, max_tokens, top_p, ...).
+var (
+	modelParamKeys = []string{
+		"langfuse.observation.model.parameters", "llm.invocation_parameters", "embedding.invocation_parameters",
+	}
+	requestParamPrefix = "gen_ai.request."
+)
+
 // toolNameKeys make an otherwise unclassified span a tool span.
 var toolNameKeys = []string{"gen_ai.tool.name"}
 
 // Provider sources and normalization (conventions reference, section 8).
 var (
 	providerKeys = []string{"gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system"}
+	// providerMetadataKeys are metadata attributes (a JSON object, or
+	// flattened key.field attributes) whose ls_provider field, set by
+	// LangChain, names the provider; they come after providerKeys.
+	providerMetadataKeys  = []string{"metadata", "langfuse.observation.metadata", "langfuse.trace.metadata"}
+	providerMetadataField = "ls_provider"
 	// providerNames maps every spelling to the canonical provider. Unknown
 	// values are kept lower-cased.
 	providerNames = map[string]string{
@@ -126,6 +141,12 @@ var (
 		"together_ai":        "together",
 		"fireworks":          "fireworks",
 		"openrouter":         "openrouter",
+		// LangChain's ls_provider spellings.
+		"google_vertexai": "google_vertex",
+		"google_genai":    "google_gemini",
+		"bedrock":         "aws_bedrock",
+		"amazon_bedrock":  "aws_bedrock",
+		"azure_ai":        "azure_inference",
 	}
 	// serverAddressKeys and providerHosts guess the provider from the
 	// endpoint when no attribute names it: the first host suffix that
@@ -151,6 +172,18 @@ var (
 		{"openrouter.ai", "openrouter"},
 		{"api.together.xyz", "together"},
 		{"fireworks.ai", "fireworks"},
+	}
+	// modelProviders guess the provider from the model name, the last hint:
+	// the first prefix that matches wins. A prefix ending in a letter or
+	// digit must be followed by '-', '.' or the end of the name.
+	modelProviders = []struct{ prefix, provider string }{
+		{"gpt-35-", "azure_openai"}, // Azure's spelling of gpt-3.5
+		{"gpt-", "openai"}, {"chatgpt-", "openai"}, {"o1", "openai"}, {"o3", "openai"}, {"o4", "openai"},
+		{"text-embedding-", "openai"}, {"davinci", "openai"}, {"babbage", "openai"},
+		{"claude-", "anthropic"}, {"gemini-", "google_gemini"},
+		{"mistral-", "mistral"}, {"mixtral-", "mistral"}, {"codestral", "mistral"}, {"ministral-", "mistral"},
+		{"pixtral-", "mistral"}, {"magistral-", "mistral"},
+		{"command-", "cohere"}, {"grok-", "xai"}, {"deepseek-", "deepseek"},
 	}
 )
 
@@ -236,6 +269,18 @@ var (
 	traceInputKeys  = []string{"langfuse.trace.input"}
 	traceOutputKeys = []string{"langfuse.trace.output"}
 )
+
+// notTextFields name what an input or output object carries besides the
+// question and the answer. An object whose only key is one of these is not
+// read as a question or an answer (an object with one other key is: its
+// value is the text).
+var notTextFields = map[string]bool{
+	"context": true, "contexts": true, "documents": true, "docs": true, "retrieved_documents": true,
+	"sources": true, "source": true, "citations": true, "references": true, "chunks": true, "passages": true,
+	"chat_history": true, "history": true, "memory": true, "metadata": true, "meta": true,
+	"id": true, "ids": true, "usage": true, "error": true, "errors": true, "score": true, "scores": true,
+	"status": true, "config": true, "tags": true,
+}
 
 // Keys of JSON objects (function kwargs, flow inputs and outputs, request
 // and response bodies) that likely hold the question or the answer, in
@@ -374,10 +419,17 @@ var (
 		{ctxRetrieverOutput, ""},
 		{ctxDatastoreTool, "gen_ai.tool.call.result"},
 	}
-	docContentFields  = []string{"document.content", "content", "text", "page_content", "document", "chunk", "db.query.result.document"}
-	docIDFields       = []string{"document.id", "id", "doc_id", "db.query.result.id", "metadata.id"}
-	docScoreFields    = []string{"document.score", "score", "relevance_score", "db.query.result.score"}
-	docMetadataFields = []string{"document.metadata", "metadata", "db.query.result.metadata"}
+	docContentFields = []string{"document.content", "content", "text", "page_content", "document", "chunk", "db.query.result.document"}
+	docIDFields      = []string{"document.id", "id", "doc_id", "db.query.result.id"}
+	docSourceFields  = []string{"document.source", "source", "document.url", "url"}
+	// docMetadataIDFields and docMetadataSourceFields are read from the
+	// document's metadata object (a JSON string decoded) when the document
+	// itself has no id or source: OpenInference sends LangChain's metadata
+	// that way.
+	docMetadataIDFields     = []string{"id", "doc_id", "document_id", "_id"}
+	docMetadataSourceFields = []string{"source", "url", "uri", "file_path", "filename"}
+	docScoreFields          = []string{"document.score", "score", "relevance_score", "db.query.result.score"}
+	docMetadataFields       = []string{"document.metadata", "metadata", "db.query.result.metadata"}
 	// docListFields hold document lists inside an output object.
 	docListFields = []string{
 		"documents", "docs", "results", "retrieved_documents", "context", "contexts", "chunks",

@@ -236,7 +236,9 @@ func (v *view) derive() model.Derived {
 	d.Model = v.str(modelKeys)
 	d.RequestModel = v.str(requestModelKeys)
 	d.ResponseModel = v.str(responseModelKeys)
-	d.Provider = v.provider()
+	d.ModelAlias = ModelAlias(d.Model)
+	d.ModelParams = v.modelParams()
+	d.Provider = v.provider(d.Model)
 	d.Usage = v.usage()
 
 	d.Status, d.ErrorType, d.ErrorMessage = v.status()
@@ -266,12 +268,9 @@ func (v *view) derive() model.Derived {
 	if d.Answer == "" {
 		d.Answer = firstAssistantText(d.OutputMessages)
 	}
-	if d.Answer == "" && len(d.OutputMessages) == 0 && !emptyJSON(d.Output) {
-		// A model call whose output has messages but no text (a tool call)
-		// has no answer, nor has an empty output ({}, [], null); anything
-		// else answers with its output as sent.
-		d.Answer = d.Output
-	}
+	// An output with no text where an answer is (a JSON object without an
+	// answer key, a list of documents, a tool call) has no answer: the
+	// answer is never taken from what the output carries besides it.
 	d.Context, _ = v.context()
 
 	d.FinishReasons = v.finishReasons(d.OutputMessages)
@@ -323,25 +322,90 @@ func (v *view) spanKind() model.SpanKind {
 	return model.KindChain
 }
 
-// provider applies the provider precedence and normalization.
-func (v *view) provider() string {
-	if p := v.str(providerKeys); p != "" {
+// provider applies the provider precedence and normalization: the
+// provider attributes, LangChain's ls_provider in the span's metadata, the
+// endpoint's host, then the model name.
+func (v *view) provider(modelName string) string {
+	p := v.str(providerKeys)
+	if p == "" {
+		p = v.metadataProvider()
+	}
+	if p != "" {
 		p = strings.ToLower(p)
 		if n, ok := providerNames[p]; ok {
 			return n
 		}
 		return p
 	}
-	host := strings.ToLower(v.str(serverAddressKeys))
-	if host == "" {
-		return ""
+	if host := strings.ToLower(v.str(serverAddressKeys)); host != "" {
+		for _, h := range providerHosts {
+			if host == h.suffix || strings.HasSuffix(host, "."+h.suffix) {
+				return h.provider
+			}
+		}
 	}
-	for _, h := range providerHosts {
-		if host == h.suffix || strings.HasSuffix(host, "."+h.suffix) {
-			return h.provider
+	return providerOfModel(modelName)
+}
+
+// metadataProvider reads ls_provider from the metadata attributes: a JSON
+// object or flattened metadata.ls_provider keys.
+func (v *view) metadataProvider() string {
+	for _, k := range providerMetadataKeys {
+		if s, ok := asString(v.attrs[k+"."+providerMetadataField]); ok && s != "" {
+			return s
+		}
+		if val, _, ok := v.value(k); ok {
+			if m, ok := val.(map[string]any); ok {
+				if s := firstString(m, providerMetadataField); s != "" {
+					return s
+				}
+			}
 		}
 	}
 	return ""
+}
+
+// providerOfModel guesses the provider from a model name (modelProviders).
+func providerOfModel(name string) string {
+	name = strings.ToLower(name)
+	for _, mp := range modelProviders {
+		if !strings.HasPrefix(name, mp.prefix) {
+			continue
+		}
+		rest := name[len(mp.prefix):]
+		last := mp.prefix[len(mp.prefix)-1]
+		if last == '-' || rest == "" || rest[0] == '-' || rest[0] == '.' || !isAlnum(last) {
+			return mp.provider
+		}
+	}
+	return ""
+}
+
+func isAlnum(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= '0' && c <= '9'
+}
+
+// modelParams applies the model_params precedence.
+func (v *view) modelParams() map[string]any {
+	for _, k := range modelParamKeys {
+		if val, _, ok := v.value(k); ok {
+			if m, ok := val.(map[string]any); ok && len(m) > 0 {
+				return canonical(m, maxValueDepth).(map[string]any)
+			}
+		}
+	}
+	var out map[string]any
+	for k, val := range v.attrs {
+		name, ok := strings.CutPrefix(k, requestParamPrefix)
+		if !ok || name == "" || name == "model" || val == nil {
+			continue
+		}
+		if out == nil {
+			out = make(map[string]any)
+		}
+		out[name] = canonical(val, maxValueDepth)
+	}
+	return out
 }
 
 // status applies the status precedence and, for failed spans, the error

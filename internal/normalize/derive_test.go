@@ -141,6 +141,24 @@ func TestProvider(t *testing.T) {
 		{map[string]any{"server.address": "evil-api.openai.com.example.org"}, ""},
 		{map[string]any{"server.address": "localhost"}, ""},
 		{nil, ""},
+		// LangChain through OpenInference: ls_provider in the metadata JSON.
+		{map[string]any{"metadata": `{"ls_provider": "openai", "ls_model_name": "gpt-4o-mini"}`}, "openai"},
+		{map[string]any{"metadata": `{"ls_provider": "google_vertexai"}`, "llm.model_name": "gpt-4o"}, "google_vertex"},
+		{map[string]any{"langfuse.observation.metadata.ls_provider": "azure"}, "azure_openai"},
+		{map[string]any{"langfuse.observation.metadata": map[string]any{"ls_provider": "bedrock"}}, "aws_bedrock"},
+		// An attribute naming the provider beats the metadata.
+		{map[string]any{"llm.provider": "anthropic", "metadata": `{"ls_provider": "openai"}`}, "anthropic"},
+		// The endpoint beats the model name.
+		{map[string]any{"server.address": "x.openai.azure.com", "gen_ai.request.model": "gpt-4o"}, "azure_openai"},
+		// The model name, the last hint.
+		{map[string]any{"langfuse.observation.type": "generation", "langfuse.observation.model.name": "gpt-4o-mini"}, "openai"},
+		{map[string]any{"gen_ai.request.model": "o3-mini"}, "openai"},
+		{map[string]any{"gen_ai.request.model": "o1"}, "openai"},
+		{map[string]any{"gen_ai.request.model": "gpt-35-turbo"}, "azure_openai"},
+		{map[string]any{"gen_ai.request.model": "claude-3-5-sonnet-20241022"}, "anthropic"},
+		{map[string]any{"gen_ai.request.model": "mistral-large-latest"}, "mistral"},
+		{map[string]any{"gen_ai.request.model": "olmo-2"}, ""},
+		{map[string]any{"gen_ai.request.model": "llama3.1"}, ""},
 	}
 	for _, tc := range cases {
 		if got := derive(tc.attrs).Provider; got != tc.want {
@@ -232,9 +250,28 @@ func TestQuestionAnswer(t *testing.T) {
 			attrs: map[string]any{"inputs": `{"question": "q"}`, "output": `{"answer": "a"}`},
 		},
 		{
-			name:     "unrecognized JSON object is the question as sent",
+			name:     "unrecognized JSON object is the question as sent, but no answer",
 			attrs:    map[string]any{"input.value": `{"a": 1, "b": 2}`, "output.value": `[1, 2]`},
-			question: `{"a": 1, "b": 2}`, answer: `[1, 2]`, input: `{"a": 1, "b": 2}`, output: `[1, 2]`,
+			question: `{"a": 1, "b": 2}`, input: `{"a": 1, "b": 2}`, output: `[1, 2]`,
+		},
+		{
+			name:   "an output with only a context has no answer",
+			attrs:  map[string]any{"span_type": "Flow", "output": `{"context": "Paris is in France."}`},
+			output: `{"context": "Paris is in France."}`,
+		},
+		{
+			name: "an output of documents and sources has no answer",
+			attrs: map[string]any{"output.value": `{"documents": ["d1"], "sources": ["s1"]}`,
+				"input.value": `{"chat_history": "earlier turns"}`},
+			// The question falls back to the input as sent; the answer has
+			// no such fallback.
+			question: `{"chat_history": "earlier turns"}`,
+			input:    `{"chat_history": "earlier turns"}`, output: `{"documents": ["d1"], "sources": ["s1"]}`,
+		},
+		{
+			name:   "an object with one unknown key holding text answers with it",
+			attrs:  map[string]any{"output.value": `{"final_reply": "Paris."}`},
+			answer: "Paris.", output: `{"final_reply": "Paris."}`,
 		},
 		{
 			name:     "traceloop args",
@@ -330,6 +367,47 @@ func TestMessageShapes(t *testing.T) {
 	}
 }
 
+// TestLangfuseGeneration: a generation's input {"messages": [...]} is its
+// chat, and a plain-text output is the assistant's message.
+func TestLangfuseGeneration(t *testing.T) {
+	text := func(role, s string) model.Message {
+		return model.Message{Role: role, Parts: []model.Part{{Type: "text", Content: s}}}
+	}
+	d := derive(map[string]any{
+		"langfuse.observation.type":       "generation",
+		"langfuse.observation.model.name": "gpt-4o-mini",
+		"langfuse.observation.input": `{"messages": [{"role": "system", "content": "You are a geography assistant."},
+			{"role": "user", "content": "What is the capital of France?"}, {"role": "assistant", "content": "Paris."},
+			{"role": "user", "content": "And of Germany?"}]}`,
+		"langfuse.observation.output":        "Berlin.",
+		"langfuse.observation.usage_details": `{"input": 25, "output": 7, "total": 32}`,
+	})
+	want := model.Derived{
+		SystemPrompt: "You are a geography assistant.",
+		InputMessages: []model.Message{text("system", "You are a geography assistant."),
+			text("user", "What is the capital of France?"), text("assistant", "Paris."), text("user", "And of Germany?")},
+		OutputMessages: []model.Message{text("assistant", "Berlin.")},
+		Question:       "And of Germany?",
+		Answer:         "Berlin.",
+		Provider:       "openai",
+	}
+	got := model.Derived{SystemPrompt: d.SystemPrompt, InputMessages: d.InputMessages, OutputMessages: d.OutputMessages,
+		Question: d.Question, Answer: d.Answer, Provider: d.Provider}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("generation (-want +got):\n%s", diff)
+	}
+	if u := d.Usage; u.InputTokens != 25 || u.OutputTokens != 7 || u.TotalTokens != 32 {
+		t.Errorf("usage = %+v, want 25 in, 7 out, 32 total", u)
+	}
+
+	// A span that is not a model call keeps a plain-text output as its
+	// answer but has no messages.
+	d = derive(map[string]any{"langfuse.observation.type": "span", "langfuse.observation.output": "done"})
+	if d.Answer != "done" || d.OutputMessages != nil {
+		t.Errorf("span: answer %q, messages %v; want done and none", d.Answer, d.OutputMessages)
+	}
+}
+
 func TestTTFT(t *testing.T) {
 	cases := []struct {
 		attrs map[string]any
@@ -373,6 +451,60 @@ func TestDecodeJSONExamples(t *testing.T) {
 	}
 }
 
+func TestModelAlias(t *testing.T) {
+	for in, want := range map[string]string{
+		"gpt-4o-mini-2024-07-18":          "gpt-4o-mini",
+		"gpt-4o-2024-08-06":               "gpt-4o",
+		"o1-2024-12-17":                   "o1",
+		"gpt-4o-audio-preview-2024-12-17": "gpt-4o-audio-preview",
+		"claude-3-5-sonnet-20241022":      "claude-3-5-sonnet",
+		"claude-3-5-sonnet-v2@20241022":   "claude-3-5-sonnet-v2",
+		"gpt-3.5-turbo-0125":              "gpt-3.5-turbo",
+		"gpt-4-32k-0613":                  "gpt-4-32k",
+		"gpt-4o-mini":                     "gpt-4o-mini",
+		"gemini-1.5-pro-002":              "gemini-1.5-pro-002",
+		"mistral-large-2411":              "mistral-large-2411", // YYMM: not a month and day
+		"claude-3-5-sonnet-latest":        "claude-3-5-sonnet-latest",
+		"text-embedding-3-small":          "text-embedding-3-small",
+		"model-2024-13-01":                "model-2024-13-01",
+		"2024-07-18":                      "2024-07-18",
+		"-0125":                           "-0125",
+		"":                                "",
+	} {
+		if got := ModelAlias(in); got != want {
+			t.Errorf("ModelAlias(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestModelParams(t *testing.T) {
+	cases := []struct {
+		name  string
+		attrs map[string]any
+		want  map[string]any
+	}{
+		{"none", map[string]any{"gen_ai.request.model": "gpt-4o"}, nil},
+		{"OTel request attributes", map[string]any{
+			"gen_ai.request.model": "gpt-4o", "gen_ai.request.temperature": 0.2, "gen_ai.request.max_tokens": int64(256),
+			"gen_ai.request.stop_sequences": []any{"END"},
+		}, map[string]any{"temperature": json.Number("0.2"), "max_tokens": json.Number("256"), "stop_sequences": []any{"END"}}},
+		{"OpenInference invocation parameters", map[string]any{
+			"llm.invocation_parameters": `{"model": "gpt-4o-mini", "temperature": 0}`, "gen_ai.request.top_p": 1.0,
+		}, map[string]any{"model": "gpt-4o-mini", "temperature": json.Number("0")}},
+		{"Langfuse model parameters", map[string]any{
+			"langfuse.observation.model.parameters": `{"temperature": 0.2, "max_tokens": "256"}`,
+		}, map[string]any{"temperature": json.Number("0.2"), "max_tokens": "256"}},
+		{"not an object", map[string]any{"llm.invocation_parameters": `temperature=0`}, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if diff := cmp.Diff(tc.want, derive(tc.attrs).ModelParams); diff != "" {
+				t.Errorf("model params (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
 func TestContext(t *testing.T) {
 	score := func(f float64) *float64 { return &f }
 	cases := []struct {
@@ -409,6 +541,26 @@ func TestContext(t *testing.T) {
 				map[string]any{"document": map[string]any{"content": "nested", "score": int64(1)}},
 			}},
 			want: []model.Document{{Content: "nested", Score: score(1)}},
+		},
+		{
+			name: "OpenInference metadata as a JSON string gives the id and source",
+			attrs: map[string]any{
+				"openinference.span.kind":                 "RETRIEVER",
+				"retrieval.documents.0.document.content":  "Paris is the capital of France.",
+				"retrieval.documents.0.document.metadata": `{"id": "doc-paris-1", "source": "https://example.com/wiki/paris", "page": 3}`,
+				"retrieval.documents.1.document.content":  "Berlin.",
+				"retrieval.documents.1.document.id":       "own-id",
+				"retrieval.documents.1.document.metadata": `{"id": "metadata-id", "url": "file:///kb/berlin.md"}`,
+				"retrieval.documents.2.document.content":  "No metadata.",
+				"retrieval.documents.2.document.metadata": `not json`,
+			},
+			want: []model.Document{
+				{ID: "doc-paris-1", Content: "Paris is the capital of France.", Source: "https://example.com/wiki/paris",
+					Metadata: map[string]any{"id": "doc-paris-1", "source": "https://example.com/wiki/paris", "page": json.Number("3")}},
+				{ID: "own-id", Content: "Berlin.", Source: "file:///kb/berlin.md",
+					Metadata: map[string]any{"id": "metadata-id", "url": "file:///kb/berlin.md"}},
+				{Content: "No metadata.", Metadata: "not json"},
+			},
 		},
 	}
 	for _, tc := range cases {

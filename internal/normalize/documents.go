@@ -149,7 +149,9 @@ func docsFrom(v any, depth int) []model.Document {
 	return nil
 }
 
-// docFrom reads one document object; it needs content or an id.
+// docFrom reads one document object; it needs content or an id. Metadata
+// sent as a JSON string is decoded, and gives the id and source when the
+// document has none of its own.
 func docFrom(m map[string]any) (model.Document, bool) {
 	if m == nil {
 		return model.Document{}, false
@@ -157,6 +159,23 @@ func docFrom(m map[string]any) (model.Document, bool) {
 	d := model.Document{
 		ID:      firstString(m, docIDFields...),
 		Content: firstString(m, docContentFields...),
+		Source:  firstString(m, docSourceFields...),
+	}
+	md, hasMD := firstValue(m, docMetadataFields...)
+	if hasMD {
+		if s, ok := unbytes(md).(string); ok {
+			if parsed, ok := parseJSON(s); ok && parsed != nil {
+				md = parsed
+			}
+		}
+		if obj, ok := md.(map[string]any); ok {
+			if d.ID == "" {
+				d.ID = firstString(obj, docMetadataIDFields...)
+			}
+			if d.Source == "" {
+				d.Source = firstString(obj, docMetadataSourceFields...)
+			}
+		}
 	}
 	if d.ID == "" && d.Content == "" {
 		return d, false
@@ -166,7 +185,7 @@ func docFrom(m map[string]any) (model.Document, bool) {
 			d.Score = &f
 		}
 	}
-	if md, ok := firstValue(m, docMetadataFields...); ok {
+	if hasMD {
 		d.Metadata = canonical(md, maxValueDepth)
 	}
 	return d, true

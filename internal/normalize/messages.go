@@ -421,20 +421,35 @@ func (v *view) messagesFrom(src msgSource, defRole string) []model.Message {
 		}
 		return messagesFrom(val, defRole)
 	case msgIfChat:
-		if val, _, ok := v.value(src.key); ok && isChat(val) {
+		val, _, ok := v.value(src.key)
+		if !ok {
+			break
+		}
+		if isChat(val) {
 			return messagesFrom(val, defRole)
+		}
+		// A model call's input or output given as plain text (a Langfuse
+		// generation's completion) is one message.
+		if s, isText := unbytes(val).(string); isText && v.kind.IsModelCall() && strings.TrimSpace(s) != "" {
+			return []model.Message{{Role: defRole, Parts: []model.Part{{Type: "text", Content: s}}}}
 		}
 	}
 	return nil
 }
 
-// isChat reports whether a decoded value is a chat message or a list of
-// them.
+// isChat reports whether a decoded value is a chat message, a list of
+// them, or an object holding such a list under "messages" (a Langfuse
+// generation's input, a chat request body).
 func isChat(v any) bool {
 	switch x := v.(type) {
 	case map[string]any:
-		_, ok := x["role"]
-		return ok
+		if _, ok := x["role"]; ok {
+			return true
+		}
+		if inner, ok := x["messages"].([]any); ok {
+			return isChat(inner)
+		}
+		return false
 	case []any:
 		for _, e := range x {
 			m, ok := e.(map[string]any)

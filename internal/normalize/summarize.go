@@ -54,7 +54,7 @@ func (Deriver) Summarize(spans []model.Span) model.Trace {
 			t.Usage = t.Usage.Add(s.Derived.Usage)
 			usageSpans++
 		}
-		if m := s.Derived.Model; m != "" {
+		if m := s.Derived.ModelAlias; m != "" {
 			if counts[m] == 0 {
 				t.Models = append(t.Models, m)
 			}

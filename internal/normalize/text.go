@@ -87,8 +87,8 @@ func extractText(v any, fields []string, question bool, depth int) string {
 			}
 		}
 		if len(x) == 1 {
-			for _, e := range x {
-				if s, ok := unbytes(e).(string); ok {
+			for k, e := range x {
+				if s, ok := unbytes(e).(string); ok && !notTextFields[k] {
 					return s
 				}
 			}

@@ -50,7 +50,9 @@ type Key struct {
 	Bucket     int64 // start of the bucket, Unix seconds, a multiple of the resolution
 	Service    string
 	Deployment string
-	Model      string
+	// Model is a model alias (model.Derived.ModelAlias): one row per model
+	// whether a library reported it dated or not.
+	Model string
 	// Status is model.StatusError or model.StatusOK (which covers unset).
 	Status model.Status
 }
@@ -97,7 +99,7 @@ func Observe(sp *model.Span, traceModel string) []Observation {
 	if d.Kind.IsModelCall() {
 		o := base
 		o.Kind = LLMCalls
-		o.Model = d.Model
+		o.Model = d.ModelAlias
 		o.Usage = d.Usage
 		o.Priced = d.Usage.CostKnown
 		out = append(out, o)

@@ -304,7 +304,7 @@ func ragTrace() model.TraceDetail {
 		}},
 		Derived: model.Derived{
 			Service: "rag-app", Deployment: "prod", Kind: model.KindLLM, Operation: "chat",
-			Model: "gpt-4o-2024-08-06", RequestModel: "gpt-4o", ResponseModel: "gpt-4o-2024-08-06",
+			Model: "gpt-4o-2024-08-06", RequestModel: "gpt-4o", ResponseModel: "gpt-4o-2024-08-06", ModelAlias: "gpt-4o",
 			Provider: "openai", Usage: usage, Status: model.StatusOK,
 			SystemPrompt: "Answer from the context only.",
 			InputMessages: []model.Message{
@@ -327,7 +327,7 @@ func ragTrace() model.TraceDetail {
 		Trace: model.Trace{
 			TraceID: RAGTraceID, Service: "rag-app", Deployment: "prod", Name: "chat",
 			RootSpanID: root.SpanID, StartTime: start, Duration: root.Duration(),
-			Status: model.StatusOK, Model: "gpt-4o-2024-08-06", Models: []string{"gpt-4o-2024-08-06"},
+			Status: model.StatusOK, Model: "gpt-4o", Models: []string{"gpt-4o"},
 			Usage: usage, Question: question, Answer: answer,
 			Input: root.Derived.Input, Output: root.Derived.Output, Context: docs,
 			SessionID: "sess-1", UserID: "user-7",
@@ -363,7 +363,7 @@ func errorTrace() model.TraceDetail {
 		Attributes:         map[string]any{"error.type": "RateLimitError"},
 		Derived: model.Derived{
 			Service: "rag-app", Deployment: "prod", Kind: model.KindLLM, Operation: "chat",
-			Model: "gpt-4o-mini", RequestModel: "gpt-4o-mini", Provider: "openai",
+			Model: "gpt-4o-mini", RequestModel: "gpt-4o-mini", ModelAlias: "gpt-4o-mini", Provider: "openai",
 			Usage: usage, Status: model.StatusError,
 			ErrorType: "RateLimitError", ErrorMessage: "rate limit exceeded, retry after 20s",
 			Input: question,
@@ -392,7 +392,7 @@ func stagingTrace() model.TraceDetail {
 		ResourceAttributes: map[string]any{"service.name": "rag-app", "deployment.name": "staging"},
 		Derived: model.Derived{
 			Service: "rag-app", Deployment: "staging", Kind: model.KindLLM, Operation: "chat",
-			Model: "o3-mini", Provider: "openai", Usage: usage, Status: model.StatusOK,
+			Model: "o3-mini", ModelAlias: "o3-mini", Provider: "openai", Usage: usage, Status: model.StatusOK,
 			Question: "Which plans include SSO?", Answer: "The Business and Enterprise plans.",
 		},
 	}

@@ -113,7 +113,7 @@ func clonePoint(p *rollup.Point) (*rollup.Point, error) {
 // Models of the rollup fixture.
 const (
 	// ChatModel is rag-app's chat model (priced).
-	ChatModel = "gpt-4o-2024-08-06"
+	ChatModel = "gpt-4o"
 	// EmbeddingModel is rag-app's embedding model (priced).
 	EmbeddingModel = "text-embedding-3-small"
 	// ReasoningModel is the staging deployment's model (priced).

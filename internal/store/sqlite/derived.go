@@ -144,6 +144,7 @@ func (w *jw) documents(ds []model.Document) {
 		w.optStr("id", d.ID)
 		w.key("content")
 		w.str(d.Content)
+		w.optStr("source", d.Source)
 		if d.Score != nil {
 			w.key("score")
 			w.stdFloat(*d.Score)

@@ -66,6 +66,7 @@ func (Deriver) DeriveSpan(span *model.Span, logs []model.LogRecord) {
 		d.ErrorMessage = span.StatusMessage
 	}
 	d.RequestModel = d.Model
+	d.ModelAlias = d.Model
 	if n, ok := span.Attributes[AttrTokens].(int64); ok {
 		d.Usage = model.Usage{Known: true, InputTokens: n, OutputTokens: 2 * n, TotalTokens: 3 * n, CacheReadTokens: n / 2}
 		if d.Model != UnpricedModel {
