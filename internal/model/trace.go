@@ -19,8 +19,9 @@ type Trace struct {
 	ErrorType    string
 	ErrorMessage string
 
-	// Model is the model of the trace's model calls (the most frequent one;
-	// the first seen on a tie). Models lists all of them. Both are model
+	// Model is the model of the trace's model calls: the most frequent one
+	// among the calls that produce text (llm), else among all (embeddings
+	// only); the first seen on a tie. Models lists all of them. Both are model
 	// aliases (Derived.ModelAlias): without a dated snapshot suffix.
 	Model  string
 	Models []string

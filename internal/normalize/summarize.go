@@ -34,7 +34,10 @@ func (Deriver) Summarize(spans []model.Span) model.Trace {
 		t.Service = defaultService
 	}
 
-	counts := map[string]int{}
+	// counts counts every model call per model, textCounts only the calls
+	// that produce text: the trace's model is the model it chatted with,
+	// not the embedding model of its retrieval.
+	counts, textCounts := map[string]int{}, map[string]int{}
 	var usageSpans int
 	var firstErr *model.Span
 	for _, i := range order {
@@ -59,10 +62,16 @@ func (Deriver) Summarize(spans []model.Span) model.Trace {
 				t.Models = append(t.Models, m)
 			}
 			counts[m]++
+			if isLLMCall(s) {
+				textCounts[m]++
+			}
 		}
 	}
 	if usageSpans == 0 {
 		t.Usage = root.Derived.Usage
+	}
+	if len(textCounts) > 0 {
+		counts = textCounts
 	}
 	for _, m := range t.Models {
 		if counts[m] > counts[t.Model] {
