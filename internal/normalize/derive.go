@@ -385,8 +385,11 @@ func isAlnum(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= '0' && c <= '9'
 }
 
-// modelParams applies the model_params precedence.
+// modelParams applies the model_params precedence, on model calls only.
 func (v *view) modelParams() map[string]any {
+	if !v.kind.IsModelCall() {
+		return nil
+	}
 	for _, k := range modelParamKeys {
 		if val, _, ok := v.value(k); ok {
 			if m, ok := val.(map[string]any); ok && len(m) > 0 {

@@ -489,12 +489,15 @@ func TestModelParams(t *testing.T) {
 			"gen_ai.request.stop_sequences": []any{"END"},
 		}, map[string]any{"temperature": json.Number("0.2"), "max_tokens": json.Number("256"), "stop_sequences": []any{"END"}}},
 		{"OpenInference invocation parameters", map[string]any{
+			"openinference.span.kind":   "LLM",
 			"llm.invocation_parameters": `{"model": "gpt-4o-mini", "temperature": 0}`, "gen_ai.request.top_p": 1.0,
 		}, map[string]any{"model": "gpt-4o-mini", "temperature": json.Number("0")}},
 		{"Langfuse model parameters", map[string]any{
+			"langfuse.observation.type":             "generation",
 			"langfuse.observation.model.parameters": `{"temperature": 0.2, "max_tokens": "256"}`,
 		}, map[string]any{"temperature": json.Number("0.2"), "max_tokens": "256"}},
-		{"not an object", map[string]any{"llm.invocation_parameters": `temperature=0`}, nil},
+		{"not an object", map[string]any{"openinference.span.kind": "LLM", "llm.invocation_parameters": `temperature=0`}, nil},
+		{"not a model call", map[string]any{"openinference.span.kind": "CHAIN", "llm.invocation_parameters": `{"temperature": 0}`}, nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
