@@ -104,7 +104,11 @@ var (
 	// providerMetadataKeys are metadata attributes (a JSON object, or
 	// flattened key.field attributes) whose ls_provider field, set by
 	// LangChain, names the provider; they come after providerKeys.
-	providerMetadataKeys  = []string{"metadata", "langfuse.observation.metadata", "langfuse.trace.metadata"}
+	providerMetadataKeys = []struct{ key, flat string }{
+		{"metadata", "metadata.ls_provider"},
+		{"langfuse.observation.metadata", "langfuse.observation.metadata.ls_provider"},
+		{"langfuse.trace.metadata", "langfuse.trace.metadata.ls_provider"},
+	}
 	providerMetadataField = "ls_provider"
 	// providerNames maps every spelling to the canonical provider. Unknown
 	// values are kept lower-cased.

@@ -351,10 +351,10 @@ func (v *view) provider(modelName string) string {
 // object or flattened metadata.ls_provider keys.
 func (v *view) metadataProvider() string {
 	for _, k := range providerMetadataKeys {
-		if s, ok := asString(v.attrs[k+"."+providerMetadataField]); ok && s != "" {
+		if s, ok := asString(v.attrs[k.flat]); ok && s != "" {
 			return s
 		}
-		if val, _, ok := v.value(k); ok {
+		if val, _, ok := v.value(k.key); ok {
 			if m, ok := val.(map[string]any); ok {
 				if s := firstString(m, providerMetadataField); s != "" {
 					return s
