@@ -34,6 +34,51 @@ func fixtureFiles(f *testing.F, suffix string) [][]byte {
 	return out
 }
 
+// corpusFiles returns the requests real instrumentation libraries sent
+// (the corpus the app tests replay), as OTLP protobuf, for one signal.
+func corpusFiles(f *testing.F, signal string) [][]byte {
+	f.Helper()
+	var out [][]byte
+	for _, ext := range []string{".pb", ".json"} {
+		paths, err := filepath.Glob(filepath.Join("..", "app", "testdata", "instrumentations", "*", "*."+signal+ext))
+		if err != nil {
+			f.Fatal(err)
+		}
+		for _, p := range paths {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				f.Fatal(err)
+			}
+			if ext == ".json" {
+				b = jsonToProto(f, signal, b)
+			}
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+func jsonToProto(f *testing.F, signal string, b []byte) []byte {
+	f.Helper()
+	var pb []byte
+	var err error
+	if signal == "logs" {
+		var ld plog.Logs
+		if ld, err = (&plog.JSONUnmarshaler{}).UnmarshalLogs(b); err == nil {
+			pb, err = (&plog.ProtoMarshaler{}).MarshalLogs(ld)
+		}
+	} else {
+		var td ptrace.Traces
+		if td, err = (&ptrace.JSONUnmarshaler{}).UnmarshalTraces(b); err == nil {
+			pb, err = (&ptrace.ProtoMarshaler{}).MarshalTraces(td)
+		}
+	}
+	if err != nil {
+		f.Fatal(err)
+	}
+	return pb
+}
+
 // checkSpans asserts what must hold for any accepted batch: every kept span
 // has valid ids, derived fields, and a summary can be computed.
 func checkSpans(t *testing.T, spans []model.Span, rep Report) {
@@ -77,6 +122,9 @@ func FuzzTraces(f *testing.F) {
 		}
 		f.Add(pb)
 	}
+	for _, b := range corpusFiles(f, "traces") {
+		f.Add(b)
+	}
 	pb, err := (&ptrace.ProtoMarshaler{}).MarshalTraces(benchTraces(2))
 	if err != nil {
 		f.Fatal(err)
@@ -117,6 +165,9 @@ func FuzzLogs(f *testing.F) {
 			f.Fatal(err)
 		}
 		f.Add(pb)
+	}
+	for _, b := range corpusFiles(f, "logs") {
+		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		ld, err := (&plog.ProtoUnmarshaler{}).UnmarshalLogs(b)
@@ -216,6 +267,19 @@ func FuzzDecodeJSON(f *testing.F) {
 		}
 		if ok && !cmp.Equal(want, got) {
 			t.Fatalf("decoded differently:\n%s", cmp.Diff(want, got))
+		}
+	})
+}
+
+// FuzzModelAlias: a model alias is never longer than the name and is a
+// prefix of it.
+func FuzzModelAlias(f *testing.F) {
+	for _, s := range []string{"gpt-4o-mini-2024-07-18", "claude-3-5-sonnet-20241022", "gpt-4-0613", "x@20240101", "-0101", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		if a := ModelAlias(name); !strings.HasPrefix(name, a) || (a == "" && name != "") {
+			t.Errorf("ModelAlias(%q) = %q, want a non-empty prefix", name, a)
 		}
 	})
 }
