@@ -33,6 +33,7 @@ import (
 	"github.com/flowwatch/flowwatch/internal/server"
 	"github.com/flowwatch/flowwatch/internal/store"
 	"github.com/flowwatch/flowwatch/internal/store/sqlite"
+	"github.com/flowwatch/flowwatch/internal/ui"
 )
 
 // ShutdownTimeout bounds a graceful shutdown.
@@ -244,10 +245,21 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
 		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	}
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		fmt.Fprint(w, landing)
-	})
+	dash, err := ui.New(ui.Options{
+		Traces:   st,
+		Rollups:  st,
+		Monitors: st,
+		Runs:     st,
+		Results:  st,
+		Alerts:   st,
+		RunNow:   a.scheduler.RunNow,
+		Ready:    a.Ready,
+	}, logger)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	dash.RegisterHTTP(mux)
 
 	gopts := append(ingest.GRPCServerOptions(cfg.GRPCMaxRecvBytes()),
 		grpc.ChainUnaryInterceptor(adm.UnaryInterceptor()))
@@ -263,20 +275,6 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 	return a, nil
 }
 
-const landing = `flowwatch is running.
-
-OTLP/HTTP:  POST /v1/traces, POST /v1/logs (protobuf or JSON); also under
-            /api/public/otel (Langfuse SDKs) and /api/v1/private/otel (Opik)
-JSON API:   GET /api/v1/traces, /api/v1/traces/{trace_id}, /api/v1/services,
-            /api/v1/metrics/operational, /api/v1/metrics/llm,
-            GET/PUT/DELETE /api/v1/monitors/{name}, GET /api/v1/monitors,
-            GET/POST /api/v1/monitors/{name}/runs, GET /api/v1/monitors/{name}/quality,
-            GET /api/v1/runs/{id}[/instances], GET /api/v1/alerts[/{id}],
-            GET /api/v1/channels, POST /api/v1/channels/{name}/test
-OpenAPI:    GET /api/v1/openapi.json
-Metrics:    GET /metrics (Prometheus / OpenMetrics)
-Health:     GET /healthz, GET /readyz
-`
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")

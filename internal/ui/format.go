@@ -1,0 +1,205 @@
+package ui
+
+import (
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/flowwatch/flowwatch/internal/ui/chart"
+)
+
+// funcs are the template functions. Numbers carry their units and
+// thousands separators by the same rules as the charts' read-outs.
+func funcs() template.FuncMap {
+	return template.FuncMap{
+		"count":    fmtCount,
+		"tokens":   fmtTokens,
+		"ms":       fmtMillis,
+		"usd":      fmtUSD,
+		"pct":      fmtRatio,
+		"score":    fmtScore,
+		"when":     fmtTime,
+		"ago":      fmtAgo,
+		"clip":     clip,
+		"pathesc":  pathEscape,
+		"duration": fmtDuration,
+		"deref":    deref,
+		"add":      func(a, b int) int { return a + b },
+		"durms":    millis,
+		"fmtlocal": func(t time.Time) string { return t.Format("2006-01-02T15:04") },
+		"json":     prettyJSON,
+	}
+}
+
+// number converts the integer and float kinds the pages hold.
+func number(v any) (float64, bool) {
+	switch x := v.(type) {
+	case int:
+		return float64(x), true
+	case int64:
+		return float64(x), true
+	case float64:
+		return x, !math.IsNaN(x) && !math.IsInf(x, 0)
+	case *int64:
+		if x == nil {
+			return 0, false
+		}
+		return float64(*x), true
+	case *float64:
+		if x == nil {
+			return 0, false
+		}
+		return *x, !math.IsNaN(*x) && !math.IsInf(*x, 0)
+	}
+	return 0, false
+}
+
+// noValue is shown where there is nothing to show (never a made-up zero).
+const noValue = "–"
+
+func fmtCount(v any) string {
+	f, ok := number(v)
+	if !ok {
+		return noValue
+	}
+	return chart.FormatCount(f)
+}
+
+func fmtTokens(v any) string {
+	f, ok := number(v)
+	if !ok {
+		return noValue
+	}
+	return chart.FormatTokens(f)
+}
+
+func fmtMillis(v any) string {
+	f, ok := number(v)
+	if !ok {
+		return noValue
+	}
+	return chart.FormatMillis(f)
+}
+
+func fmtUSD(v any) string {
+	f, ok := number(v)
+	if !ok {
+		return noValue
+	}
+	return chart.FormatUSD(f)
+}
+
+func fmtRatio(v any) string {
+	f, ok := number(v)
+	if !ok {
+		return noValue
+	}
+	return chart.FormatRatio(f)
+}
+
+func fmtScore(v any) string {
+	f, ok := number(v)
+	if !ok {
+		return noValue
+	}
+	return chart.FormatScore(f)
+}
+
+// formatFloat writes f with at most prec decimals, trailing zeros cut.
+func formatFloat(f float64, prec int) string {
+	s := strconv.FormatFloat(f, 'f', prec, 64)
+	if strings.Contains(s, ".") {
+		s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
+	}
+	return s
+}
+
+// fmtTime renders a time in the viewer's zone, with UTC on hover and the
+// exact instant in datetime (which static/app.js may re-render).
+func fmtTime(t time.Time, loc *time.Location) template.HTML {
+	if t.IsZero() {
+		return template.HTML(noValue)
+	}
+	if loc == nil {
+		loc = time.UTC
+	}
+	local := t.In(loc)
+	layout := "2006-01-02 15:04:05"
+	label := local.Format(layout)
+	if loc == time.UTC {
+		label += " UTC"
+	} else {
+		label += " " + local.Format("MST")
+	}
+	return template.HTML(fmt.Sprintf(`<time datetime="%s" title="%s">%s</time>`,
+		template.HTMLEscapeString(t.UTC().Format(time.RFC3339Nano)),
+		template.HTMLEscapeString(t.UTC().Format("2006-01-02 15:04:05.000 UTC")),
+		template.HTMLEscapeString(label)))
+}
+
+// fmtAgo says how long before now t was ("3 min ago").
+func fmtAgo(t, now time.Time) string {
+	if t.IsZero() {
+		return noValue
+	}
+	d := now.Sub(t)
+	switch {
+	case d < 0:
+		return "in " + fmtDuration(-d)
+	case d < 45*time.Second:
+		return "just now"
+	}
+	return fmtDuration(d) + " ago"
+}
+
+// fmtDuration writes a duration for people: 45 s, 12 min, 3 h, 2 d.
+func fmtDuration(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return formatFloat(d.Seconds(), 0) + " s"
+	case d < time.Hour:
+		return formatFloat(d.Minutes(), 0) + " min"
+	case d < 48*time.Hour:
+		return formatFloat(d.Hours(), 0) + " h"
+	}
+	return formatFloat(d.Hours()/24, 0) + " d"
+}
+
+// clip cuts s to at most n runes, with an ellipsis.
+func clip(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:n-1]) + "…"
+}
+
+func deref(p *float64) float64 {
+	if p == nil {
+		return 0
+	}
+	return *p
+}
+
+// prettyJSON shows a structured value (tool arguments, a tool's result)
+// indented; a string holding JSON is indented too.
+func prettyJSON(v any) string {
+	if s, ok := v.(string); ok {
+		var parsed any
+		if json.Unmarshal([]byte(s), &parsed) != nil {
+			return s
+		}
+		v = parsed
+	}
+	b, err := json.MarshalIndent(jsonSafe(v, 0), "", "  ")
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	return string(b)
+}
