@@ -131,8 +131,8 @@ type ServiceOverview struct {
 	Info                model.ServiceInfo
 	Figures             Figures
 	// Link opens the service page with the same range.
-	Link string
-	Monitors            []MonitorRow
+	Link     string
+	Monitors []MonitorRow
 }
 
 type homePage struct {
