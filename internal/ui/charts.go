@@ -145,7 +145,7 @@ func passRateChart(rg Range, loc *time.Location, metric string, pts []runPoint, 
 	}
 	var th []chart.Threshold
 	if minPass != nil {
-		th = append(th, chart.Threshold{Value: *minPass, Label: "min " + fmtRatio(*minPass), FailBelow: true})
+		th = append(th, chart.Threshold{Value: *minPass, Label: "min pass rate", FailBelow: true})
 	}
 	return chart.Render(o, []chart.Series{s}, []chart.Band{band}, th)
 }
@@ -160,7 +160,7 @@ func scoreChart(rg Range, loc *time.Location, metric string, pts []runPoint, min
 	}
 	var th []chart.Threshold
 	if minAvg != nil {
-		th = append(th, chart.Threshold{Value: *minAvg, Label: "min " + fmtScore(*minAvg), FailBelow: true})
+		th = append(th, chart.Threshold{Value: *minAvg, Label: "min average", FailBelow: true})
 	}
 	return chart.Render(o, []chart.Series{s}, nil, th)
 }

@@ -138,6 +138,9 @@ type ServiceOverview struct {
 type homePage struct {
 	Base
 	Services []ServiceOverview
+	// Quiet are the services and deployments with no traffic in the
+	// range and no monitor: listed by name only.
+	Quiet []ServiceOverview
 	// Orphans are monitors whose target has sent nothing yet.
 	Orphans []MonitorRow
 	Firing  []model.Alert
@@ -191,6 +194,10 @@ func (u *UI) home(w http.ResponseWriter, r *http.Request) error {
 				ov.Monitors = append(ov.Monitors, m)
 				placed[i] = true
 			}
+		}
+		if ov.Figures.Requests == 0 && ov.Figures.Calls == 0 && len(ov.Monitors) == 0 {
+			p.Quiet = append(p.Quiet, ov)
+			continue
 		}
 		p.Services = append(p.Services, ov)
 	}

@@ -65,6 +65,15 @@
     });
   });
 
+  // A link to a span opens its folded details.
+  var openTarget = function () {
+    var id = decodeURIComponent(location.hash.slice(1));
+    var el = id && document.getElementById(id);
+    if (el && el.tagName === 'DETAILS') { el.open = true; }
+  };
+  window.addEventListener('hashchange', openTarget);
+  openTarget();
+
   // Keyboard: j/k move through table rows that link somewhere, Enter opens.
   var rows = Array.prototype.slice.call(document.querySelectorAll('tr[data-href]'));
   var at = -1;
