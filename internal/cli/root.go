@@ -68,6 +68,6 @@ http://127.0.0.1:4318 (HTTP) or 127.0.0.1:4317 (gRPC).`,
 		SilenceErrors: true,
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newVersionCmd(), newServeCmd(), newTracesCmd(), newMetricsCmd(), newMonitorCmd(), newAlertsCmd(), newBenchCmd())
+	root.AddCommand(newVersionCmd(), newServeCmd(), newTracesCmd(), newMetricsCmd(), newMonitorCmd(), newAlertsCmd(), newBenchCmd(), newDemoCmd())
 	return root
 }
