@@ -121,6 +121,30 @@ func (u *UI) monitorQuality(ctx context.Context, b Base, rg Range, m model.Monit
 			}
 		}
 	}
+	// Violated metrics first, then those with a threshold, then those only
+	// measured; by name within each.
+	if len(runs) > 0 {
+		rank := func(name string) int {
+			for _, mr := range runs[0].Result.Metrics {
+				if mr.Metric == name {
+					switch {
+					case mr.Violation:
+						return 0
+					case mr.MinPassRate != nil || mr.MinAverage != nil:
+						return 1
+					}
+					return 2
+				}
+			}
+			return 3
+		}
+		slices.SortStableFunc(names, func(a, b string) int {
+			if c := cmp.Compare(rank(a), rank(b)); c != 0 {
+				return c
+			}
+			return cmp.Compare(a, b)
+		})
+	}
 	for _, name := range names {
 		q := MetricQuality{Metric: name}
 		var pass, score []runPoint
