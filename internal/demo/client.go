@@ -83,6 +83,18 @@ func (c *client) createRun(ctx context.Context, name string) (api.Run, error) {
 	return out.Run, err
 }
 
+// createRunOver asks for a run of the monitor over [start, end).
+func (c *client) createRunOver(ctx context.Context, name string, start, end time.Time) (api.Run, error) {
+	body, err := json.Marshal(map[string]string{
+		"window_start": start.UTC().Format(time.RFC3339Nano), "window_end": end.UTC().Format(time.RFC3339Nano)})
+	if err != nil {
+		return api.Run{}, err
+	}
+	var out api.CreatedRun
+	err = c.do(ctx, http.MethodPost, "monitors/"+url.PathEscape(name)+"/runs", "application/json", body, &out, http.StatusAccepted)
+	return out.Run, err
+}
+
 func (c *client) getRun(ctx context.Context, id string) (api.Run, error) {
 	var out api.Run
 	err := c.do(ctx, http.MethodGet, "runs/"+url.PathEscape(id), "", nil, &out, http.StatusOK)

@@ -121,10 +121,10 @@ func seriesClass(i int) string {
 }
 
 // runChartOptions are those of a per-run quality chart: one point per run
-// at its window's end (the step is the runs' own spacing).
+// at its window's end, joined to the next.
 func runChartOptions(rg Range, loc *time.Location, title string, unit chart.Unit) chart.Options {
 	o := chartOptions(rg, loc, title, chart.Line, unit)
-	o.Step = 0
+	o.Events = true
 	return o
 }
 

@@ -115,6 +115,11 @@ type Options struct {
 	// Step is the bucket length; when 0 it is the smallest spacing of the
 	// points.
 	Step time.Duration
+	// Events says the points are observations at their own times (a
+	// monitor's runs), not buckets: consecutive valid points are joined,
+	// the time between them is not "no data", the caption names no step,
+	// and a read-out gives the point's time. Step is ignored.
+	Events bool
 	// Start and End bound the time axis, [Start, End); when zero they come
 	// from the points. Points outside are not drawn.
 	Start, End time.Time
@@ -313,14 +318,18 @@ func (c *chart) buckets(series []Series, bands []Band) {
 	ts = slices.Compact(ts)
 
 	c.step, c.stepKnown = min(c.o.Step, maxStep), c.o.Step > 0
-	if !c.stepKnown {
+	if c.o.Events {
+		// A point is drawn at its time; the step only pads the range.
+		c.step, c.stepKnown = time.Second, false
+	}
+	if !c.stepKnown && !c.o.Events {
 		for i := 1; i < len(ts); i++ {
 			if d := time.Duration(ts[i] - ts[i-1]); !c.stepKnown || d < c.step {
 				c.step, c.stepKnown = min(d, maxStep), true
 			}
 		}
 	}
-	if !c.stepKnown {
+	if !c.stepKnown && !c.o.Events {
 		c.step = time.Minute
 	}
 	t0, ok0 := unixNano(c.o.Start)
@@ -360,6 +369,9 @@ func (c *chart) index(t time.Time, next int) (int, bool) {
 // adjacent says whether buckets k-1 and k follow each other with no
 // bucket missing between them (a line may join them).
 func (c *chart) adjacent(k int) bool {
+	if c.o.Events {
+		return k > 0
+	}
 	return k > 0 && c.keys[k]-c.keys[k-1] <= int64(c.step+c.step/2)
 }
 

@@ -146,6 +146,33 @@ func goldenCases(t *testing.T) []goldenCase {
 			},
 		},
 		{
+			// A monitor's runs at irregular times, one without data: the
+			// valid ones are joined, nothing is shaded as missing, and no
+			// step is claimed.
+			name: "events",
+			opts: Options{Title: "Pass rate per run", Unit: Ratio, Events: true, Step: time.Minute,
+				Start: monday, End: monday.Add(6 * time.Hour)},
+			series: []Series{{Name: "pass rate", Points: []Point{
+				{T: monday.Add(10 * time.Minute), V: 0.9, Valid: true, N: 40},
+				{T: monday.Add(70 * time.Minute), V: 0.7, Valid: true, N: 38},
+				{T: monday.Add(75 * time.Minute), Valid: false},
+				{T: monday.Add(4 * time.Hour), V: 0.85, Valid: true, N: 41},
+			}}},
+			thr: []Threshold{{Value: 0.8, Label: "min", FailBelow: true}},
+			check: func(t *testing.T, svg string, doc *node) {
+				line := seriesPath(t, doc, "line", "s0")
+				// The first two runs are joined an hour apart; the run
+				// without data breaks the line, and the last run, alone,
+				// is a dot.
+				if got := strings.Count(line, "M"); got != 1 || !strings.Contains(line, "l") {
+					t.Errorf("line %q: want the first two runs joined by one segment", line)
+				}
+				if strings.Contains(svg, `class="gap"`) || strings.Contains(svg, "step ") {
+					t.Error("an events chart shades no gap and claims no step")
+				}
+			},
+		},
+		{
 			name: "threshold_breach",
 			opts: Options{Title: "Latency p95", Unit: Millis, Step: 15 * time.Minute},
 			series: []Series{{Name: "p95", Points: points(monday.Add(8*time.Hour), 15*time.Minute, 24, func(i int) (float64, bool) {
