@@ -33,6 +33,7 @@ func funcs() template.FuncMap {
 		"durms":    millis,
 		"fmtlocal": func(t time.Time) string { return t.Format("2006-01-02T15:04") },
 		"json":     prettyJSON,
+		"long":     clipLong,
 	}
 }
 
@@ -202,4 +203,22 @@ func prettyJSON(v any) string {
 		return fmt.Sprint(v)
 	}
 	return string(b)
+}
+
+// maxTextBytes bounds each long text a page shows (a question, an answer,
+// a message, a document, a span's attributes), so that a trace carrying
+// megabytes stays a page of a few hundred kilobytes; the whole text is in
+// the trace's JSON.
+const maxTextBytes = 16 << 10
+
+// clipLong cuts s to maxTextBytes at a character boundary and says so.
+func clipLong(s string) string {
+	if len(s) <= maxTextBytes {
+		return s
+	}
+	i := maxTextBytes
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i] + "\n… (cut at 16 KB: the whole text is in the trace's JSON)"
 }

@@ -15,9 +15,15 @@ import (
 	"github.com/flowwatch/flowwatch/internal/store"
 )
 
-// maxDetailedSpans bounds the spans shown in full on a trace page; a
-// bigger trace lists every span in the waterfall and links to its JSON.
-const maxDetailedSpans = 300
+// A trace page stays a few hundred kilobytes whatever the trace: at most
+// maxWaterfall spans on the time line, and spans shown in full (their
+// texts cut at maxTextBytes each) until detailBudget bytes of text; the
+// trace's JSON has everything.
+const (
+	maxWaterfall     = 300
+	maxDetailedSpans = 100
+	detailBudget     = 100 << 10
+)
 
 // maxIndent bounds the indentation of the waterfall.
 const maxIndent = 8
@@ -50,8 +56,10 @@ type tracePage struct {
 	Spans       []SpanRow
 	Evaluations []store.TraceEvaluation
 	Logs        int
-	// TooBig says the trace has more spans than are shown in full.
+	// TooBig says not every span is shown in full; Hidden counts the spans
+	// left off the time line.
 	TooBig bool
+	Hidden int
 	// ServiceLink opens the trace's service page.
 	ServiceLink string
 }
@@ -83,14 +91,23 @@ func (u *UI) trace(w http.ResponseWriter, r *http.Request) error {
 	p := &tracePage{Base: b, TraceID: id, Trace: d.Trace, Logs: len(d.Logs), DurationMS: millis(d.Trace.Duration)}
 	p.ServiceLink = serviceLink(Base{Query: nil}, d.Trace.Service, d.Trace.Deployment, "")
 	p.Spans = spanTree(d)
-	p.TooBig = len(p.Spans) > maxDetailedSpans
-	for i := range p.Spans {
-		p.Spans[i].Loc = b.Loc
-		p.Spans[i].Detailed = i < maxDetailedSpans
-		if p.Spans[i].Detailed {
-			p.Spans[i].Attributes = attributesJSON(p.Spans[i].Span)
-		}
+	if len(p.Spans) > maxWaterfall {
+		p.Hidden = len(p.Spans) - maxWaterfall
+		p.Spans = p.Spans[:maxWaterfall]
 	}
+	budget := detailBudget
+	for i := range p.Spans {
+		row := &p.Spans[i]
+		row.Loc = b.Loc
+		if i >= maxDetailedSpans || budget <= 0 {
+			p.TooBig = true
+			continue
+		}
+		row.Detailed = true
+		row.Attributes = attributesJSON(row.Span)
+		budget -= detailCost(row)
+	}
+	p.TooBig = p.TooBig || p.Hidden > 0
 	if u.o.Results != nil {
 		evs, err := u.o.Results.TraceEvaluations(ctx, id, maxEvaluations)
 		if err != nil {
@@ -251,3 +268,22 @@ func jsonSafe(v any, depth int) any {
 	}
 	return fmt.Sprint(v)
 }
+
+// detailCost estimates the bytes of text a span's details show.
+func detailCost(r *SpanRow) int {
+	d := &r.Span.Derived
+	n := clipLen(r.Attributes) + clipLen(d.SystemPrompt) + clipLen(d.Question) + clipLen(d.Answer)
+	for _, msgs := range [][]model.Message{d.InputMessages, d.OutputMessages} {
+		for _, m := range msgs {
+			for _, p := range m.Parts {
+				n += clipLen(p.Content) + 64
+			}
+		}
+	}
+	for _, doc := range d.Context {
+		n += clipLen(doc.Content) + 64
+	}
+	return n + 1024
+}
+
+func clipLen(s string) int { return min(len(s), maxTextBytes) }

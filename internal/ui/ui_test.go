@@ -389,3 +389,37 @@ func TestNoStore(t *testing.T) {
 		}
 	}
 }
+
+// TestBigTrace: a trace of 250 spans carrying megabytes of text is a page
+// under 300 KB that says what it cut.
+func TestBigTrace(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	huge := strings.Repeat("A long answer. ", 70_000) // about 1 MB
+	spans := request(50, "big", "", testNow.Add(-time.Minute), "big question", huge, "gpt-4o", false)
+	root := spans[0]
+	for i := 0; i < 250; i++ {
+		sp := model.Span{TraceID: root.TraceID, SpanID: fmt.Sprintf("%016x", 1000+i), ParentSpanID: root.SpanID,
+			Name: fmt.Sprintf("step %d", i), StartTime: root.StartTime.Add(time.Duration(i) * time.Millisecond),
+			EndTime: root.StartTime.Add(time.Duration(i+1) * time.Millisecond), StatusCode: model.StatusOK,
+			ResourceAttributes: root.ResourceAttributes,
+			Attributes:         map[string]any{"input.value": strings.Repeat("x", 20_000), "output.value": strings.Repeat("y", 20_000)}}
+		normalize.Deriver{}.DeriveSpan(&sp, nil)
+		spans = append(spans, sp)
+	}
+	if _, err := f.st.WriteBatch(ctx, model.Batch{Spans: spans}); err != nil {
+		t.Fatal(err)
+	}
+	resp, body := f.get(t, "/traces/"+root.TraceID)
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	if len(body) > 300<<10 {
+		t.Errorf("page of %d KB, want under 300 KB", len(body)>>10)
+	}
+	for _, w := range []string{"cut at 16 KB", "too big to show whole", "step 249"} {
+		if !strings.Contains(body, w) {
+			t.Errorf("page lacks %q", w)
+		}
+	}
+}
