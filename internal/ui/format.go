@@ -17,12 +17,12 @@ import (
 // thousands separators by the same rules as the charts' read-outs.
 func funcs() template.FuncMap {
 	return template.FuncMap{
-		"count":    fmtCount,
-		"tokens":   fmtTokens,
-		"ms":       fmtMillis,
-		"usd":      fmtUSD,
-		"pct":      fmtRatio,
-		"score":    fmtScore,
+		"count":    withUnit(chart.FormatCount),
+		"tokens":   withUnit(chart.FormatTokens),
+		"ms":       withUnit(chart.FormatMillis),
+		"usd":      withUnit(chart.FormatUSD),
+		"pct":      withUnit(chart.FormatRatio),
+		"score":    withUnit(chart.FormatScore),
 		"when":     fmtTime,
 		"ago":      fmtAgo,
 		"clip":     clip,
@@ -63,52 +63,16 @@ func number(v any) (float64, bool) {
 // noValue is shown where there is nothing to show (never a made-up zero).
 const noValue = "–"
 
-func fmtCount(v any) string {
-	f, ok := number(v)
-	if !ok {
-		return noValue
+// withUnit adapts a chart formatter to the number kinds the pages hold;
+// nothing to show (nil, NaN) is a dash, never a zero.
+func withUnit(format func(float64) string) func(any) string {
+	return func(v any) string {
+		f, ok := number(v)
+		if !ok {
+			return noValue
+		}
+		return format(f)
 	}
-	return chart.FormatCount(f)
-}
-
-func fmtTokens(v any) string {
-	f, ok := number(v)
-	if !ok {
-		return noValue
-	}
-	return chart.FormatTokens(f)
-}
-
-func fmtMillis(v any) string {
-	f, ok := number(v)
-	if !ok {
-		return noValue
-	}
-	return chart.FormatMillis(f)
-}
-
-func fmtUSD(v any) string {
-	f, ok := number(v)
-	if !ok {
-		return noValue
-	}
-	return chart.FormatUSD(f)
-}
-
-func fmtRatio(v any) string {
-	f, ok := number(v)
-	if !ok {
-		return noValue
-	}
-	return chart.FormatRatio(f)
-}
-
-func fmtScore(v any) string {
-	f, ok := number(v)
-	if !ok {
-		return noValue
-	}
-	return chart.FormatScore(f)
 }
 
 // formatFloat writes f with at most prec decimals, trailing zeros cut.

@@ -3,6 +3,7 @@ package ui
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -57,24 +58,38 @@ func (u *UI) monitorRows(ctx context.Context) ([]MonitorRow, error) {
 	}
 	out := make([]MonitorRow, 0, len(ms))
 	for _, sm := range ms {
-		row := MonitorRow{Monitor: sm.Monitor, Firing: firing[sm.Monitor.Name]}
 		runs, err := u.o.Runs.ListRuns(ctx, sm.Monitor.Name, 1)
 		if err != nil {
 			return nil, fmt.Errorf("runs of monitor %s: %w", sm.Monitor.Name, err)
 		}
-		if len(runs) > 0 {
-			row.LastRun = &runs[0]
-			if runs[0].Status == model.RunSucceeded {
-				res, err := u.o.Results.RunResult(ctx, runs[0].ID)
-				if err == nil {
-					row.Result = &res
-				}
-			}
+		row, err := u.monitorRow(ctx, sm.Monitor, runs)
+		if err != nil {
+			return nil, err
 		}
-		row.State, row.Violated = monitorState(sm.Monitor, row.LastRun, row.Result)
+		row.Firing = firing[sm.Monitor.Name]
 		out = append(out, row)
 	}
 	return out, nil
+}
+
+// monitorRow is a monitor with its state after the first of runs (its
+// runs, newest first).
+func (u *UI) monitorRow(ctx context.Context, m model.Monitor, runs []model.Run) (MonitorRow, error) {
+	row := MonitorRow{Monitor: m}
+	if len(runs) > 0 {
+		row.LastRun = &runs[0]
+		if runs[0].Status == model.RunSucceeded {
+			res, err := u.o.Results.RunResult(ctx, runs[0].ID)
+			switch {
+			case err == nil:
+				row.Result = &res
+			case !errors.Is(err, store.ErrNotFound):
+				return row, fmt.Errorf("result of run %s: %w", runs[0].ID, err)
+			}
+		}
+	}
+	row.State, row.Violated = monitorState(m, row.LastRun, row.Result)
+	return row, nil
 }
 
 // monitorState says how a monitor stands after its latest run: violating

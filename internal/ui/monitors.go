@@ -93,16 +93,9 @@ func (u *UI) monitor(w http.ResponseWriter, r *http.Request) error {
 	if p.Runs, err = u.o.Runs.ListRuns(ctx, name, maxRunHistory); err != nil {
 		return fmt.Errorf("runs of monitor %s: %w", name, err)
 	}
-	p.Row = MonitorRow{Monitor: sm.Monitor}
-	if len(p.Runs) > 0 {
-		p.Row.LastRun = &p.Runs[0]
-		if p.Runs[0].Status == model.RunSucceeded {
-			if res, err := u.o.Results.RunResult(ctx, p.Runs[0].ID); err == nil {
-				p.Row.Result = &res
-			}
-		}
+	if p.Row, err = u.monitorRow(ctx, sm.Monitor, p.Runs); err != nil {
+		return err
 	}
-	p.Row.State, p.Row.Violated = monitorState(sm.Monitor, p.Row.LastRun, p.Row.Result)
 	u.render(w, r, http.StatusOK, "monitor", p)
 	return nil
 }
