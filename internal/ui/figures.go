@@ -78,28 +78,71 @@ func (u *UI) series(ctx context.Context, kind rollup.Kind, rg Range, sc scope, g
 	return rollup.Aggregate(q, rows)
 }
 
-// byDeployment reads the rollups of one kind over a range and merges them
-// per service and deployment.
-func (u *UI) byDeployment(ctx context.Context, kind rollup.Kind, rg Range) (map[scope]*rollup.Point, error) {
+// rowsOver reads the rollup rows of one kind covering [from, to): hour
+// rows for the whole hours inside the range and minute rows for its
+// ragged edges, so that a total over days merges a few hundred rows per
+// label set rather than tens of thousands.
+func (u *UI) rowsOver(ctx context.Context, kind rollup.Kind, from, to time.Time, sc scope) ([]rollup.Row, error) {
 	if u.o.Rollups == nil {
 		return nil, errNoStore
 	}
-	q := rollup.Query{Since: rg.From, Until: rg.To, Step: int64(rg.Step / time.Second)}
-	rows, err := u.o.Rollups.Rollups(ctx, store.RollupQuery{Kind: kind, Resolution: q.Resolution(), Start: q.Start(), End: q.End()})
+	f := floorTo(from.Unix(), rollup.Minute)
+	t := floorTo(to.Unix()+rollup.Minute-1, rollup.Minute)
+	h0 := floorTo(f+rollup.Hour-1, rollup.Hour)
+	h1 := floorTo(t, rollup.Hour)
+	type part struct{ res, start, end int64 }
+	parts := []part{{rollup.Minute, f, t}}
+	if h1 > h0 {
+		parts = []part{{rollup.Minute, f, h0}, {rollup.Hour, h0, h1}, {rollup.Minute, h1, t}}
+	}
+	var rows []rollup.Row
+	for _, pt := range parts {
+		if pt.end <= pt.start {
+			continue
+		}
+		r, err := u.o.Rollups.Rollups(ctx, store.RollupQuery{Kind: kind, Resolution: pt.res, Start: pt.start, End: pt.end,
+			Service: sc.Service, Deployment: sc.Deployment, Model: sc.Model})
+		if err != nil {
+			return nil, fmt.Errorf("read %s rollups: %w", kind, err)
+		}
+		rows = append(rows, r...)
+	}
+	return rows, nil
+}
+
+func floorTo(t, step int64) int64 {
+	r := t % step
+	if r < 0 {
+		r += step
+	}
+	return t - r
+}
+
+// totals merges the rollups of one kind over a range by key (nil key: one
+// total).
+func (u *UI) totals(ctx context.Context, kind rollup.Kind, rg Range, sc scope, key func(rollup.Key) scope) (map[scope]*rollup.Point, error) {
+	rows, err := u.rowsOver(ctx, kind, rg.From, rg.To, sc)
 	if err != nil {
-		return nil, fmt.Errorf("read %s rollups: %w", kind, err)
+		return nil, err
 	}
 	out := map[scope]*rollup.Point{}
 	for _, r := range rows {
-		k := scope{Service: r.Key.Service, Deployment: r.Key.Deployment}
+		var k scope
+		if key != nil {
+			k = key(r.Key)
+		}
 		p, ok := out[k]
 		if !ok {
 			p = rollup.NewPoint()
 			out[k] = p
 		}
 		if err := p.Merge(r.Point); err != nil {
-			return nil, fmt.Errorf("merge %s rollups of %s: %w", kind, k.Service, err)
+			return nil, fmt.Errorf("merge %s rollups: %w", kind, err)
 		}
 	}
 	return out, nil
 }
+
+// byDeploymentKey and byModelKey group rollup totals.
+func byDeploymentKey(k rollup.Key) scope { return scope{Service: k.Service, Deployment: k.Deployment} }
+func byModelKey(k rollup.Key) scope      { return scope{Model: k.Model} }

@@ -185,11 +185,11 @@ func (u *UI) home(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return fmt.Errorf("list services: %w", err)
 	}
-	req, err := u.byDeployment(ctx, rollup.Requests, rg)
+	req, err := u.totals(ctx, rollup.Requests, rg, scope{}, byDeploymentKey)
 	if err != nil {
 		return err
 	}
-	llm, err := u.byDeployment(ctx, rollup.LLMCalls, rg)
+	llm, err := u.totals(ctx, rollup.LLMCalls, rg, scope{}, byDeploymentKey)
 	if err != nil {
 		return err
 	}

@@ -124,23 +124,31 @@ func (u *UI) service(w http.ResponseWriter, r *http.Request) error {
 	for _, v := range serviceViews {
 		p.Tabs = append(p.Tabs, Tab{Label: v.label, Link: serviceLink(b, svc, dep, v.key), Current: v.key == view})
 	}
+	// The cards and the models table: totals, read from hour rows where
+	// the range allows; the charts read rows at their step.
 	sc := scope{Service: svc, Deployment: dep}
-	reqTotals, err := u.series(ctx, rollup.Requests, rg, sc, "")
+	reqTotals, err := u.totals(ctx, rollup.Requests, rg, sc, nil)
 	if err != nil {
 		return err
 	}
-	llmByModel, err := u.series(ctx, rollup.LLMCalls, rg, sc, "model")
+	llmByModel, err := u.totals(ctx, rollup.LLMCalls, rg, sc, byModelKey)
 	if err != nil {
 		return err
 	}
-	p.Figures = figuresOf(reqTotals.Totals, llmByModel.Totals)
+	llmTotal := rollup.NewPoint()
+	for _, pt := range llmByModel {
+		if err := llmTotal.Merge(pt); err != nil {
+			return fmt.Errorf("merge model calls: %w", err)
+		}
+	}
+	p.Figures = figuresOf(reqTotals[scope{}], llmTotal)
 	p.Models = modelRows(b, llmByModel)
 
 	switch view {
 	case "tokens":
-		err = u.tokensView(r, p, rg, sc, llmByModel)
+		err = u.tokensView(r, p, rg, sc)
 	case "operational":
-		err = u.operationalView(p, rg, reqTotals, llmByModel)
+		err = u.operationalView(r, p, rg, sc)
 	case "quality":
 		err = u.qualityView(r, p, rg)
 	case "traces":
@@ -153,14 +161,13 @@ func (u *UI) service(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// modelRows lists the models of a by-model result, busiest first.
-func modelRows(b Base, res rollup.Result) []ModelRow {
+// modelRows lists the models of by-model totals, busiest first.
+func modelRows(b Base, byModel map[scope]*rollup.Point) []ModelRow {
 	var out []ModelRow
-	for _, s := range res.Series {
-		f := figuresOf(nil, s.Totals)
-		row := ModelRow{Model: s.Group, Figures: f, P95: quantile(s.Totals, 0.95)}
-		if s.Group != "" {
-			row.Link = b.Link("model", s.Group)
+	for k, pt := range byModel {
+		row := ModelRow{Model: k.Model, Figures: figuresOf(nil, pt), P95: quantile(pt, 0.95)}
+		if k.Model != "" {
+			row.Link = b.Link("model", k.Model)
 		}
 		out = append(out, row)
 	}
@@ -173,7 +180,7 @@ func modelRows(b Base, res rollup.Result) []ModelRow {
 	return out
 }
 
-func (u *UI) tokensView(r *http.Request, p *servicePage, rg Range, sc scope, byModel rollup.Result) error {
+func (u *UI) tokensView(r *http.Request, p *servicePage, rg Range, sc scope) error {
 	p.Model = normalize.ModelAlias(p.Query.Get("model"))
 	p.ModelScopes = append(p.ModelScopes, Tab{Label: "whole application", Link: p.Link("model", ""), Current: p.Model == ""})
 	for _, m := range p.Models {
@@ -181,52 +188,30 @@ func (u *UI) tokensView(r *http.Request, p *servicePage, rg Range, sc scope, byM
 			p.ModelScopes = append(p.ModelScopes, Tab{Label: m.Model, Link: p.Link("model", m.Model), Current: m.Model == p.Model})
 		}
 	}
-	res := byModel
-	if p.Model != "" {
-		sc.Model = p.Model
-		var err error
-		if res, err = u.series(r.Context(), rollup.LLMCalls, rg, sc, ""); err != nil {
-			return err
-		}
-	} else {
-		// The whole application: the buckets merged over models.
-		merged, err := mergeGroups(byModel)
-		if err != nil {
-			return err
-		}
-		res = merged
+	sc.Model = p.Model // "" is the whole application
+	res, err := u.series(r.Context(), rollup.LLMCalls, rg, sc, "")
+	if err != nil {
+		return err
 	}
 	p.TokensChart = tokensChart(rg, p.Loc, res)
 	p.CostChart = costChart(rg, p.Loc, res)
 	return nil
 }
 
-func (u *UI) operationalView(p *servicePage, rg Range, req, byModel rollup.Result) error {
+func (u *UI) operationalView(r *http.Request, p *servicePage, rg Range, sc scope) error {
+	req, err := u.series(r.Context(), rollup.Requests, rg, sc, "")
+	if err != nil {
+		return err
+	}
+	byModel, err := u.series(r.Context(), rollup.LLMCalls, rg, sc, "model")
+	if err != nil {
+		return err
+	}
 	p.RequestsChart = requestsChart(rg, p.Loc, req)
 	p.ErrorRateChart = errorRateChart(rg, p.Loc, req)
 	p.LatencyChart = latencyChart(rg, p.Loc, req)
 	p.CallsChart = callsChart(rg, p.Loc, byModel)
 	return nil
-}
-
-// mergeGroups merges a grouped result's series into one.
-func mergeGroups(res rollup.Result) (rollup.Result, error) {
-	out := rollup.Result{Step: res.Step, Totals: res.Totals}
-	if len(res.Series) == 0 {
-		return out, nil
-	}
-	one := rollup.Series{Totals: res.Totals}
-	for i := range res.Series[0].Buckets {
-		bk := rollup.Bucket{Time: res.Series[0].Buckets[i].Time, Point: rollup.NewPoint()}
-		for _, s := range res.Series {
-			if err := bk.Point.Merge(s.Buckets[i].Point); err != nil {
-				return out, fmt.Errorf("merge buckets: %w", err)
-			}
-		}
-		one.Buckets = append(one.Buckets, bk)
-	}
-	out.Series = []rollup.Series{one}
-	return out, nil
 }
 
 // TraceSearch is the Traces view: its form's values and one page of
