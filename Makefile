@@ -5,7 +5,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -s -w -X github.com/flowwatch/flowwatch/internal/cli.Version=$(VERSION)
 FUZZTIME ?= 5000x
 
-.PHONY: run build test vet unit fuzz bench bench-ingest clean
+.PHONY: run build test vet unit fuzz bench bench-ingest bench-search bench-pages screenshots clean
 
 ## run: build and start flowwatch on the embedded default (SQLite in ./flowwatch-data)
 run: build
@@ -36,6 +36,20 @@ bench:
 ## bench-ingest: OTLP/HTTP load from a separate process against a freshly started server
 bench-ingest: build
 	./$(BIN) bench ingest
+
+## bench-search: load a store with 10 million spans over 30 days into BENCH_DATA and time every trace search (SPANS=200000 for a quick run)
+SPANS ?= 10000000
+BENCH_DATA ?= bench-data
+bench-search: build
+	./$(BIN) bench search --spans $(SPANS) --data $(BENCH_DATA)
+
+## bench-pages: time every dashboard page over the store bench-search keeps in BENCH_DATA (run bench-search first)
+bench-pages: build
+	./$(BIN) bench pages --data $(BENCH_DATA)
+
+## screenshots: take the README's dashboard pictures from the real UI running flowwatch demo (needs chromium)
+screenshots:
+	$(GO) run ./scripts/screenshots -out docs/screenshots
 
 clean:
 	rm -rf bin

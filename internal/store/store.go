@@ -88,7 +88,11 @@ const (
 // TracePage is one page of trace summaries, newest first.
 type TracePage struct {
 	Traces []model.Trace
-	// NextCursor is empty on the last page.
+	// NextCursor is empty on the last page. A backend may bound the work
+	// of one page: when the filters together match few of the traces it
+	// reads, it may answer with fewer traces than the limit, even none, and
+	// a NextCursor that continues the search where it stopped. Only a page
+	// without a NextCursor ends the listing.
 	NextCursor string
 }
 

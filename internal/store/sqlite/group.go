@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 
@@ -19,10 +20,11 @@ type spanKey struct{ trace, span string }
 // summary is a trace summary ready to be written.
 type summary struct {
 	trace  model.Trace
-	spans  int    // how many spans it was computed from
-	body   []byte // encoded trace
-	models string // traces.models
-	text   string // full-text entry
+	spans  int      // how many spans it was computed from
+	body   []byte   // encoded trace
+	models []string // the trace's models, as trace_models holds them
+	joined string   // traces.models
+	text   string   // full-text entry
 }
 
 // summarize computes and encodes the summary of a trace's spans (sorted
@@ -38,11 +40,13 @@ func (s *Store) summarize(traceID string, spans []model.Span, buf *[]byte) (*sum
 	if err != nil {
 		return nil, fmt.Errorf("encode summary of trace %s: %w", traceID, err)
 	}
+	models := traceModels(tr)
 	return &summary{
 		trace:  tr,
 		spans:  len(spans),
 		body:   s.codec.seal(*buf),
-		models: joinModels(tr),
+		models: models,
+		joined: joinModels(models),
 		text:   ftsText(&tr, spans),
 	}, nil
 }
@@ -86,6 +90,8 @@ func appendUnique(rs []*request, r *request) []*request {
 // groupTx is the state of one group transaction.
 type groupTx struct {
 	s       *Store
+	ctx     context.Context
+	tx      *sql.Tx
 	stmts   writerStmts // bound to the transaction
 	traces  map[string]*traceWork
 	order   []*traceWork
@@ -95,7 +101,16 @@ type groupTx struct {
 	// obs is what the spans first stored by this group contribute to the
 	// rollups.
 	obs []rollup.Observation
+	// blocks are the start times written per trace block (trace_blocks).
+	blocks map[int64]*startRange
+	// fts are the statements of the full-text parts written, and created
+	// the parts this transaction created (see fts.go).
+	fts     map[int64]*ftsPartStmts
+	created []int64
 }
+
+// startRange is a range of trace start times.
+type startRange struct{ min, max int64 }
 
 type svcKey struct{ service, deployment string }
 
@@ -110,14 +125,19 @@ type svcDelta struct {
 // fails the transaction.
 func (s *Store) writeGroup(group []*request) ([]rollup.Observation, error) {
 	var obs []rollup.Observation
+	var created []int64
 	err := s.inTx(func(tx *sql.Tx) error {
 		ctx := context.Background() // a taken batch is written whatever its caller does
 		g := &groupTx{
 			s:      s,
+			ctx:    ctx,
+			tx:     tx,
 			stmts:  s.stmts.bind(ctx, tx),
 			traces: make(map[string]*traceWork),
 			svc:    make(map[svcKey]*svcDelta),
+			blocks: make(map[int64]*startRange),
 		}
+		defer g.closeFTS()
 		if err := g.stmts.maxTraceRow.QueryRow().Scan(&g.nextRow); err != nil {
 			return fmt.Errorf("read trace rows: %w", err)
 		}
@@ -125,12 +145,13 @@ func (s *Store) writeGroup(group []*request) ([]rollup.Observation, error) {
 		if err := g.write(group); err != nil {
 			return err
 		}
-		obs = g.obs
+		obs, created = g.obs, g.created
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
+	s.partsCreated(created)
 	return obs, nil
 }
 
@@ -209,6 +230,9 @@ func (g *groupTx) write(group []*request) error {
 		}
 	}
 	if err := g.writeServices(); err != nil {
+		return err
+	}
+	if err := g.writeBlocks(); err != nil {
 		return err
 	}
 	return g.writeRollups()
@@ -394,7 +418,7 @@ func (g *groupTx) writeSummary(w *traceWork) error {
 	g.observe(w, sum)
 	tr := &sum.trace
 	start := unixNano(tr.StartTime)
-	args := []any{tr.Service, tr.Deployment, start, int64(tr.Duration), string(tr.Status), sum.models,
+	args := []any{tr.Service, tr.Deployment, start, int64(tr.Duration), string(tr.Status), sum.joined,
 		tr.SessionID, tr.UserID, tr.SpanCount, tr.ErrorCount,
 		tr.Usage.InputTokens, tr.Usage.OutputTokens, tr.Usage.TotalTokens, tr.Usage.CostUSD, sum.body}
 	if w.isNew {
@@ -402,15 +426,19 @@ func (g *groupTx) writeSummary(w *traceWork) error {
 			return fmt.Errorf("insert summary of trace %s: %w", w.id, err)
 		}
 		g.service(tr.Service, tr.Deployment, 1, start)
+		if err := g.insertModels(w, sum.models, start); err != nil {
+			return err
+		}
 	} else {
-		var oldService, oldDeployment string
-		if err := g.stmts.traceService.QueryRow(w.row).Scan(&oldService, &oldDeployment); err != nil {
+		var oldService, oldDeployment, oldModels string
+		var oldStart int64
+		if err := g.stmts.traceService.QueryRow(w.row).Scan(&oldService, &oldDeployment, &oldStart, &oldModels); err != nil {
 			return fmt.Errorf("read summary of trace %s: %w", w.id, err)
 		}
 		if _, err := g.stmts.updateTrace.Exec(append(args, w.row)...); err != nil {
 			return fmt.Errorf("update summary of trace %s: %w", w.id, err)
 		}
-		if _, err := g.stmts.deleteFTS.Exec(w.row); err != nil {
+		if err := g.deleteText(w.row); err != nil {
 			return fmt.Errorf("delete text of trace %s: %w", w.id, err)
 		}
 		if oldService != tr.Service || oldDeployment != tr.Deployment {
@@ -419,10 +447,50 @@ func (g *groupTx) writeSummary(w *traceWork) error {
 		} else {
 			g.service(tr.Service, tr.Deployment, 0, start)
 		}
+		if oldStart != start || oldModels != sum.joined {
+			for _, m := range splitModels(oldModels) {
+				if _, err := g.stmts.deleteModel.Exec(m, oldStart, w.id); err != nil {
+					return fmt.Errorf("delete model %s of trace %s: %w", m, w.id, err)
+				}
+			}
+			if err := g.insertModels(w, sum.models, start); err != nil {
+				return err
+			}
+		}
 	}
+	g.block(w.row, start)
 	if sum.text != "" {
-		if _, err := g.stmts.insertFTS.Exec(w.row, sum.text); err != nil {
+		if err := g.insertText(w.row, sum.text); err != nil {
 			return fmt.Errorf("index text of trace %s: %w", w.id, err)
+		}
+	}
+	return nil
+}
+
+// insertModels records a trace's models in trace_models.
+func (g *groupTx) insertModels(w *traceWork, models []string, start int64) error {
+	for _, m := range models {
+		if _, err := g.stmts.insertModel.Exec(m, start, w.id, w.row); err != nil {
+			return fmt.Errorf("insert model %s of trace %s: %w", m, w.id, err)
+		}
+	}
+	return nil
+}
+
+// block widens the start range of a trace row's block.
+func (g *groupTx) block(row, start int64) {
+	b := row >> blockShift
+	if r := g.blocks[b]; r != nil {
+		r.min, r.max = min(r.min, start), max(r.max, start)
+		return
+	}
+	g.blocks[b] = &startRange{start, start}
+}
+
+func (g *groupTx) writeBlocks() error {
+	for b, r := range g.blocks {
+		if _, err := g.stmts.upsertBlock.Exec(b, r.min, r.max); err != nil {
+			return fmt.Errorf("update trace block %d: %w", b, err)
 		}
 	}
 	return nil
@@ -497,22 +565,47 @@ func sortSpans(spans []model.Span) {
 // modelSep separates the models in the traces.models column.
 const modelSep = "\x1f"
 
-// joinModels encodes a trace's models for the models column.
-func joinModels(tr model.Trace) string {
+// traceModels returns a trace's models as the models column and
+// trace_models hold them: without separators, each once.
+func traceModels(tr model.Trace) []string {
 	models := tr.Models
 	if len(models) == 0 && tr.Model != "" {
 		models = []string{tr.Model}
 	}
+	out := make([]string, 0, len(models))
+	for _, m := range models {
+		m = modelName(m)
+		if !slices.Contains(out, m) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// modelName is a model as the models column and trace_models hold it.
+func modelName(m string) string { return strings.ReplaceAll(m, modelSep, " ") }
+
+// joinModels encodes a trace's models for the models column.
+func joinModels(models []string) string {
 	if len(models) == 0 {
 		return ""
 	}
 	var b strings.Builder
 	b.WriteString(modelSep)
 	for _, m := range models {
-		b.WriteString(strings.ReplaceAll(m, modelSep, " "))
+		b.WriteString(m)
 		b.WriteString(modelSep)
 	}
 	return b.String()
+}
+
+// splitModels decodes the models column.
+func splitModels(joined string) []string {
+	joined = strings.TrimPrefix(strings.TrimSuffix(joined, modelSep), modelSep)
+	if joined == "" {
+		return nil
+	}
+	return strings.Split(joined, modelSep)
 }
 
 // ftsText is the text indexed for a trace: its question and answer and its
@@ -559,7 +652,8 @@ func ftsText(tr *model.Trace, spans []model.Span) string {
 type writerStmts struct {
 	insertLog, traceState, maxTraceRow, spanLogs, insertSpan, getSpan, updateSpan, traceSpans,
 	insertTrace, updateTrace, traceService, insertFTS, deleteFTS,
-	upsertService, decService, deleteEmptyServices, traceLogs, getRollup, putRollup *sql.Stmt
+	upsertService, decService, deleteEmptyServices, traceLogs, getRollup, putRollup,
+	insertModel, deleteModel, upsertBlock *sql.Stmt
 }
 
 // traceLogsQuery reads the log records of a trace, oldest first; records
@@ -567,6 +661,10 @@ type writerStmts struct {
 // the export, then arrival: the row id), because instrumentations stamp the
 // messages of one call with the same millisecond.
 const traceLogsQuery = `SELECT span_id, time_ns, body FROM logs WHERE trace_id = ? ORDER BY time_ns, id`
+
+// insertModelSQL records a model of a trace (a name that two models share
+// once their separators are replaced is recorded once).
+const insertModelSQL = `INSERT OR IGNORE INTO trace_models (model, start_ns, trace_id, trace_row) VALUES (?, ?, ?, ?)`
 
 const spanColumns = `trace_id, span_id, parent_span_id, name, start_ns, end_ns, status_code, body`
 
@@ -577,7 +675,7 @@ func (st *writerStmts) list() []**sql.Stmt {
 	return []**sql.Stmt{&st.insertLog, &st.traceState, &st.maxTraceRow, &st.spanLogs, &st.insertSpan, &st.getSpan,
 		&st.updateSpan, &st.traceSpans, &st.insertTrace, &st.updateTrace, &st.traceService,
 		&st.insertFTS, &st.deleteFTS, &st.upsertService, &st.decService, &st.deleteEmptyServices, &st.traceLogs,
-		&st.getRollup, &st.putRollup}
+		&st.getRollup, &st.putRollup, &st.insertModel, &st.deleteModel, &st.upsertBlock}
 }
 
 func (st *writerStmts) prepare(ctx context.Context, db *sql.DB) error {
@@ -601,7 +699,7 @@ func (st *writerStmts) prepare(ctx context.Context, db *sql.DB) error {
 			models = ?, session_id = ?, user_id = ?, span_count = ?, error_count = ?,
 			input_tokens = ?, output_tokens = ?, total_tokens = ?, cost_usd = ?, body = ?
 			WHERE id = ?`,
-		`SELECT service, deployment FROM traces WHERE id = ?`,
+		`SELECT service, deployment, start_ns, models FROM traces WHERE id = ?`,
 		`INSERT INTO traces_fts (rowid, text) VALUES (?, ?)`,
 		`DELETE FROM traces_fts WHERE rowid = ?`,
 		`INSERT INTO services (service, deployment, first_seen_ns, last_seen_ns, trace_count)
@@ -617,6 +715,12 @@ func (st *writerStmts) prepare(ctx context.Context, db *sql.DB) error {
 			AND deployment = ? AND model = ? AND status = ?`,
 		`INSERT OR REPLACE INTO rollups (resolution, kind, bucket, service, deployment, model, status, point)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		insertModelSQL,
+		`DELETE FROM trace_models WHERE model = ? AND start_ns = ? AND trace_id = ?`,
+		`INSERT INTO trace_blocks (block, min_start_ns, max_start_ns) VALUES (?, ?, ?)
+			ON CONFLICT (block) DO UPDATE SET
+				min_start_ns = min(min_start_ns, excluded.min_start_ns),
+				max_start_ns = max(max_start_ns, excluded.max_start_ns)`,
 	}
 	ptrs := st.list()
 	if len(ptrs) != len(queries) {

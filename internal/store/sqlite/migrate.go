@@ -29,6 +29,9 @@ type migration struct {
 	version int
 	name    string
 	sql     string
+	// backfill, when set, runs after sql in the same transaction: moving
+	// data in a way SQL alone expresses badly (see backfillFor).
+	backfill func(ctx context.Context, tx *sql.Tx) error
 }
 
 // loadMigrations reads and orders the migrations in dir of fsys, checking
@@ -56,7 +59,7 @@ func loadMigrations(fsys fs.FS, dir string) ([]migration, error) {
 		if err != nil {
 			return nil, fmt.Errorf("migration %s: %w", name, err)
 		}
-		out = append(out, migration{version: v, name: name, sql: string(b)})
+		out = append(out, migration{version: v, name: name, sql: string(b), backfill: backfillFor(v)})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].version < out[j].version })
 	for i, m := range out {
@@ -128,6 +131,11 @@ func migrateStep(ctx context.Context, conn execBeginner, migs []migration) (befo
 	if _, err := tx.ExecContext(ctx, m.sql); err != nil {
 		return before, before, fmt.Errorf("apply migration %s: %w", m.name, err)
 	}
+	if m.backfill != nil {
+		if err := m.backfill(ctx, tx); err != nil {
+			return before, before, fmt.Errorf("apply migration %s: backfill: %w", m.name, err)
+		}
+	}
 	if rows == 0 {
 		_, err = tx.ExecContext(ctx, `INSERT INTO schema_version (version) VALUES (?)`, m.version)
 	} else {
@@ -141,4 +149,41 @@ func migrateStep(ctx context.Context, conn execBeginner, migs []migration) (befo
 	}
 	committed = true
 	return before, m.version, nil
+}
+
+// backfillFor returns the Go part of a migration, if it has one.
+func backfillFor(version int) func(ctx context.Context, tx *sql.Tx) error {
+	switch version {
+	case 9:
+		return backfillTraceModels
+	}
+	return nil
+}
+
+// backfillTraceModels fills trace_models (0009) from traces.models: a
+// recursive SQL split would queue every trace's row in memory first.
+func backfillTraceModels(ctx context.Context, tx *sql.Tx) error {
+	rows, err := tx.QueryContext(ctx, `SELECT id, start_ns, trace_id, models FROM traces WHERE models <> ''`)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	ins, err := tx.PrepareContext(ctx, insertModelSQL)
+	if err != nil {
+		return err
+	}
+	defer ins.Close()
+	for rows.Next() {
+		var row, start int64
+		var traceID, models string
+		if err := rows.Scan(&row, &start, &traceID, &models); err != nil {
+			return err
+		}
+		for _, m := range splitModels(models) {
+			if _, err := ins.ExecContext(ctx, m, start, traceID, row); err != nil {
+				return fmt.Errorf("trace %s: %w", traceID, err)
+			}
+		}
+	}
+	return rows.Err()
 }

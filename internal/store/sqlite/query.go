@@ -21,159 +21,6 @@ const (
 	maxQueryTermLen = 256
 )
 
-// ListTraces returns trace summaries matching q, newest first (by start
-// time, then trace id, both descending).
-func (s *Store) ListTraces(ctx context.Context, q store.TraceQuery) (store.TracePage, error) {
-	if s.closed.Load() {
-		return store.TracePage{}, store.ErrClosed
-	}
-	limit := q.Limit
-	switch {
-	case limit <= 0:
-		limit = store.DefaultLimit
-	case limit > store.MaxLimit:
-		limit = store.MaxLimit
-	}
-	scan := false
-	match := ftsQuery(q.Text)
-	if match != "" {
-		// Few matches: look the matching traces up and sort them. Many: walk
-		// the traces newest first and keep the matching ones, which stops
-		// as soon as the page is full.
-		n, err := s.countMatches(ctx, match)
-		if err != nil && strings.Contains(err.Error(), "fts5") {
-			// A word the tokenizer splits in two is a phrase, which the
-			// index cannot answer (ftsQuery knows every such character of
-			// this SQLite; this is for a newer Unicode than it knows).
-			// Fall back to the words' ASCII letters and digits.
-			if match = ftsQueryASCII(q.Text); match == "" {
-				return store.TracePage{}, nil
-			}
-			n, err = s.countMatches(ctx, match)
-		}
-		if err != nil {
-			return store.TracePage{}, s.readErr("list traces: full-text search", err)
-		}
-		if n == 0 {
-			return store.TracePage{}, nil
-		}
-		scan = n > ftsDriveMax
-	}
-	query, args, err := listQuery(q, match, limit, scan)
-	if err != nil {
-		return store.TracePage{}, fmt.Errorf("sqlite: list traces: %w", err)
-	}
-	rows, err := s.rdb.QueryContext(ctx, query, args...)
-	if err != nil {
-		return store.TracePage{}, s.readErr("list traces", err)
-	}
-	defer rows.Close()
-	var page store.TracePage
-	var lastStart int64
-	var lastID string
-	for rows.Next() {
-		if len(page.Traces) == limit {
-			page.NextCursor = encodeCursor(lastStart, lastID)
-			break
-		}
-		var blob []byte
-		if err := rows.Scan(&lastID, &lastStart, &blob); err != nil {
-			return store.TracePage{}, s.readErr("list traces", err)
-		}
-		tr, err := s.decodeTraceBlob(blob)
-		if err != nil {
-			return store.TracePage{}, fmt.Errorf("sqlite: list traces: trace %s: %w", lastID, err)
-		}
-		page.Traces = append(page.Traces, tr)
-	}
-	if err := rows.Err(); err != nil {
-		return store.TracePage{}, s.readErr("list traces", err)
-	}
-	return page, nil
-}
-
-// ftsDriveMax is the number of full-text matches up to which ListTraces
-// reads the matching traces directly rather than scanning by time.
-const ftsDriveMax = 2000
-
-// countMatches counts the traces a full-text query matches, up to
-// ftsDriveMax+1.
-func (s *Store) countMatches(ctx context.Context, match string) (int, error) {
-	var n int
-	err := s.rdb.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT rowid FROM traces_fts WHERE traces_fts MATCH ? LIMIT ?)`,
-		match, ftsDriveMax+1).Scan(&n)
-	return n, err
-}
-
-// listQuery builds the SQL of ListTraces for q and the full-text query
-// match; it asks for limit+1 rows so that the caller knows whether there is
-// a next page. With scan, the full-text condition only filters traces read
-// in time order instead of selecting them.
-func listQuery(q store.TraceQuery, match string, limit int, scan bool) (string, []any, error) {
-	var where []string
-	var args []any
-	if q.Cursor != "" {
-		startNS, traceID, err := decodeCursor(q.Cursor)
-		if err != nil {
-			return "", nil, err
-		}
-		where = append(where, `(start_ns, trace_id) < (?, ?)`)
-		args = append(args, startNS, traceID)
-	}
-	if q.Service != "" {
-		where = append(where, `service = ?`)
-		args = append(args, q.Service)
-	}
-	if q.Deployment != "" {
-		where = append(where, `deployment = ?`)
-		args = append(args, q.Deployment)
-	}
-	if q.Model != "" {
-		where = append(where, `instr(models, ?) > 0`)
-		args = append(args, modelSep+strings.ReplaceAll(q.Model, modelSep, " ")+modelSep)
-	}
-	switch q.Status {
-	case "":
-	case model.StatusError:
-		// A literal, so that the partial index on failed traces applies.
-		where = append(where, `status = 'error'`)
-	case model.StatusOK:
-		// Succeeded: most SDKs leave the status unset on success.
-		where = append(where, `status <> 'error'`)
-	default:
-		where = append(where, `status = ?`)
-		args = append(args, string(q.Status))
-	}
-	if !q.Since.IsZero() {
-		where = append(where, `start_ns >= ?`)
-		args = append(args, q.Since.UnixNano())
-	}
-	if !q.Until.IsZero() {
-		where = append(where, `start_ns < ?`)
-		args = append(args, q.Until.UnixNano())
-	}
-	if q.MinDuration > 0 {
-		where = append(where, `duration_ns >= ?`)
-		args = append(args, int64(q.MinDuration))
-	}
-	if match != "" {
-		in := `id IN (SELECT rowid FROM traces_fts WHERE traces_fts MATCH ?)`
-		if scan {
-			in = "+" + in // the unary plus keeps the planner off the rowid lookup
-		}
-		where = append(where, in)
-		args = append(args, match)
-	}
-	query := `SELECT trace_id, start_ns, body FROM traces`
-	if len(where) > 0 {
-		query += ` WHERE ` + strings.Join(where, ` AND `)
-	}
-	query += ` ORDER BY start_ns DESC, trace_id DESC LIMIT ?`
-	args = append(args, limit+1)
-	return query, args, nil
-
-}
-
 func (s *Store) decodeTraceBlob(blob []byte) (model.Trace, error) {
 	payload, err := s.codec.open(blob)
 	if err != nil {
@@ -325,7 +172,7 @@ func (s *Store) ListServices(ctx context.Context) ([]model.ServiceInfo, error) {
 }
 
 // Cursors are URL-safe base64 (unpadded) of: version byte 1, the last
-// row's start time as 8 big-endian bytes, its trace id.
+// row's start time as 8 big-endian bytes, its trace id (see search.go).
 const cursorVersion = 1
 
 func encodeCursor(startNS int64, traceID string) string {
@@ -344,7 +191,7 @@ func decodeCursor(c string) (int64, string, error) {
 	if err != nil {
 		return 0, "", fmt.Errorf("%w: not base64", store.ErrInvalidCursor)
 	}
-	if len(b) < 10 || b[0] != cursorVersion {
+	if len(b) < 9 || b[0] != cursorVersion {
 		return 0, "", fmt.Errorf("%w: unknown format", store.ErrInvalidCursor)
 	}
 	id := string(b[9:])

@@ -115,6 +115,15 @@ type Options struct {
 	// fastest) or "zstd" (about 30% smaller; on the benchmark load 50%
 	// more CPU per span). Either reads what the other wrote.
 	Compression string
+
+	// For tests in this package: the size of the full-text parts
+	// (1<<ftsPartShift trace rows; default defaultFTSPartShift, never below
+	// blockShift), how many traces failing its filters a search reads
+	// before it answers (default defaultScanBudget), and up to how many
+	// full-text matches a search reads them all (default fewMatchesMax).
+	ftsPartShift int
+	scanBudget   int
+	fewMatches   int
 }
 
 func (o *Options) withDefaults() error {
@@ -147,6 +156,16 @@ func (o *Options) withDefaults() error {
 	if o.CacheMiB <= 0 {
 		o.CacheMiB = 8
 	}
+	if o.ftsPartShift <= 0 {
+		o.ftsPartShift = defaultFTSPartShift
+	}
+	o.ftsPartShift = max(o.ftsPartShift, blockShift)
+	if o.scanBudget <= 0 {
+		o.scanBudget = defaultScanBudget
+	}
+	if o.fewMatches <= 0 {
+		o.fewMatches = fewMatchesMax
+	}
 	switch o.Compression {
 	case "":
 		o.Compression = "s2"
@@ -169,6 +188,14 @@ type Store struct {
 	cdb   *sql.DB // exactly one connection, used only by the checkpointer goroutine
 	rdb   *sql.DB // read-only pool
 	stmts writerStmts
+
+	// ftsLegacyMax is the last trace row whose text is in traces_fts rather
+	// than a part (fts.go); fixed when the store is opened. ftsParts are the
+	// parts that exist, owned by the writer goroutine.
+	ftsLegacyMax int64
+	ftsParts     map[int64]bool
+	// ftsMerge are the parts the writer still has to merge (fts.go).
+	ftsMerge []int64
 
 	queue chan *request
 	// jobs are other writes (monitors, and later runs, alerts, the
@@ -246,6 +273,15 @@ func Open(ctx context.Context, opts Options, logger *slog.Logger) (*Store, error
 	from, to, err := migrate(ctx, s.wdb, migs)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: %s: %w", abs, err)
+	}
+	if err := s.wdb.QueryRowContext(ctx, `SELECT value FROM search_state WHERE name = 'fts_legacy_max_row'`).Scan(&s.ftsLegacyMax); err != nil {
+		return nil, fmt.Errorf("sqlite: %s: read search state: %w", abs, err)
+	}
+	if s.ftsParts, err = ftsParts(ctx, s.wdb); err != nil {
+		return nil, fmt.Errorf("sqlite: %s: list full-text parts: %w", abs, err)
+	}
+	if err := s.queueMerges(ctx); err != nil {
+		return nil, fmt.Errorf("sqlite: %s: full-text parts: %w", abs, err)
 	}
 	if err := s.stmts.prepare(ctx, s.wdb); err != nil {
 		return nil, fmt.Errorf("sqlite: %s: %w", abs, err)

@@ -405,37 +405,89 @@ func TestRejectsTooDeepValues(t *testing.T) {
 	}
 }
 
+// TestQueryPlans checks that every way of reading traces newest first
+// reads an index in that order, without sorting.
 func TestQueryPlans(t *testing.T) {
 	s := openTest(t, filepath.Join(t.TempDir(), "flowwatch.db"))
-	for _, tc := range []struct {
-		q    store.TraceQuery
-		scan bool
-		want string
-		sort bool
-	}{
-		{store.TraceQuery{Cursor: encodeCursor(5, "x")}, false, "traces_start", false},
-		{store.TraceQuery{Service: "a", Cursor: encodeCursor(5, "x")}, false, "traces_service_start", false},
-		{store.TraceQuery{Status: model.StatusError}, false, "traces_errors_start", false},
-		{store.TraceQuery{Since: time.Unix(1, 0)}, false, "traces_start", false},
-		// Few full-text matches: read them by id and sort; many: scan by time.
-		{store.TraceQuery{Text: "word"}, false, "INTEGER PRIMARY KEY", true},
-		{store.TraceQuery{Text: "word"}, true, "traces_start", false},
-	} {
-		plan := explain(t, s, tc.q, tc.scan)
-		if !strings.Contains(plan, tc.want) || strings.Contains(plan, "TEMP B-TREE") != tc.sort {
-			t.Errorf("plan for %+v (scan %v):\n%s\nwant %s, sort %v", tc.q, tc.scan, plan, tc.want, tc.sort)
-		}
+	// A trace, so that there are duration buckets to merge.
+	if _, err := s.WriteBatch(context.Background(), model.Batch{Spans: []model.Span{{TraceID: "t", SpanID: "s",
+		StartTime: time.Unix(10, 0), EndTime: time.Unix(30, 0)}}}); err != nil {
+		t.Fatal(err)
 	}
+	cursor := encodeCursor(5, "x")
+	for _, tc := range []struct {
+		name string
+		q    store.TraceQuery
+		d    driver
+		cols int
+		want []string
+	}{
+		{"time", store.TraceQuery{Cursor: cursor}, byTime, 0, []string{"traces_start"}},
+		{"time, window", store.TraceQuery{Since: time.Unix(1, 0), Until: time.Unix(9, 0)}, byTime, colService, []string{"traces_start"}},
+		{"service", store.TraceQuery{Service: "a", Cursor: cursor}, byService, colStatus, []string{"COVERING INDEX traces_service_start", "SEARCH f USING COVERING INDEX traces_filters (id=?)"}},
+		{"errors", store.TraceQuery{Status: model.StatusError, Since: time.Unix(1, 0)}, byErrors, 0, []string{"traces_errors_start"}},
+		{"model", store.TraceQuery{Model: "m", Cursor: cursor}, byModel, 0, []string{"SEARCH m USING PRIMARY KEY (model=? AND (start_ns,trace_id)<(?,?))"}},
+		{"model, other filters", store.TraceQuery{Model: "m", Service: "a"}, byModel, colService, []string{"SEARCH m USING PRIMARY KEY", "SEARCH f USING COVERING INDEX traces_filters (id=?)"}},
+		{"duration", store.TraceQuery{MinDuration: time.Second, Cursor: cursor}, byDuration, colStatus, []string{"MERGE", "traces_duration_start", "SEARCH f USING COVERING INDEX traces_filters (id=?)"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sr, tx := testSearch(t, s, tc.q)
+			defer tx.Rollback()
+			query, args, err := sr.driverSQL(tc.d, tc.cols, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			plan := explain(t, tx, query, args)
+			for _, w := range tc.want {
+				if !strings.Contains(plan, w) {
+					t.Errorf("plan does not use %s:\n%s", w, plan)
+				}
+			}
+			if strings.Contains(plan, "TEMP B-TREE") || strings.Contains(plan, "SCAN") {
+				t.Errorf("plan sorts or scans:\n%s", plan)
+			}
+		})
+	}
+	t.Run("blocks", func(t *testing.T) {
+		sr, tx := testSearch(t, s, store.TraceQuery{Text: "word", Since: time.Unix(1, 0), Cursor: cursor})
+		defer tx.Rollback()
+		query, args := sr.blocksSQL()
+		plan := explain(t, tx, query, args)
+		if !strings.Contains(plan, "COVERING INDEX trace_blocks_max_start") || strings.Contains(plan, "TEMP B-TREE") {
+			t.Errorf("blocks plan:\n%s", plan)
+		}
+	})
+	t.Run("text", func(t *testing.T) {
+		_, tx := testSearch(t, s, store.TraceQuery{Text: "word"})
+		defer tx.Rollback()
+		plan := explain(t, tx, textQuery("traces_fts", colService), []any{`"word"*`, 1, 512})
+		if !strings.Contains(plan, "VIRTUAL TABLE INDEX") || !strings.Contains(plan, "SEARCH f USING COVERING INDEX traces_filters (id=?)") ||
+			strings.Contains(plan, "TEMP B-TREE") {
+			t.Errorf("text plan:\n%s", plan)
+		}
+	})
 }
 
-// explain returns the query plan of the query ListTraces runs for q.
-func explain(t *testing.T, s *Store, q store.TraceQuery, scan bool) string {
+// testSearch returns the search ListTraces makes of q, in a read
+// transaction.
+func testSearch(t *testing.T, s *Store, q store.TraceQuery) (*search, *sql.Tx) {
 	t.Helper()
-	query, args, err := listQuery(q, ftsQuery(q.Text), 10, scan)
+	sr, err := newSearch(s, q)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rows, err := s.rdb.Query(`EXPLAIN QUERY PLAN `+query, args...)
+	tx, err := s.rdb.BeginTx(context.Background(), &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sr.ctx, sr.tx = context.Background(), tx
+	return sr, tx
+}
+
+// explain returns the query plan of a query.
+func explain(t *testing.T, tx *sql.Tx, query string, args []any) string {
+	t.Helper()
+	rows, err := tx.Query(`EXPLAIN QUERY PLAN `+query, args...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -625,8 +677,10 @@ func TestFTSIntegrity(t *testing.T) {
 			}
 		}
 	}
-	if _, err := s.wdb.Exec(`INSERT INTO traces_fts (traces_fts, rank) VALUES ('integrity-check', 0)`); err != nil {
-		t.Errorf("full-text index integrity check: %v", err)
+	for _, table := range []string{"traces_fts", "traces_fts_0"} {
+		if _, err := s.wdb.Exec(`INSERT INTO ` + table + ` (` + table + `, rank) VALUES ('integrity-check', 0)`); err != nil {
+			t.Errorf("full-text index %s integrity check: %v", table, err)
+		}
 	}
 	page, err := s.ListTraces(ctx, store.TraceQuery{Text: "question 7"})
 	if err != nil || len(page.Traces) == 0 {
@@ -654,11 +708,11 @@ func TestFTSTokenizerAgreement(t *testing.T) {
 	for len(words) > 0 {
 		chunk := words[:min(1000, len(words))]
 		words = words[len(chunk):]
-		if _, err := s.countMatches(ctx, strings.Join(chunk, " OR ")); err == nil {
+		if err := matchError(ctx, s, strings.Join(chunk, " OR ")); err == nil {
 			continue
 		}
 		for _, w := range chunk {
-			if _, err := s.countMatches(ctx, w); err != nil {
+			if err := matchError(ctx, s, w); err != nil {
 				split = append(split, fmt.Sprintf("%U", []rune(w)[2]))
 			}
 		}
@@ -666,6 +720,12 @@ func TestFTSTokenizerAgreement(t *testing.T) {
 	if len(split) > 0 {
 		t.Errorf("the tokenizer splits words at %d characters ftsQuery keeps (add them to tokenizerSeparator): %v", len(split), split)
 	}
+}
+
+// matchError runs a full-text query and returns its error.
+func matchError(ctx context.Context, s *Store, match string) error {
+	var n int
+	return s.rdb.QueryRowContext(ctx, `SELECT count(*) FROM traces_fts WHERE traces_fts MATCH ?`, match).Scan(&n)
 }
 
 func TestFTSQueryFallback(t *testing.T) {

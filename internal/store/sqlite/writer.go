@@ -224,6 +224,7 @@ func (s *Store) runWriter() {
 	commit := func(r *request) {
 		group := s.gather(r)
 		s.commitGroup(group)
+		s.mergeStep()
 		for _, r := range group {
 			written += r.bytes
 		}

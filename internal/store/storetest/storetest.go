@@ -27,6 +27,10 @@
 //     spans or by log records that attach to stored spans;
 //   - services count traces (not spans), and a service's first and last
 //     seen times are the earliest and latest trace start times;
+//   - a listing without filters fills every page but the last; a search
+//     with filters may answer a short or empty page with a next cursor
+//     (TracePage), and the pages up to the one without a cursor hold
+//     exactly the matching traces, newest first, once each;
 //   - a run's alert decider is called only when its owner holds the run
 //     (never on ErrConflict), and also when the run ends as failed; a
 //     notification it queues is pending, without attempts or lease, and
@@ -76,6 +80,8 @@ func Run(t *testing.T, open Opener) {
 		{"Filters", testFilters},
 		{"Paging", testPaging},
 		{"FullText", testFullText},
+		{"SearchPaging", testSearchPaging},
+		{"SearchRewrites", testSearchRewrites},
 		{"Services", testServices},
 		{"NotFound", testNotFound},
 		{"InvalidCursor", testInvalidCursor},
