@@ -258,15 +258,21 @@ func (s *Scheduler) RunNow(ctx context.Context, name string, start, end *time.Ti
 func (s *Scheduler) Wait() { s.wg.Wait() }
 
 // Dispatch claims runs while fewer than MaxConcurrent execute and starts
-// them.
+// them. One pass is one instant: the clock is read once, when the first
+// slot is free, so that how many times it is read does not depend on how
+// fast the runs started meanwhile end.
 func (s *Scheduler) Dispatch(ctx context.Context) error {
+	var now time.Time
 	for {
 		select {
 		case s.sem <- struct{}{}:
 		default:
 			return nil // all slots busy
 		}
-		run, ok, err := s.o.Store.ClaimRun(ctx, s.o.Owner, s.o.Now(), s.o.Lease)
+		if now.IsZero() {
+			now = s.o.Now()
+		}
+		run, ok, err := s.o.Store.ClaimRun(ctx, s.o.Owner, now, s.o.Lease)
 		if err != nil || !ok {
 			<-s.sem
 			return err
