@@ -17,7 +17,7 @@
 // read-out per bucket, classes, escaping, stable output) is a few hundred
 // lines, so it lives here.
 //
-// Rules the charts keep (docs: /work/shared/reference/ui.md, "Charts"):
+// Rules the charts keep (the peers' habits the dashboard follows, "Charts"):
 //   - A point that is not Valid (no data in its bucket) is a gap: lines
 //     break there and bars are absent; nothing is drawn as zero.
 //   - Amounts (Count, Tokens, USD) and durations start their axis at 0;
