@@ -34,6 +34,7 @@ func funcs() template.FuncMap {
 		"fmtlocal": func(t time.Time) string { return t.Format("2006-01-02T15:04") },
 		"json":     prettyJSON,
 		"long":     clipLong,
+		"signal":   fmtSignal,
 	}
 }
 
@@ -185,4 +186,24 @@ func clipLong(s string) string {
 		i--
 	}
 	return s[:i] + "\n… (cut at 16 KB: the whole text is in the trace's JSON)"
+}
+
+// fmtSignal writes an operational signal's value with the unit its name
+// says: latencies in ms or s, rates as percentages, tokens, dollars, and
+// counts with thousands separators.
+func fmtSignal(name string, v *float64) string {
+	if v == nil {
+		return noValue
+	}
+	switch {
+	case strings.HasSuffix(name, "_ms"):
+		return chart.FormatMillis(*v)
+	case strings.HasSuffix(name, "_rate"):
+		return chart.FormatRatio(*v)
+	case strings.Contains(name, "cost"):
+		return chart.FormatUSD(*v)
+	case strings.Contains(name, "tokens"):
+		return chart.FormatTokens(*v) + " tokens"
+	}
+	return chart.FormatCount(*v)
 }

@@ -117,6 +117,7 @@ func (u *UI) run(w http.ResponseWriter, r *http.Request) error {
 		last := insts[len(insts)-1]
 		p.Next = b.Link("after", last.Metric+"/"+last.TraceID)
 	}
+	sortInstances(insts) // within the page: lowest scores first
 	p.Instances = insts
 	u.render(w, r, http.StatusOK, "run", p)
 	return nil
