@@ -8,6 +8,8 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -27,6 +29,11 @@ type PagesOptions struct {
 	// Sample is about how many traces the benchmark's monitor run judges
 	// (with the built-in evaluators), so the quality pages have runs.
 	Sample int
+	// Only, when set, times only the pages whose name contains it.
+	Only string
+	// CPUProfile, when set, is a file that receives a CPU profile of the
+	// whole process while the pages are timed (go tool pprof reads it).
+	CPUProfile string
 	// Progress receives progress lines (may be nil).
 	Progress io.Writer
 }
@@ -207,7 +214,21 @@ operational:
 		{"run", "/runs/" + created.Run.ID},
 		{"alerts", "/alerts"},
 	}
+	if o.CPUProfile != "" {
+		f, err := os.Create(o.CPUProfile)
+		if err != nil {
+			return res, fmt.Errorf("cpu profile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return res, fmt.Errorf("cpu profile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	for _, p := range pages {
+		if !strings.Contains(p.name, o.Only) {
+			continue
+		}
 		t, err := c.time(ctx, p.path, o.Runs)
 		if err != nil {
 			return res, fmt.Errorf("%s: %w", p.name, err)

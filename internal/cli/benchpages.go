@@ -35,6 +35,8 @@ store's reads and reading the body.`,
 	f := cmd.Flags()
 	f.StringVar(&o.DataDir, "data", "", "directory of a store loaded by flowwatch bench search --data DIR (required)")
 	f.IntVar(&o.Runs, "runs", 20, "times each page is fetched")
+	f.StringVar(&o.Only, "only", "", "time only the pages whose name contains this (\"30d\", \"overview\")")
+	f.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the timed requests to this file")
 	f.IntVar(&o.Sample, "sample", 2000, "about how many traces the benchmark's monitor run judges")
 	return cmd
 }

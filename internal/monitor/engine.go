@@ -438,15 +438,18 @@ func (e *Engine) operational(ctx context.Context, run model.Run, m model.Monitor
 	if len(m.Operational) == 0 {
 		return nil, nil
 	}
-	start := run.WindowStart.Truncate(time.Minute)
-	if start.Before(run.WindowStart) {
-		start = start.Add(time.Minute)
-	}
+	// The minutes that start inside the window: hour rows for its whole
+	// hours, minute rows for its edges.
+	parts := rollup.Cover(ceilUnix(run.WindowStart), ceilUnix(run.WindowEnd))
 	read := func(kind rollup.Kind) ([]rollup.Row, error) {
-		rows, err := e.o.Store.Rollups(ctx, store.RollupQuery{Kind: kind, Resolution: rollup.Minute,
-			Start: start.Unix(), End: run.WindowEnd.Unix(), Service: m.Target.Service, Deployment: m.Target.Deployment})
-		if err != nil {
-			return nil, fmt.Errorf("read the window's %s rollups: %w", kind, err)
+		var rows []rollup.Row
+		for _, pt := range parts {
+			r, err := e.o.Store.Rollups(ctx, store.RollupQuery{Kind: kind, Resolution: pt.Resolution,
+				Start: pt.Start, End: pt.End, Service: m.Target.Service, Deployment: m.Target.Deployment})
+			if err != nil {
+				return nil, fmt.Errorf("read the window's %s rollups: %w", kind, err)
+			}
+			rows = append(rows, r...)
 		}
 		return rows, nil
 	}
@@ -516,4 +519,12 @@ func (e *Engine) operational(ctx context.Context, run model.Run, m model.Monitor
 		}
 	}
 	return out, nil
+}
+
+// ceilUnix is t in Unix seconds, rounded up.
+func ceilUnix(t time.Time) int64 {
+	if t.Nanosecond() > 0 {
+		return t.Unix() + 1
+	}
+	return t.Unix()
 }

@@ -26,8 +26,12 @@ const maxBins = 2048
 type Point struct {
 	Count  int64 // requests or calls
 	Errors int64
-	// Latency holds durations in milliseconds.
-	Latency      *ddsketch.DDSketch
+	// latency holds durations in milliseconds. A point read with
+	// UnmarshalDeferred has none until it is needed: its sketch stays
+	// encoded in pending, and merging it into another point reads those
+	// bytes straight into the other point's sketch.
+	latency      *ddsketch.DDSketch
+	pending      []byte
 	LatencySumMs float64
 	LatencyMaxMs float64
 
@@ -43,7 +47,21 @@ type Point struct {
 
 // NewPoint returns an empty point.
 func NewPoint() *Point {
-	return &Point{Latency: newSketch()}
+	return &Point{latency: newSketch()}
+}
+
+// sketch returns the point's latency sketch, decoding a deferred one.
+func (p *Point) sketch() (*ddsketch.DDSketch, error) {
+	if p.latency == nil {
+		sk := newSketch()
+		if p.pending != nil {
+			if err := mergeEncodedSketch(sk, p.pending); err != nil {
+				return nil, err
+			}
+		}
+		p.latency, p.pending = sk, nil
+	}
+	return p.latency, nil
 }
 
 func newSketch() *ddsketch.DDSketch {
@@ -62,7 +80,9 @@ func (p *Point) Observe(o Observation) {
 		p.Errors++
 	}
 	ms := float64(max(o.Duration, 0)) / 1e6
-	_ = p.Latency.Add(ms) // fails only for NaN or negative values
+	if sk, err := p.sketch(); err == nil {
+		_ = sk.Add(ms) // fails only for NaN or negative values
+	}
 	p.LatencySumMs += ms
 	p.LatencyMaxMs = max(p.LatencyMaxMs, ms)
 	u := o.Usage
@@ -86,13 +106,28 @@ func totalTokens(u model.Usage) int64 {
 	return u.InputTokens + u.OutputTokens
 }
 
-// Merge adds o into p.
+// Merge adds o into p. After an error p is left part-merged, and should
+// be dropped.
 func (p *Point) Merge(o *Point) error {
 	if o == nil {
 		return nil
 	}
-	if err := p.Latency.MergeWith(o.Latency); err != nil {
-		return fmt.Errorf("merge latency sketches: %w", err)
+	sk, err := p.sketch()
+	if err != nil {
+		return err
+	}
+	switch {
+	case o.latency != nil:
+		if err := sk.MergeWith(o.latency); err != nil {
+			return fmt.Errorf("merge latency sketches: %w", err)
+		}
+	case o.pending != nil:
+		// Reading the bytes into sk costs a sixth of decoding them into
+		// a sketch of their own and merging that (a new sketch's stores
+		// grow from nothing).
+		if err := mergeEncodedSketch(sk, o.pending); err != nil {
+			return err
+		}
 	}
 	p.Count += o.Count
 	p.Errors += o.Errors
@@ -110,10 +145,11 @@ func (p *Point) Merge(o *Point) error {
 // Quantile returns the latency at quantile q (0..1) in milliseconds, and
 // false when the point holds no latency.
 func (p *Point) Quantile(q float64) (float64, bool) {
-	if p.Latency == nil || p.Latency.IsEmpty() {
+	sk, err := p.sketch()
+	if err != nil || sk.IsEmpty() {
 		return 0, false
 	}
-	v, err := p.Latency.GetValueAtQuantile(q)
+	v, err := sk.GetValueAtQuantile(q)
 	if err != nil {
 		return 0, false
 	}
@@ -140,13 +176,30 @@ func (p *Point) MarshalBinary() ([]byte, error) {
 	for _, f := range []float64{p.LatencySumMs, p.LatencyMaxMs, p.CostUSD} {
 		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(f))
 	}
-	p.Latency.Encode(&b, false)
+	sk, err := p.sketch()
+	if err != nil {
+		return nil, err
+	}
+	sk.Encode(&b, false)
 	return b, nil
 }
 
 // UnmarshalBinary decodes a point encoded by MarshalBinary. It rejects
 // anything else with an error (never a panic).
-func (p *Point) UnmarshalBinary(b []byte) (err error) {
+func (p *Point) UnmarshalBinary(b []byte) error {
+	if err := p.UnmarshalDeferred(b); err != nil {
+		return err
+	}
+	_, err := p.sketch()
+	return err
+}
+
+// UnmarshalDeferred decodes the exact fields of a point encoded by
+// MarshalBinary and keeps its latency sketch encoded until it is needed,
+// which makes merging many stored points several times cheaper. An error
+// in the sketch's bytes surfaces then: from Merge, MarshalBinary, or as no
+// latency from Quantile. The point keeps b.
+func (p *Point) UnmarshalDeferred(b []byte) error {
 	if len(b) > maxEncodedPoint {
 		return fmt.Errorf("rollup point: %d bytes, more than %d", len(b), maxEncodedPoint)
 	}
@@ -169,36 +222,45 @@ func (p *Point) UnmarshalBinary(b []byte) (err error) {
 		}
 		floats[i], b = math.Float64frombits(binary.LittleEndian.Uint64(b)), b[8:]
 	}
-	sk, err := decodeSketch(b)
-	if err != nil {
-		return err
+	if len(b) == 0 {
+		return errors.New("rollup point: no latency sketch")
 	}
 	*p = Point{
 		Count: ints[0], Errors: ints[1], InputTokens: ints[2], OutputTokens: ints[3],
 		TotalTokens: ints[4], CachedTokens: ints[5], Unpriced: ints[6],
 		LatencySumMs: floats[0], LatencyMaxMs: floats[1], CostUSD: floats[2],
-		Latency: sk,
+		pending: b,
 	}
 	return nil
 }
 
-// decodeSketch decodes a sketch into the bounded stores Point uses, so that
-// a decoded sketch costs no more memory than one built here whatever the
-// bytes say, and rejects one whose index mapping is not Point's (it could
-// not be merged).
-func decodeSketch(b []byte) (sk *ddsketch.DDSketch, err error) {
+// mergeEncodedSketch reads an encoded sketch into sk, whose bounded stores
+// keep the memory it takes no more than Point's whatever the bytes say. It
+// rejects a sketch whose index mapping is not sk's (it could not be
+// merged) and bad bytes with an error, never a panic.
+func mergeEncodedSketch(sk *ddsketch.DDSketch, b []byte) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			sk, err = nil, fmt.Errorf("rollup point: bad latency sketch: %v", r)
+			err = fmt.Errorf("rollup point: bad latency sketch: %v", r)
 		}
 	}()
-	bounded := func() store.Store { return store.NewCollapsingLowestDenseStore(maxBins) }
-	sk, err = ddsketch.DecodeDDSketch(b, bounded, nil)
-	if err != nil {
-		return nil, fmt.Errorf("rollup point: bad latency sketch: %w", err)
+	if err := sk.DecodeAndMergeWith(b); err != nil {
+		return fmt.Errorf("rollup point: bad latency sketch: %w", err)
 	}
-	if sk.IndexMapping == nil || !sk.IndexMapping.Equals(newSketch().IndexMapping) {
-		return nil, errors.New("rollup point: latency sketch of another accuracy or mapping")
+	// Bins beyond the indexes of the smallest and largest values the
+	// mapping can index come only from made-up bytes, and sketches-go's
+	// stores panic when merging them later.
+	m := sk.IndexMapping
+	lo, hi := m.Index(m.MinIndexableValue()), m.Index(m.MaxIndexableValue())
+	for _, st := range []store.Store{sk.GetPositiveValueStore(), sk.GetNegativeValueStore()} {
+		if st.IsEmpty() {
+			continue
+		}
+		mn, err1 := st.MinIndex()
+		mx, err2 := st.MaxIndex()
+		if err1 != nil || err2 != nil || mn < lo || mx > hi {
+			return fmt.Errorf("rollup point: bad latency sketch: bins %d..%d outside %d..%d", mn, mx, lo, hi)
+		}
 	}
-	return sk, nil
+	return nil
 }

@@ -7,6 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
 	"github.com/flowwatch/flowwatch/internal/model"
 )
 
@@ -77,10 +80,8 @@ func TestPointObserveAndMerge(t *testing.T) {
 	}
 	want := Point{Count: 3, Errors: 1, LatencySumMs: 400, LatencyMaxMs: 300, InputTokens: 110, OutputTokens: 55,
 		TotalTokens: 165, CachedTokens: 40, CostUSD: 0.5, Unpriced: 1}
-	got := *a
-	got.Latency = nil
-	if got != want {
-		t.Errorf("merged point = %+v\nwant %+v", got, want)
+	if diff := cmp.Diff(want, *a, cmpopts.IgnoreUnexported(Point{})); diff != "" {
+		t.Errorf("merged point (-want +got):\n%s", diff)
 	}
 	if p, _ := a.Quantile(0); p != 0 {
 		t.Errorf("min latency = %v, want 0", p)
@@ -106,6 +107,77 @@ func TestUnmarshalRejects(t *testing.T) {
 	}
 }
 
+// TestUnmarshalDeferred checks that points whose sketches stay encoded
+// merge to what decoded ones do, and that a bad sketch is an error when it
+// is read.
+func TestUnmarshalDeferred(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var encoded [][]byte
+	for i := range 20 {
+		p := NewPoint()
+		for j := range 50 {
+			p.Observe(obs(Requests, t0, time.Duration(1+i*j*j)*time.Millisecond, model.StatusOK, model.Usage{}, false))
+		}
+		b, err := p.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		encoded = append(encoded, b)
+	}
+	eager, deferred := NewPoint(), NewPoint()
+	for _, b := range encoded {
+		var e, d Point
+		if err := e.UnmarshalBinary(b); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.UnmarshalDeferred(b); err != nil {
+			t.Fatal(err)
+		}
+		if err := eager.Merge(&e); err != nil {
+			t.Fatal(err)
+		}
+		if err := deferred.Merge(&d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, q := range []float64{0, 0.5, 0.95, 0.99, 1} {
+		a, _ := eager.Quantile(q)
+		b, _ := deferred.Quantile(q)
+		if a != b {
+			t.Errorf("quantile %v: deferred %v, decoded %v", q, b, a)
+		}
+	}
+	if eager.Count != deferred.Count || eager.LatencySumMs != deferred.LatencySumMs {
+		t.Errorf("deferred totals %d/%v, decoded %d/%v", deferred.Count, deferred.LatencySumMs, eager.Count, eager.LatencySumMs)
+	}
+	// A lone deferred point answers its own percentiles and re-encodes.
+	var d Point
+	if err := d.UnmarshalDeferred(encoded[3]); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := d.Quantile(0.5); !ok {
+		t.Error("deferred point has no median")
+	}
+	if b, err := d.MarshalBinary(); err != nil || string(b) != string(encoded[3]) {
+		t.Errorf("deferred point re-encoded differently (err %v)", err)
+	}
+
+	bad := append(append([]byte{}, encoded[0][:len(encoded[0])-len(encoded[0])/3]...), 0xff, 0xff, 0xff)
+	var p Point
+	if err := p.UnmarshalDeferred(bad); err != nil {
+		t.Fatalf("exact fields of a point with a bad sketch: %v", err)
+	}
+	if err := NewPoint().Merge(&p); err == nil {
+		t.Error("merging a bad sketch: no error")
+	}
+	if _, ok := p.Quantile(0.5); ok {
+		t.Error("a bad sketch answered a median")
+	}
+	if _, err := p.MarshalBinary(); err == nil {
+		t.Error("re-encoding a bad sketch: no error")
+	}
+}
+
 func FuzzUnmarshalPoint(f *testing.F) {
 	p := NewPoint()
 	p.Observe(obs(Requests, time.Unix(0, 0), time.Second, model.StatusError, model.Usage{}, false))
@@ -113,6 +185,12 @@ func FuzzUnmarshalPoint(f *testing.F) {
 	f.Add(enc)
 	f.Add([]byte{1})
 	f.Fuzz(func(t *testing.T, b []byte) {
+		// Deferred, any bytes merge or fail without a panic.
+		var d Point
+		if err := d.UnmarshalDeferred(b); err == nil {
+			_ = NewPoint().Merge(&d)
+			d.Quantile(0.5)
+		}
 		var p Point
 		if err := p.UnmarshalBinary(b); err != nil {
 			return
@@ -125,5 +203,13 @@ func FuzzUnmarshalPoint(f *testing.F) {
 			t.Fatal(err)
 		}
 		p.Quantile(0.5)
+		// What decodes merges deferred too.
+		d = Point{}
+		if err := d.UnmarshalDeferred(b); err != nil {
+			t.Fatalf("deferred decoding refused what UnmarshalBinary took: %v", err)
+		}
+		if err := NewPoint().Merge(&d); err != nil {
+			t.Fatal(err)
+		}
 	})
 }

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/flowwatch/flowwatch/internal/model"
 )
 
@@ -160,5 +162,34 @@ func TestAggregate(t *testing.T) {
 	}
 	if _, ok := res.Totals.Quantile(0.5); ok {
 		t.Error("empty totals have a median")
+	}
+}
+
+func TestCover(t *testing.T) {
+	const m, h, d = Minute, Hour, Day
+	day := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC).Unix()
+	for _, tc := range []struct {
+		name       string
+		start, end int64
+		want       []Part
+	}{
+		{"empty", day, day, nil},
+		{"backwards", day + h, day, nil},
+		{"inside one hour", day + 5*m, day + 20*m, []Part{{m, day + 5*m, day + 20*m}}},
+		{"whole hours", day, day + 3*h, []Part{{h, day, day + 3*h}}},
+		{"ragged edges", day + 50*m, day + 3*h + 10*m,
+			[]Part{{m, day + 50*m, day + h}, {h, day + h, day + 3*h}, {m, day + 3*h, day + 3*h + 10*m}}},
+		{"days inside a month", day - 2*h - m, day + 30*d + 3*h + 5*m, []Part{
+			{m, day - 2*h - m, day - 2*h}, {h, day - 2*h, day}, {d, day, day + 30*d},
+			{h, day + 30*d, day + 30*d + 3*h}, {m, day + 30*d + 3*h, day + 30*d + 3*h + 5*m}}},
+		{"seconds round up to the minutes that start inside", day + 30, day + h + 1,
+			[]Part{{m, day + m, day + h + m}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := Cover(tc.start, tc.end)
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("Cover (-want +got):\n%s", diff)
+			}
+		})
 	}
 }

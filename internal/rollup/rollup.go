@@ -4,7 +4,7 @@
 // the price table that turns tokens into cost (Prices), and the series
 // the metrics API answers with, merged from those rows (Aggregate).
 //
-// Two kinds of rows are kept, per minute and per hour, keyed by service,
+// Two kinds of rows are kept, per minute, hour and day, keyed by service,
 // deployment, model and status:
 //
 //   - requests: one per root span (a trace is a request). Latency is the
@@ -36,13 +36,17 @@ const (
 	LLMCalls Kind = "llm"
 )
 
-// Resolutions of stored rows, in seconds. Coarser views (days, or any step
-// that is a whole number of hours) are merged from hour rows; others from
-// minute rows.
+// Resolutions of stored rows, in seconds (days are UTC days). A view
+// merges the coarsest rows its step is a whole number of; a total over a
+// range merges the coarsest rows that fit inside it (Cover).
 const (
 	Minute int64 = 60
 	Hour   int64 = 3600
+	Day    int64 = 86400
 )
+
+// Resolutions are the resolutions a store keeps rows at, finest first.
+func Resolutions() []int64 { return []int64{Minute, Hour, Day} }
 
 // Key identifies one row.
 type Key struct {

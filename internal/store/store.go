@@ -109,7 +109,7 @@ type TraceReader interface {
 // everything.
 type RollupQuery struct {
 	Kind       rollup.Kind
-	Resolution int64 // rollup.Minute or rollup.Hour
+	Resolution int64 // one of rollup.Resolutions()
 	Start, End int64
 	Service    string
 	Deployment string

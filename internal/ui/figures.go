@@ -78,29 +78,17 @@ func (u *UI) series(ctx context.Context, kind rollup.Kind, rg Range, sc scope, g
 	return rollup.Aggregate(q, rows)
 }
 
-// rowsOver reads the rollup rows of one kind covering [from, to): hour
-// rows for the whole hours inside the range and minute rows for its
-// ragged edges, so that a total over days merges a few hundred rows per
-// label set rather than tens of thousands.
+// rowsOver reads the rollup rows of one kind covering [from, to) rounded
+// out to whole minutes (as the charts' buckets are rounded out), coarse
+// rows inside and minute rows at the edges (rollup.Cover).
 func (u *UI) rowsOver(ctx context.Context, kind rollup.Kind, from, to time.Time, sc scope) ([]rollup.Row, error) {
 	if u.o.Rollups == nil {
 		return nil, errNoStore
 	}
-	f := floorTo(from.Unix(), rollup.Minute)
-	t := floorTo(to.Unix()+rollup.Minute-1, rollup.Minute)
-	h0 := floorTo(f+rollup.Hour-1, rollup.Hour)
-	h1 := floorTo(t, rollup.Hour)
-	type part struct{ res, start, end int64 }
-	parts := []part{{rollup.Minute, f, t}}
-	if h1 > h0 {
-		parts = []part{{rollup.Minute, f, h0}, {rollup.Hour, h0, h1}, {rollup.Minute, h1, t}}
-	}
 	var rows []rollup.Row
-	for _, pt := range parts {
-		if pt.end <= pt.start {
-			continue
-		}
-		r, err := u.o.Rollups.Rollups(ctx, store.RollupQuery{Kind: kind, Resolution: pt.res, Start: pt.start, End: pt.end,
+	start := from.Truncate(time.Minute).Unix()
+	for _, pt := range rollup.Cover(start, to.Unix()) {
+		r, err := u.o.Rollups.Rollups(ctx, store.RollupQuery{Kind: kind, Resolution: pt.Resolution, Start: pt.Start, End: pt.End,
 			Service: sc.Service, Deployment: sc.Deployment, Model: sc.Model})
 		if err != nil {
 			return nil, fmt.Errorf("read %s rollups: %w", kind, err)
@@ -108,14 +96,6 @@ func (u *UI) rowsOver(ctx context.Context, kind rollup.Kind, from, to time.Time,
 		rows = append(rows, r...)
 	}
 	return rows, nil
-}
-
-func floorTo(t, step int64) int64 {
-	r := t % step
-	if r < 0 {
-		r += step
-	}
-	return t - r
 }
 
 // totals merges the rollups of one kind over a range by key (nil key: one

@@ -14,7 +14,7 @@ import (
 )
 
 // Rollups is an in-memory store.RollupReader holding the rows a set of
-// observations makes at rollup.Minute and rollup.Hour, built the way a
+// observations makes at each of rollup.Resolutions(), built the way a
 // store builds them (rollup.Delta). It answers like the port says (one
 // kind and resolution, Start <= bucket < End, exact filters) in a fixed
 // order, with copies of its points, and records every query it is asked.
@@ -30,7 +30,7 @@ var _ store.RollupReader = (*Rollups)(nil)
 // NewRollups returns a Rollups over the rows of observations.
 func NewRollups(obs []rollup.Observation) *Rollups {
 	r := &Rollups{rows: map[int64][]rollup.Row{}}
-	for _, res := range []int64{rollup.Minute, rollup.Hour} {
+	for _, res := range rollup.Resolutions() {
 		d := rollup.NewDelta(res)
 		for _, o := range obs {
 			d.Add(o)
@@ -63,8 +63,8 @@ func (r *Rollups) Queries() []store.RollupQuery {
 	return append([]store.RollupQuery(nil), r.queries...)
 }
 
-// Rollups implements store.RollupReader. A resolution other than
-// rollup.Minute or rollup.Hour is an error, as a backend would answer.
+// Rollups implements store.RollupReader. A resolution it keeps no rows
+// at is an error, as a backend would answer.
 func (r *Rollups) Rollups(ctx context.Context, q store.RollupQuery) ([]rollup.Row, error) {
 	r.mu.Lock()
 	r.queries = append(r.queries, q)

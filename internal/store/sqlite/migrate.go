@@ -1,16 +1,22 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"embed"
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
+	"math"
 	"path"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/flowwatch/flowwatch/internal/rollup"
 )
 
 // migrationFiles holds the schema migrations: migrations/NNNN_name.sql,
@@ -156,6 +162,8 @@ func backfillFor(version int) func(ctx context.Context, tx *sql.Tx) error {
 	switch version {
 	case 9:
 		return backfillTraceModels
+	case 10:
+		return backfillDayRollups
 	}
 	return nil
 }
@@ -186,4 +194,78 @@ func backfillTraceModels(ctx context.Context, tx *sql.Tx) error {
 		}
 	}
 	return rows.Err()
+}
+
+// backfillDayRollups merges the hour rollup rows into day rows (0010),
+// one kind and day at a time in key order, so memory holds one day's label
+// sets. An hour row this binary cannot read is left out of its day (its
+// hour is as unreadable); the writer replaces such rows when it next
+// writes their bucket.
+func backfillDayRollups(ctx context.Context, tx *sql.Tx) error {
+	rows, err := tx.QueryContext(ctx, `SELECT kind, bucket, service, deployment, model, status, point FROM rollups
+		WHERE resolution = ? ORDER BY kind, bucket, service, deployment, model, status`, rollup.Hour)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	ins, err := tx.PrepareContext(ctx, `INSERT INTO rollups (resolution, kind, bucket, service, deployment, model, status, point)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return err
+	}
+	defer ins.Close()
+	type label struct{ service, deployment, model, status string }
+	var (
+		kind string
+		day  int64 = math.MinInt64
+		acc        = map[label]*rollup.Point{}
+	)
+	flush := func() error {
+		keys := slices.SortedFunc(maps.Keys(acc), func(a, b label) int {
+			return cmp.Or(cmp.Compare(a.service, b.service), cmp.Compare(a.deployment, b.deployment),
+				cmp.Compare(a.model, b.model), cmp.Compare(a.status, b.status))
+		})
+		for _, l := range keys {
+			enc, err := acc[l].MarshalBinary()
+			if err != nil {
+				return fmt.Errorf("day %d of %s: %w", day, kind, err)
+			}
+			if _, err := ins.ExecContext(ctx, rollup.Day, kind, day, l.service, l.deployment, l.model, l.status, enc); err != nil {
+				return fmt.Errorf("day %d of %s: %w", day, kind, err)
+			}
+		}
+		clear(acc)
+		return nil
+	}
+	for rows.Next() {
+		var k string
+		var bucket int64
+		var l label
+		var blob []byte
+		if err := rows.Scan(&k, &bucket, &l.service, &l.deployment, &l.model, &l.status, &blob); err != nil {
+			return err
+		}
+		if d := bucket - (bucket%rollup.Day+rollup.Day)%rollup.Day; k != kind || d != day {
+			if err := flush(); err != nil {
+				return err
+			}
+			kind, day = k, d
+		}
+		var hour rollup.Point
+		if err := hour.UnmarshalBinary(blob); err != nil {
+			continue
+		}
+		p, ok := acc[l]
+		if !ok {
+			p = rollup.NewPoint()
+			acc[l] = p
+		}
+		if err := p.Merge(&hour); err != nil {
+			return fmt.Errorf("hour %d of %s: %w", bucket, k, err)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	return flush()
 }

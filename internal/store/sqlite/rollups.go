@@ -13,9 +13,6 @@ import (
 	"github.com/flowwatch/flowwatch/internal/store"
 )
 
-// rollupResolutions are the resolutions the writer keeps rows for.
-var rollupResolutions = []int64{rollup.Minute, rollup.Hour}
-
 // observe records what the spans a trace gained in this group contribute to
 // the rollups; sum is the trace's summary after the group.
 func (g *groupTx) observe(w *traceWork, sum *summary) {
@@ -30,7 +27,7 @@ func (g *groupTx) writeRollups() error {
 	if len(g.obs) == 0 {
 		return nil
 	}
-	for _, res := range rollupResolutions {
+	for _, res := range rollup.Resolutions() {
 		d := rollup.NewDelta(res)
 		for _, o := range g.obs {
 			d.Add(o)
@@ -101,8 +98,8 @@ func (s *Store) Rollups(ctx context.Context, q store.RollupQuery) ([]rollup.Row,
 	if s.closed.Load() {
 		return nil, store.ErrClosed
 	}
-	if q.Resolution != rollup.Minute && q.Resolution != rollup.Hour {
-		return nil, fmt.Errorf("sqlite: rollups: resolution %d is neither a minute nor an hour", q.Resolution)
+	if !slices.Contains(rollup.Resolutions(), q.Resolution) {
+		return nil, fmt.Errorf("sqlite: rollups: resolution %ds is not one of %v", q.Resolution, rollup.Resolutions())
 	}
 	rows, err := s.rdb.QueryContext(ctx, `SELECT bucket, service, deployment, model, status, point FROM rollups
 		WHERE resolution = ? AND kind = ? AND bucket >= ? AND bucket < ?
@@ -123,7 +120,9 @@ func (s *Store) Rollups(ctx context.Context, q store.RollupQuery) ([]rollup.Row,
 		}
 		k.Status = model.Status(status)
 		p := &rollup.Point{}
-		if err := p.UnmarshalBinary(blob); err != nil {
+		// Deferred: callers merge rows, and a sketch read straight into
+		// the one it is merged into costs a sixth of one decoded alone.
+		if err := p.UnmarshalDeferred(blob); err != nil {
 			return nil, fmt.Errorf("sqlite: rollups: row %s/%d/%d: %w", q.Kind, q.Resolution, k.Bucket, err)
 		}
 		out = append(out, rollup.Row{Key: k, Point: p})

@@ -59,7 +59,7 @@ func rollups(t *testing.T, s store.Store, kind rollup.Kind, res int64) []rollup.
 }
 
 // testRollups checks the operational rollups: exact counts, errors, tokens
-// and cost per minute and per hour, requests counted from root spans and
+// and cost per minute, hour and day, requests counted from root spans and
 // LLM calls from model-call spans, nothing counted twice when a batch is
 // sent again or a trace arrives in parts, and rows that survive a restart.
 func testRollups(t *testing.T, o opened) {
@@ -142,6 +142,20 @@ func testRollups(t *testing.T, o opened) {
 	wantLLMHours := []rollupFacts{llm(hour, "blue", "gpt-x", 3, true), llm(hour+3600, "", UnpricedModel, 1, false)}
 	if diff := cmp.Diff(wantLLMHours, factsOf(rollups(t, s, rollup.LLMCalls, rollup.Hour)), rollupCmp); diff != "" {
 		t.Errorf("LLM rows per hour (-want +got):\n%s", diff)
+	}
+
+	// Day rows are the hours merged (both hours are of one UTC day).
+	day := hour - hour%86400
+	wantReqDays := []rollupFacts{wantReqHours[2], wantReqHours[0], wantReqHours[1]}
+	for i := range wantReqDays {
+		wantReqDays[i].Key.Bucket = day
+	}
+	if diff := cmp.Diff(wantReqDays, factsOf(rollups(t, s, rollup.Requests, rollup.Day)), rollupCmp); diff != "" {
+		t.Errorf("request rows per day (-want +got):\n%s", diff)
+	}
+	wantLLMDays := []rollupFacts{llm(day, "", UnpricedModel, 1, false), llm(day, "blue", "gpt-x", 3, true)}
+	if diff := cmp.Diff(wantLLMDays, factsOf(rollups(t, s, rollup.LLMCalls, rollup.Day)), rollupCmp); diff != "" {
+		t.Errorf("LLM rows per day (-want +got):\n%s", diff)
 	}
 
 	// Filters and ranges.
