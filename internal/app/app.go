@@ -246,14 +246,15 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	}
 	dash, err := ui.New(ui.Options{
-		Traces:   st,
-		Rollups:  st,
-		Monitors: st,
-		Runs:     st,
-		Results:  st,
-		Alerts:   st,
-		RunNow:   a.scheduler.RunNow,
-		Ready:    a.Ready,
+		Traces:    st,
+		Rollups:   st,
+		Monitors:  st,
+		Runs:      st,
+		Results:   st,
+		Summaries: st,
+		Alerts:    st,
+		RunNow:    a.scheduler.RunNow,
+		Ready:     a.Ready,
 	}, logger)
 	if err != nil {
 		st.Close()

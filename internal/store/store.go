@@ -104,6 +104,18 @@ type TraceReader interface {
 	ListServices(ctx context.Context) ([]model.ServiceInfo, error)
 }
 
+// MaxSummaryIDs bounds the ids of one TraceSummaries call.
+const MaxSummaryIDs = 1000
+
+// SummaryReader reads trace summaries by id, for lists that show many
+// traces' questions and answers at once (a run's judged requests).
+type SummaryReader interface {
+	// TraceSummaries returns the summaries of the traces among ids that
+	// the store holds, keyed by trace id; unknown ids are left out. More
+	// than MaxSummaryIDs ids is an error.
+	TraceSummaries(ctx context.Context, ids []string) (map[string]model.Trace, error)
+}
+
 // RollupQuery selects stored rollup rows: those of one kind and resolution
 // whose bucket lies in [Start, End) (Unix seconds). Empty filters match
 // everything.
@@ -336,6 +348,7 @@ type Outbox interface {
 type Store interface {
 	Writer
 	TraceReader
+	SummaryReader
 	RollupReader
 	MonitorStore
 	RunStore

@@ -10,6 +10,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/flowwatch/flowwatch/internal/model"
 	"github.com/flowwatch/flowwatch/internal/ui/chart"
 )
 
@@ -35,7 +36,21 @@ func funcs() template.FuncMap {
 		"json":     prettyJSON,
 		"long":     clipLong,
 		"signal":   fmtSignal,
+		"measured": measuredOnly,
 	}
+}
+
+// measuredOnly says a metric has no threshold: it is measured, never
+// violated, and its pass rate (against a default pass score) means little.
+// It takes a result or a pointer to one.
+func measuredOnly(v any) bool {
+	switch m := v.(type) {
+	case model.MetricResult:
+		return m.MinPassRate == nil && m.MinAverage == nil
+	case *model.MetricResult:
+		return m != nil && m.MinPassRate == nil && m.MinAverage == nil
+	}
+	return false
 }
 
 // number converts the integer and float kinds the pages hold.

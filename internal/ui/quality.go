@@ -25,7 +25,7 @@ type MonitorQuality struct {
 	Metrics []MetricQuality
 	// Instances are the judged requests of the latest run (failures
 	// first), at most instancePreview.
-	Instances []model.Instance
+	Instances []InstanceRow
 	// Filter selects which instances are listed (failed, not_evaluable,
 	// error, all) and Filters links to the others.
 	Filter  string
@@ -199,9 +199,43 @@ func (u *UI) monitorQuality(ctx context.Context, b Base, rg Range, m model.Monit
 			insts, mq.Cut = insts[:instancePreview], true
 		}
 		sortInstances(insts)
-		mq.Instances = insts
+		if mq.Instances, err = u.instanceRows(ctx, insts); err != nil {
+			return mq, err
+		}
 	}
 	return mq, nil
+}
+
+// InstanceRow is a judged request as the tables list it: the verdict, and
+// the question and answer of its trace when the store still holds it.
+type InstanceRow struct {
+	model.Instance
+	Question, Answer string
+}
+
+// instanceRows reads the questions and answers of the instances' traces.
+func (u *UI) instanceRows(ctx context.Context, insts []model.Instance) ([]InstanceRow, error) {
+	rows := make([]InstanceRow, len(insts))
+	ids := make([]string, 0, len(insts))
+	for i, in := range insts {
+		rows[i].Instance = in
+		if !slices.Contains(ids, in.TraceID) {
+			ids = append(ids, in.TraceID)
+		}
+	}
+	if u.o.Summaries == nil || len(ids) == 0 {
+		return rows, nil
+	}
+	sums, err := u.o.Summaries.TraceSummaries(ctx, ids)
+	if err != nil {
+		return nil, fmt.Errorf("read the judged traces: %w", err)
+	}
+	for i := range rows {
+		if tr, ok := sums[rows[i].TraceID]; ok {
+			rows[i].Question, rows[i].Answer = tr.Question, tr.Answer
+		}
+	}
+	return rows, nil
 }
 
 // sortInstances puts the lowest scores first, then by metric and trace.

@@ -28,7 +28,7 @@ type runPage struct {
 	Filters   []Tab
 	Metric    string
 	Metrics   []Tab
-	Instances []model.Instance
+	Instances []InstanceRow
 	Next      string
 	First     string
 	// Progress in percent while the run goes.
@@ -118,7 +118,9 @@ func (u *UI) run(w http.ResponseWriter, r *http.Request) error {
 		p.Next = b.Link("after", last.Metric+"/"+last.TraceID)
 	}
 	sortInstances(insts) // within the page: lowest scores first
-	p.Instances = insts
+	if p.Instances, err = u.instanceRows(ctx, insts); err != nil {
+		return err
+	}
 	u.render(w, r, http.StatusOK, "run", p)
 	return nil
 }

@@ -46,7 +46,10 @@ type Options struct {
 	Monitors store.MonitorStore
 	Runs     store.RunStore
 	Results  store.ResultStore
-	Alerts   store.AlertStore
+	// Summaries gives the lists of judged requests their questions and
+	// answers (without it they show trace ids only).
+	Summaries store.SummaryReader
+	Alerts    store.AlertStore
 	// RunNow records a manual run of a monitor over its own window as of
 	// now (monitor.Scheduler.RunNow). Without it the Run now button is
 	// not shown.

@@ -106,10 +106,12 @@ func newFixture(t *testing.T) *fixture {
 	if _, ok, err := st.ClaimRun(ctx, "test", testNow.Add(-4*time.Minute), time.Minute); err != nil || !ok {
 		t.Fatalf("claim run: %v %v", ok, err)
 	}
-	pr, lo, hi, avg := 0.5, 0.2, 0.8, 2.75
+	pr, lo, hi, avg, answerWords, all := 0.5, 0.2, 0.8, 2.75, 17.25, 1.0
 	res := model.RunResult{RunID: run.ID, Sampled: 4, Metrics: []model.MetricResult{{Metric: "fluency", Judged: 4, Passed: 2,
 		AverageScore: &avg, PassRate: &pr, PassRateCI: &[2]float64{lo, hi}, PassScore: 3, MinPassRate: &rate,
-		Violation: true, PassRateViolation: true}}}
+		Violation: true, PassRateViolation: true},
+		// Measured only: no threshold, so no pass rate worth showing.
+		{Metric: "answer_length", Judged: 4, Passed: 4, AverageScore: &answerWords, PassRate: &all, PassRateCI: &[2]float64{0.5, 1}, PassScore: 1}}}
 	score := func(v float64) *float64 { return &v }
 	insts := []model.Instance{
 		{RunID: run.ID, Metric: "fluency", TraceID: traceID(0), Status: model.InstanceJudged, Score: score(1), Reason: `<b>garbled</b> and unclear`, JudgeModel: "judge"},
@@ -131,7 +133,7 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 
-	u, err := New(Options{Traces: st, Rollups: st, Monitors: st, Runs: st, Results: st, Alerts: st,
+	u, err := New(Options{Traces: st, Rollups: st, Monitors: st, Runs: st, Results: st, Summaries: st, Alerts: st,
 		RunNow: func(_ context.Context, name string, _, _ *time.Time) (model.Run, error) {
 			if name != mon.Name {
 				return model.Run{}, fmt.Errorf("monitor %q: %w", name, store.ErrNotFound)
@@ -180,7 +182,7 @@ func TestPages(t *testing.T) {
 		{"service tokens one model", "/services/shop/tokens?model=gpt-4o-mini-2024-07-18", 200, []string{"<strong>gpt-4o-mini</strong>"}},
 		{"service operational", "/services/shop/operational", 200, []string{"Latency p50, p95, p99", "Error rate", "LLM calls by model"}},
 		{"service quality", "/services/shop/quality?deployment=prod", 200, []string{"shop-quality", "50.0%", "95% CI 20.0%–80.0%",
-			"Judged requests of the latest run", "/traces/" + traceID(0), "choppy"}},
+			"Judged requests of the latest run", "/traces/" + traceID(0), "choppy", "measured only, no threshold", "17.25", "Average per run"}},
 		{"service quality errors", "/services/shop/quality?show=not_evaluable", 200, []string{"missing [answer]"}},
 		{"service traces", "/services/shop/traces", 200, []string{"/traces/" + traceID(1), "question 1"}},
 		{"service traces text", "/services/shop/traces?q=refund", 200, []string{"/traces/" + traceID(0)}},
@@ -191,7 +193,8 @@ func TestPages(t *testing.T) {
 		{"trace uppercase id", "/traces/" + strings.ToUpper(traceID(0)), 200, nil},
 		{"monitors", "/monitors", 200, []string{"shop-quality", "*/15 * * * *", "Violating"}},
 		{"monitor", "/monitors/shop-quality", 200, []string{"Run now", "name: shop-quality", "/runs/{run}", "Pass rate per run"}},
-		{"run", "/runs/{run}", 200, []string{"Run of shop-quality", "fluency", "violated", "choppy", "/traces/" + traceID(1)}},
+		{"run", "/runs/{run}", 200, []string{"Run of shop-quality", "fluency", "violated", "choppy", "/traces/" + traceID(1),
+			"answer_length", "measured only"}},
 		{"run all", "/runs/{run}?show=all", 200, []string{"fine"}},
 		{"alerts", "/alerts", 200, []string{"fluency pass rate 50% is below 80%", "firing"}},
 		{"alerts firing", "/alerts?state=firing&monitor=shop-quality", 200, []string{"fluency pass rate"}},
@@ -277,7 +280,10 @@ func TestEscaping(t *testing.T) {
 			"&lt;img src=x onerror=alert(1)&gt; Thirty days.", "&lt;b&gt;garbled&lt;/b&gt; and unclear"}},
 		{"/services/shop/traces", []string{"&lt;script&gt;alert(&#34;q&#34;)&lt;/script&gt;"}},
 		{"/services/shop/tokens", []string{"gpt-4o-mini&#34;&gt;&lt;script&gt;alert(2)&lt;/script&gt;"}},
-		{"/runs/" + f.runID + "?show=all", []string{"&lt;b&gt;garbled&lt;/b&gt; and unclear"}},
+		// Judged requests show their question and answer, escaped.
+		{"/runs/" + f.runID + "?show=all", []string{"&lt;b&gt;garbled&lt;/b&gt; and unclear",
+			"&lt;script&gt;alert(&#34;q&#34;)&lt;/script&gt; What is the refund window?", "answer 1"}},
+		{"/services/shop/quality?deployment=prod", []string{"&lt;img src=x onerror=alert(1)&gt; Thirty days.", "question 1"}},
 	} {
 		_, body := f.get(t, tc.path)
 		for _, w := range tc.want {

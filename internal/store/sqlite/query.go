@@ -142,6 +142,47 @@ func (s *Store) scanLogs(rows *sql.Rows, traceID string) ([]model.LogRecord, err
 	return out, rows.Err()
 }
 
+// TraceSummaries returns the summaries of the traces among ids that the
+// store holds, by trace id.
+func (s *Store) TraceSummaries(ctx context.Context, ids []string) (map[string]model.Trace, error) {
+	if s.closed.Load() {
+		return nil, store.ErrClosed
+	}
+	if len(ids) > store.MaxSummaryIDs {
+		return nil, fmt.Errorf("sqlite: trace summaries: %d ids, at most %d", len(ids), store.MaxSummaryIDs)
+	}
+	out := make(map[string]model.Trace, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
+	}
+	rows, err := s.rdb.QueryContext(ctx, `SELECT trace_id, body FROM traces WHERE trace_id IN (?`+
+		strings.Repeat(`, ?`, len(ids)-1)+`)`, args...)
+	if err != nil {
+		return nil, s.readErr("trace summaries", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		var blob []byte
+		if err := rows.Scan(&id, &blob); err != nil {
+			return nil, s.readErr("trace summaries", err)
+		}
+		tr, err := s.decodeTraceBlob(blob)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: trace %s: %w", id, err)
+		}
+		out[id] = tr
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.readErr("trace summaries", err)
+	}
+	return out, nil
+}
+
 // ListServices returns the services and deployments seen, ordered by
 // service then deployment.
 func (s *Store) ListServices(ctx context.Context) ([]model.ServiceInfo, error) {

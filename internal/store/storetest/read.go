@@ -330,6 +330,34 @@ func testNotFound(t *testing.T, o opened) {
 	}
 }
 
+func testTraceSummaries(t *testing.T, o opened) {
+	s := o.store(t)
+	writeTraces(t, s, traceSpec{id: 1, dur: time.Second, service: "a"}, traceSpec{id: 2, start: time.Second, dur: time.Second, service: "b"})
+	ctx := context.Background()
+	got, err := s.TraceSummaries(ctx, []string{traceID(2), traceID(404), traceID(1), traceID(2), "not an id"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 {
+		t.Fatalf("TraceSummaries found %d traces, want 2: %v", len(got), got)
+	}
+	for _, id := range []string{traceID(1), traceID(2)} {
+		d, err := s.GetTrace(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(d.Trace, got[id]); diff != "" {
+			t.Errorf("summary of %s (-GetTrace +TraceSummaries):\n%s", id, diff)
+		}
+	}
+	if got, err := s.TraceSummaries(ctx, nil); err != nil || len(got) != 0 {
+		t.Errorf("TraceSummaries(nil) = %v, %v; want nothing", got, err)
+	}
+	if _, err := s.TraceSummaries(ctx, make([]string, store.MaxSummaryIDs+1)); err == nil {
+		t.Errorf("TraceSummaries of %d ids: no error", store.MaxSummaryIDs+1)
+	}
+}
+
 func testInvalidCursor(t *testing.T, o opened) {
 	s := o.store(t)
 	writeTraces(t, s, traceSpec{id: 1, dur: time.Second, service: "a"}, traceSpec{id: 2, start: time.Second, dur: time.Second, service: "a"})

@@ -84,6 +84,7 @@ func Run(t *testing.T, open Opener) {
 		{"SearchRewrites", testSearchRewrites},
 		{"Services", testServices},
 		{"NotFound", testNotFound},
+		{"TraceSummaries", testTraceSummaries},
 		{"InvalidCursor", testInvalidCursor},
 		{"CancelledContext", testCancelledContext},
 		{"ConcurrentWriters", testConcurrentWriters},
