@@ -5,11 +5,13 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -s -w -X github.com/flowwatch/flowwatch/internal/cli.Version=$(VERSION)
 FUZZTIME ?= 5000x
 
-.PHONY: run build test vet unit fuzz bench bench-ingest bench-search bench-pages screenshots clean
+.PHONY: run build test vet unit fuzz bench bench-ingest bench-search bench-pages screenshots release-check release-snapshot clean
 
-## run: build and start flowwatch on the embedded default (SQLite in ./flowwatch-data)
+## run: build and start flowwatch on the embedded default (SQLite in ./flowwatch-data);
+## CONFIG=flowwatch.yaml starts it with that config file
+CONFIG ?=
 run: build
-	./$(BIN) serve
+	./$(BIN) serve $(if $(CONFIG),--config '$(CONFIG)')
 
 ## build: build the binary into bin/
 build:
@@ -51,5 +53,14 @@ bench-pages: build
 screenshots:
 	$(GO) run ./scripts/screenshots -out docs/screenshots
 
+## release-check: goreleaser's own check of .goreleaser.yaml (goreleaser runs from its module, not go.mod)
+GORELEASER ?= $(GO) run github.com/goreleaser/goreleaser/v2@v2.17.0
+release-check:
+	$(GORELEASER) check
+
+## release-snapshot: every release archive and checksums.txt into dist/, without a tag or publishing
+release-snapshot:
+	$(GORELEASER) release --snapshot --clean
+
 clean:
-	rm -rf bin
+	rm -rf bin dist
