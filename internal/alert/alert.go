@@ -1,8 +1,9 @@
 // Package alert decides, when a monitor run ends, which of the monitor's
-// alerts fire, remind or resolve, and which notifications that queues.
-// It only decides: the store applies the decision in the transaction that
-// ends the run, and package notify delivers the notifications (the split
-// of Prometheus' rules and notifier).
+// alerts fire or resolve, and what each of the monitor's targets is to be
+// told of it; and, when a target's group of alerts is due, what message
+// goes to it. It only decides: the store applies the decisions in its
+// transactions, and package notify delivers the messages (the split of
+// Prometheus' rules and notifier, with Alertmanager's grouping).
 //
 // Each monitor has one state machine per key: a quality metric
 // ("quality:groundedness"), an operational signal
@@ -11,11 +12,15 @@
 // ("unhealthy:run") or a metric that got no score at all
 // ("unhealthy:groundedness"). A key is violated, ok, or not observed by a
 // run. After alerting.for_runs violating runs in a row it fires (a new
-// alert); while it stays violated, a run at least alerting.repeat_interval
-// after the last notification reminds; the first run that finds it ok
-// resolves it. A run not observing a key (no data for it) changes
-// nothing, and neither does a run over a window older than the latest one
-// applied (a re-run of the past).
+// alert); the first run that finds it ok resolves it. A run not observing
+// a key (no data for it) changes nothing, and neither does a run over a
+// window older than the latest one applied (a re-run of the past).
+//
+// Delivery is grouped (group.go): one group per monitor and target holds
+// the alerts firing, and those resolved but not yet told; a run's
+// transitions all join it at once, so a target gets one message per run
+// (or per group_interval) listing every alert that fired, still fires or
+// resolved, and reminders (repeat_interval) are of the whole group.
 package alert
 
 import (
@@ -57,8 +62,14 @@ type Input struct {
 
 // Decider turns run ends into alert decisions.
 type Decider struct {
-	// NewID returns a new alert id (default: 16 random bytes in hex).
+	// NewID returns a new alert or group id (default: 16 random bytes in
+	// hex).
 	NewID func() string
+	// Timing returns the group timing of a target: a channel's name, or
+	// model.EmailsChannel for monitors' inline e-mails (default: all
+	// zero). A zero Repeat falls back to the monitor's
+	// alerting.repeat_interval.
+	Timing func(channel string) model.GroupTiming
 }
 
 // For returns the decision of a run's end, for the store to apply in the
@@ -109,6 +120,7 @@ func (d Decider) Decide(in Input, snap store.AlertSnapshot) (store.AlertChanges,
 	now := in.Now.UTC()
 
 	var out store.AlertChanges
+	var told []model.GroupedAlert // what the targets are to be told, by alert
 	for _, o := range observe(in, snap) {
 		t, known := snap.Trackers[o.key]
 		if !known {
@@ -125,19 +137,15 @@ func (d Decider) Decide(in Input, snap store.AlertSnapshot) (store.AlertChanges,
 			switch {
 			case firing:
 				a.LastRunID = in.Run.ID
-				if repeat > 0 && !now.Before(a.LastNotifiedAt.Add(repeat)) {
-					a.Reminders++
-					a.LastNotifiedAt = now
-					out.Notifications = append(out.Notifications, notifications(in, a, o, model.EventReminder, strconv.Itoa(a.Reminders))...)
-				}
 				out.Alerts = append(out.Alerts, a)
+				told = append(told, model.GroupedAlert{AlertID: a.ID, Key: a.Key, State: a.State, Acked: !a.AckedAt.IsZero(), Message: message(in, a, o)})
 			case t.Streak >= forRuns:
 				a = model.Alert{ID: newID(), Monitor: m.Name, Key: o.key, Kind: o.kind, Subject: o.subject,
 					State: model.AlertFiring, Summary: o.summary, Value: o.value, Threshold: o.threshold,
-					FiredAt: now, FiringRunID: in.Run.ID, LastRunID: in.Run.ID, LastNotifiedAt: now}
+					FiredAt: now, FiringRunID: in.Run.ID, LastRunID: in.Run.ID}
 				t.AlertID = a.ID
 				out.Alerts = append(out.Alerts, a)
-				out.Notifications = append(out.Notifications, notifications(in, a, o, model.EventFiring, "0")...)
+				told = append(told, model.GroupedAlert{AlertID: a.ID, Key: a.Key, State: a.State, Acked: !a.AckedAt.IsZero(), Message: message(in, a, o)})
 			}
 		case ok:
 			t.Streak = 0
@@ -145,12 +153,58 @@ func (d Decider) Decide(in Input, snap store.AlertSnapshot) (store.AlertChanges,
 				a.State, a.ResolvedAt, a.ResolvedRunID, a.LastRunID = model.AlertResolved, now, in.Run.ID, in.Run.ID
 				t.AlertID = ""
 				out.Alerts = append(out.Alerts, a)
-				out.Notifications = append(out.Notifications, notifications(in, a, o, model.EventResolved, "0")...)
+				told = append(told, model.GroupedAlert{AlertID: a.ID, Key: a.Key, State: a.State, Acked: !a.AckedAt.IsZero(), Message: message(in, a, o)})
 			}
 		}
 		out.Trackers = append(out.Trackers, t)
 	}
+	if len(out.Trackers) == 0 {
+		return out, nil // nothing applied: the groups stay as they are
+	}
+	// The alerts firing after this run: a group member not among them
+	// resolved without this group hearing of it (the monitor did not
+	// name the target then).
+	firingNow := map[string]bool{}
+	for _, a := range snap.Firing {
+		firingNow[a.ID] = true
+	}
+	for _, a := range out.Alerts {
+		firingNow[a.ID] = a.State == model.AlertFiring
+	}
+	for _, target := range targets(m) {
+		g, known := snap.Groups[target]
+		if !known {
+			g = model.AlertGroup{ID: newID(), Monitor: m.Name, Channel: target}
+		}
+		g.Recipients = nil
+		if target == model.EmailsChannel {
+			g.Recipients = slices.Clone(m.Notify.Emails)
+		}
+		timing := d.timing(target)
+		if timing.Repeat <= 0 {
+			timing.Repeat = repeat
+		}
+		out.Groups = append(out.Groups, join(g, told, firingNow, timing, now))
+	}
 	return out, nil
+}
+
+// timing is the group timing of a target.
+func (d Decider) timing(target string) model.GroupTiming {
+	if d.Timing == nil {
+		return model.GroupTiming{}
+	}
+	return d.Timing(target)
+}
+
+// targets are the targets of a monitor's messages: each channel it
+// names, and its inline e-mail addresses as one.
+func targets(m model.Monitor) []string {
+	out := slices.Clone(m.Notify.Channels)
+	if len(m.Notify.Emails) > 0 {
+		out = append(out, model.EmailsChannel)
+	}
+	return out
 }
 
 // observe lists what the run found about every key it observes, and
@@ -315,43 +369,21 @@ func firstError(instances []model.Instance, metric string) string {
 	return ""
 }
 
-// notifications are the messages of one transition, one per target of the
-// monitor: each channel it names, and its inline e-mail addresses.
-func notifications(in Input, a model.Alert, o observation, event, seq string) []model.Notification {
+// message is what a message says of alert a after the run: its state,
+// what the run found (o) and the run.
+func message(in Input, a model.Alert, o observation) model.AlertMessage {
 	m := in.Monitor
 	msg := model.AlertMessage{AlertID: a.ID, Monitor: m.Name, Service: m.Target.Service, Deployment: m.Target.Deployment,
-		Kind: a.Kind, Subject: a.Subject, Event: event, State: a.State, Summary: o.summary,
+		Kind: a.Kind, Subject: a.Subject, State: a.State, Summary: cmp.Or(o.summary, a.Summary),
 		Value: o.value, Threshold: o.threshold, RunID: in.Run.ID, WindowStart: in.Run.WindowStart.UTC(),
 		WindowEnd: in.Run.WindowEnd.UTC(), FiredAt: a.FiredAt, ResolvedAt: a.ResolvedAt, Worst: o.worst}
-	if event == model.EventReminder {
-		msg.Summary = a.Summary
-		if o.summary != "" && o.summary != a.Summary {
-			msg.Summary = o.summary
+	if r := in.Result; r != nil && r.Degraded {
+		msg.Degraded = fmt.Sprintf("the judge failed for %d instances of this run", r.JudgeErrors)
+		if r.JudgeError != "" {
+			msg.Degraded += "; first error: " + firstLine(r.JudgeError)
 		}
 	}
-	n := model.Notification{AlertID: a.ID, Monitor: m.Name, Event: event, Message: msg,
-		Status: model.NotificationPending, CreatedAt: in.Now.UTC(), NextAttemptAt: in.Now.UTC()}
-	var out []model.Notification
-	for _, ch := range m.Notify.Channels {
-		c := n
-		c.Channel = ch
-		c.DedupKey = DedupKey(a.ID, event, seq, ch)
-		out = append(out, c)
-	}
-	if len(m.Notify.Emails) > 0 {
-		c := n
-		c.Channel, c.Recipients = model.EmailsChannel, slices.Clone(m.Notify.Emails)
-		c.DedupKey = DedupKey(a.ID, event, seq, model.EmailsChannel)
-		out = append(out, c)
-	}
-	return out
-}
-
-// DedupKey identifies one notification of one transition to one channel:
-// the alert, the event, its sequence number (the reminder's, 0 otherwise)
-// and the channel.
-func DedupKey(alertID, event, seq, channel string) string {
-	return alertID + "/" + event + "/" + seq + "/" + channel
+	return msg
 }
 
 func describeBound(b model.Bound) string {

@@ -3,12 +3,16 @@ package api
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"net/mail"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/flowwatch/flowwatch/internal/config"
 	"github.com/flowwatch/flowwatch/internal/model"
@@ -128,13 +132,20 @@ func (a *API) listChannels(w http.ResponseWriter, r *http.Request) error {
 
 // testChannel serves POST /api/v1/channels/{name}/test: a test
 // notification sent now, bypassing the outbox. 200 when the channel took
-// it, 502 with what went wrong when it did not.
+// it, 502 with what went wrong when it did not. ?to= sends an e-mail test
+// to the given addresses: through the SMTP server alone with the channel
+// "emails", or instead of an e-mail channel's own recipients.
 func (a *API) testChannel(w http.ResponseWriter, r *http.Request) error {
 	name := r.PathValue("name")
 	if msg := checkChannelPathName(name); msg != "" {
 		return &requestError{fmt.Sprintf("invalid channel name %q: %s", clip(name), msg)}
 	}
-	if _, err := queryValues(r.URL.RawQuery, nil); err != nil {
+	q, err := queryValues(r.URL.RawQuery, []string{"to"})
+	if err != nil {
+		return err
+	}
+	to, err := a.testRecipients(name, q)
+	if err != nil {
 		return err
 	}
 	body, err := readBody(w, r, maxTestBodyBytes)
@@ -144,7 +155,7 @@ func (a *API) testChannel(w http.ResponseWriter, r *http.Request) error {
 	if len(bytes.TrimSpace(body)) > 0 {
 		return &requestError{"a test notification takes no request body"}
 	}
-	if a.testChan == nil {
+	if a.testChan == nil || (to != nil && a.testChanTo == nil) {
 		return errNoNotifier
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), testChannelTimeout)
@@ -154,7 +165,14 @@ func (a *API) testChannel(w http.ResponseWriter, r *http.Request) error {
 			return &notReadyError{err}
 		}
 	}
-	if err := a.testChan(ctx, name); err != nil {
+	send := func() error { return a.testChan(ctx, name) }
+	if to != nil {
+		send = func() error { return a.testChanTo(ctx, name, to) }
+	}
+	if err := send(); err != nil {
+		if name == model.EmailsChannel && errors.Is(err, ErrUnknownChannel) {
+			return &requestError{"the server cannot send e-mail: it has no smtp: section in its configuration (see docs/alerts.md)"}
+		}
 		if r.Context().Err() != nil {
 			// The client went away; nobody reads the answer.
 			return r.Context().Err()
@@ -163,6 +181,43 @@ func (a *API) testChannel(w http.ResponseWriter, r *http.Request) error {
 	}
 	a.writeJSON(w, r, ChannelTest{Channel: name, Delivered: true})
 	return nil
+}
+
+// maxTestRecipients bounds the addresses of one test e-mail.
+const maxTestRecipients = 10
+
+// testRecipients reads ?to= of a channel test: comma-separated e-mail
+// addresses, required for the channel "emails", accepted for e-mail
+// channels, refused for others; nil when not given.
+func (a *API) testRecipients(name string, q map[string]string) ([]string, error) {
+	raw, ok := q["to"]
+	if !ok {
+		if name == model.EmailsChannel {
+			return nil, &requestError{fmt.Sprintf(`the channel %q sends to the addresses a monitor lists in notify.emails and has none of its own: `+
+				`give the address to test with ?to=ADDRESS (flowwatch alerts test emails --to ADDRESS)`, model.EmailsChannel)}
+		}
+		return nil, nil
+	}
+	if name != model.EmailsChannel && a.channels != nil {
+		for _, c := range a.channels() {
+			if c.Name == name && c.Type != config.ChannelEmail {
+				return nil, invalidParam("to", raw, fmt.Sprintf("the channel %q is of type %s: only e-mail channels take recipients", clip(name), c.Type))
+			}
+		}
+	}
+	var to []string
+	for _, s := range strings.Split(raw, ",") {
+		s = strings.TrimSpace(s)
+		addr, err := mail.ParseAddress(s)
+		if err != nil || s == "" {
+			return nil, invalidParam("to", raw, fmt.Sprintf("%q is not an e-mail address (write e.g. oncall@example.com)", clip(s)))
+		}
+		to = append(to, addr.Address)
+	}
+	if len(to) > maxTestRecipients {
+		return nil, invalidParam("to", raw, fmt.Sprintf("at most %d addresses, got %d", maxTestRecipients, len(to)))
+	}
+	return to, nil
 }
 
 // beginAlerts checks that the API has an alert store and returns the
@@ -263,7 +318,59 @@ func toAlert(al model.Alert) Alert {
 		ResolvedRunID:  al.ResolvedRunID,
 		LastNotifiedAt: timestamp(al.LastNotifiedAt),
 		Reminders:      al.Reminders,
+		AckedAt:        timestamp(al.AckedAt),
+		AckComment:     al.AckComment,
 	}
+}
+
+// maxAckComment bounds an acknowledgement's comment, in characters.
+const maxAckComment = 1000
+
+// ackAlert serves POST /api/v1/alerts/{id}/ack: acknowledges a firing
+// alert (its groups stop reminding of it until it resolves) and answers
+// the alert.
+func (a *API) ackAlert(w http.ResponseWriter, r *http.Request) error {
+	id, err := parseAlertID(r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	if _, err := queryValues(r.URL.RawQuery, nil); err != nil {
+		return err
+	}
+	body, err := readBody(w, r, maxTestBodyBytes+4*maxAckComment)
+	if err != nil {
+		return err
+	}
+	var req AckRequest
+	if len(bytes.TrimSpace(body)) > 0 {
+		dec := json.NewDecoder(bytes.NewReader(body))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&req); err != nil || dec.More() {
+			return &requestError{`invalid body: send {"comment": "..."}, or nothing`}
+		}
+	}
+	if n := utf8.RuneCountInString(req.Comment); n > maxAckComment || !utf8.ValidString(req.Comment) {
+		return &requestError{fmt.Sprintf("invalid \"comment\": at most %d characters of UTF-8, got %d", maxAckComment, n)}
+	}
+	if a.acks == nil {
+		return errNoAlerts
+	}
+	ctx, cancel, err := a.start(r)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	al, err := a.acks.AckAlert(ctx, id, req.Comment, a.now())
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return &statusError{status: http.StatusNotFound, msg: fmt.Sprintf("alert %q not found", id)}
+	case errors.Is(err, store.ErrConflict):
+		return &statusError{status: http.StatusConflict, msg: fmt.Sprintf("alert %q is resolved: only a firing alert can be acknowledged", id)}
+	case err != nil:
+		return fmt.Errorf("acknowledge alert %s: %w", id, err)
+	}
+	a.writeJSON(w, r, toAlert(al))
+	return nil
 }
 
 func toNotification(n model.Notification) Notification {
@@ -278,6 +385,7 @@ func toNotification(n model.Notification) Notification {
 		DedupKey:   n.DedupKey,
 		CreatedAt:  Timestamp{n.CreatedAt},
 		DoneAt:     timestamp(n.DoneAt),
+		SilenceID:  n.SilenceID,
 	}
 	if out.Recipients == nil {
 		out.Recipients = []string{}

@@ -84,7 +84,8 @@ func alertServer(t *testing.T, logger *slog.Logger) (*monitorsClient, *channelTe
 		LastError: "Post \"https://hooks.example.com/services/" + hookSecret + "\": dial tcp 192.0.2.1:443: connect: connection refused",
 	})
 	tester := &channelTester{}
-	srv := newTestServer(t, Options{Runs: runs, Results: runs, Alerts: runs, Channels: testChannels, TestChannel: tester.test}, logger)
+	srv := newTestServer(t, Options{Runs: runs, Results: runs, Alerts: runs, Acks: runs, Silences: apitest.NewSilences(),
+		Channels: testChannels, TestChannel: tester.test}, logger)
 	return &monitorsClient{t: t, base: srv.URL}, tester
 }
 
@@ -93,6 +94,10 @@ func alertDocPath(path string) string {
 	path = strings.SplitN(path, "?", 2)[0]
 	rest := strings.TrimPrefix(path, Prefix)
 	switch {
+	case strings.HasPrefix(rest, "silences/"):
+		return Prefix + "silences/{id}"
+	case strings.HasPrefix(rest, "alerts/") && strings.HasSuffix(rest, "/ack"):
+		return Prefix + "alerts/{id}/ack"
 	case strings.HasPrefix(rest, "alerts/"):
 		return Prefix + "alerts/{id}"
 	case strings.HasPrefix(rest, "channels/"):
@@ -109,6 +114,8 @@ func alertSteps() []struct {
 	alerts := Prefix + "alerts"
 	alert := func(id string) string { return Prefix + "alerts/" + id }
 	test := func(name string) string { return Prefix + "channels/" + name + "/test" }
+	silences := Prefix + "silences"
+	json := map[string]string{"Content-Type": "application/json"}
 	return []struct {
 		name   string
 		req    request
@@ -133,6 +140,33 @@ func alertSteps() []struct {
 		{"get_unknown", request{method: "GET", path: alert("ffffffffffffffffffffffffffffffff")}, 404},
 		{"get_bad_id", request{method: "GET", path: alert("a.b")}, 400},
 		{"get_param", request{method: "GET", path: alert(apitest.FiringAlertID) + "?state=firing"}, 400},
+
+		{"ack", request{method: "POST", path: alert(pendingAlertID) + "/ack", header: map[string]string{"Content-Type": "application/json"},
+			body: `{"comment": "judge quota raised"}`}, 200},
+		{"ack_no_body", request{method: "POST", path: alert(apitest.FiringAlertID) + "/ack"}, 200},
+		{"ack_shown", request{method: "GET", path: alert(pendingAlertID)}, 200},
+		{"ack_resolved", request{method: "POST", path: alert(apitest.ResolvedAlertID) + "/ack"}, 409},
+		{"ack_unknown", request{method: "POST", path: alert("ffffffffffffffffffffffffffffffff") + "/ack"}, 404},
+		{"ack_bad_body", request{method: "POST", path: alert(pendingAlertID) + "/ack", header: map[string]string{"Content-Type": "application/json"},
+			body: `{"note": "x"}`}, 400},
+		{"ack_long_comment", request{method: "POST", path: alert(pendingAlertID) + "/ack", header: map[string]string{"Content-Type": "application/json"},
+			body: `{"comment": "` + strings.Repeat("x", 1001) + `"}`}, 400},
+		{"ack_get", request{method: "GET", path: alert(pendingAlertID) + "/ack"}, 405},
+
+		{"silence", request{method: "POST", path: silences, header: json,
+			body: `{"monitor": "rag_quality", "key": "quality:groundedness", "duration_ms": 7200000, "comment": "judge upgrade"}`}, 201},
+		{"silence_monitor", request{method: "POST", path: silences, header: json, body: `{"monitor": "rag_quality", "duration_ms": 60000}`}, 201},
+		{"silence_bad_key", request{method: "POST", path: silences, header: json, body: `{"monitor": "rag_quality", "key": "groundedness", "duration_ms": 60000}`}, 400},
+		{"silence_bad_duration", request{method: "POST", path: silences, header: json, body: `{"monitor": "rag_quality", "duration_ms": 1000}`}, 400},
+		{"silence_bad_monitor", request{method: "POST", path: silences, header: json, body: `{"monitor": "a b", "duration_ms": 60000}`}, 400},
+		{"silence_unknown_field", request{method: "POST", path: silences, header: json, body: `{"monitor": "rag_quality", "for": "2h"}`}, 400},
+		{"silences", request{method: "GET", path: silences}, 200},
+		{"silence_expire", request{method: "DELETE", path: silences + "/s0000000000000000000000000000002"}, 200},
+		{"silence_expire_again", request{method: "DELETE", path: silences + "/s0000000000000000000000000000002"}, 409},
+		{"silence_expire_unknown", request{method: "DELETE", path: silences + "/s00000000000000000000000000000ff"}, 404},
+		{"silences_active", request{method: "GET", path: silences + "?monitor=rag_quality"}, 200},
+		{"silences_all", request{method: "GET", path: silences + "?state=all"}, 200},
+		{"silences_bad_state", request{method: "GET", path: silences + "?state=old"}, 400},
 
 		{"channels", request{method: "GET", path: Prefix + "channels"}, 200},
 		{"channels_param", request{method: "GET", path: Prefix + "channels?type=slack"}, 400},
@@ -432,7 +466,7 @@ func TestOpenAPIAlertParams(t *testing.T) {
 		{Prefix + "alerts", "get", alertListParams()},
 		{Prefix + "alerts/{id}", "get", []string{"id"}},
 		{Prefix + "channels", "get", nil},
-		{Prefix + "channels/{name}/test", "post", []string{"name"}},
+		{Prefix + "channels/{name}/test", "post", []string{"name", "to"}},
 	}
 	for _, tc := range cases {
 		names, _ := opParams(t, doc, tc.path, tc.method)

@@ -62,6 +62,9 @@ type Options struct {
 	// read from. Without both the run routes answer 503.
 	Runs    store.RunStore
 	Results store.ResultStore
+	// Summaries gives the instances of a run their traces' question and
+	// answer; without it they have none.
+	Summaries SummaryReader
 	// RunNow records a manual run of a monitor over [windowStart,
 	// windowEnd) (both nil: the monitor's own window, as of now) for a
 	// scheduler to execute (monitor.Scheduler.RunNow). Without it POST
@@ -70,6 +73,12 @@ type Options struct {
 	// Alerts is where alerts and their notifications are read from.
 	// Without it the alert routes answer 503.
 	Alerts store.AlertStore
+	// Acks acknowledges alerts. Without it POST /alerts/{id}/ack answers
+	// 503.
+	Acks store.AlertAcks
+	// Silences records, lists and ends silences. Without it the silence
+	// routes answer 503.
+	Silences store.Silences
 	// Channels lists the notification channels of the server
 	// configuration. Without it GET /channels answers 503.
 	Channels func() []ChannelInfo
@@ -79,6 +88,10 @@ type Options struct {
 	// delivery (502, its message shown with URLs cut to scheme and host).
 	// Without it POST /channels/{name}/test answers 503.
 	TestChannel func(ctx context.Context, name string) error
+	// TestChannelTo is TestChannel with the recipients of ?to= (e-mail
+	// channels, and the "emails" channel of monitors' inline addresses,
+	// which has none of its own). Without it ?to= answers 503.
+	TestChannelTo func(ctx context.Context, name string, to []string) error
 	// Ready, when set, is called before each request that reads the store;
 	// an error answers 503 with Retry-After. It should be cheap.
 	Ready func(ctx context.Context) error
@@ -98,10 +111,14 @@ type API struct {
 	monitorEnv monitor.Env
 	runs       store.RunStore
 	results    store.ResultStore
+	summaries  SummaryReader
 	runNow     func(ctx context.Context, monitor string, windowStart, windowEnd *time.Time) (model.Run, error)
 	alerts     store.AlertStore
+	acks       store.AlertAcks
+	silences   store.Silences
 	channels   func() []ChannelInfo
 	testChan   func(ctx context.Context, name string) error
+	testChanTo func(ctx context.Context, name string, to []string) error
 	ready      func(ctx context.Context) error
 	now        func() time.Time
 	timeout    time.Duration
@@ -120,10 +137,14 @@ func New(opts Options, logger *slog.Logger) *API {
 		monitorEnv: opts.MonitorEnv,
 		runs:       opts.Runs,
 		results:    opts.Results,
+		summaries:  opts.Summaries,
 		runNow:     opts.RunNow,
 		alerts:     opts.Alerts,
+		acks:       opts.Acks,
+		silences:   opts.Silences,
 		channels:   opts.Channels,
 		testChan:   opts.TestChannel,
+		testChanTo: opts.TestChannelTo,
 		ready:      opts.Ready,
 		now:        opts.Now,
 		timeout:    opts.QueryTimeout,
@@ -196,6 +217,12 @@ func (a *API) routes() []route {
 		get(Prefix+"runs/{id}/instances", a.listInstances),
 		get(Prefix+"alerts", a.listAlerts),
 		get(Prefix+"alerts/{id}", a.getAlert),
+		{pattern: Prefix + "alerts/{id}/ack", methods: []method{{http.MethodPost, a.ackAlert}}},
+		{pattern: Prefix + "silences", methods: []method{
+			{http.MethodGet, a.listSilences},
+			{http.MethodPost, a.createSilence},
+		}},
+		{pattern: Prefix + "silences/{id}", methods: []method{{http.MethodDelete, a.expireSilence}}},
 		get(Prefix+"channels", a.listChannels),
 		{pattern: Prefix + "channels/{name}/test", methods: []method{{http.MethodPost, a.testChannel}}},
 		get(Prefix+"openapi.json", a.openAPI),

@@ -255,21 +255,37 @@ func seriesOf(res rollup.Result, group string) *rollup.Series {
 	return nil
 }
 
-// pairSeries pairs two series of the same query bucket by bucket; one
-// entry per step of the query's range.
+// pairSeries pairs two series of the same query bucket by bucket: one
+// entry per step of the query's range with q.IncludeEmpty, otherwise one
+// per step in which something was counted (a 24-hour range of 5-minute
+// steps holds 288 buckets, most of them empty for a quiet service).
 func pairSeries(q metricsQuery, count, usage *rollup.Series) []pair {
 	start, n := q.Start(), (q.End()-q.Start())/q.Step
-	out := make([]pair, n)
-	for i := range out {
-		out[i].time = Timestamp{unixUTC(start + int64(i)*q.Step)}
+	out := make([]pair, 0, n)
+	for i := range int(n) {
+		p := pair{time: Timestamp{unixUTC(start + int64(i)*q.Step)}}
 		if count != nil && i < len(count.Buckets) {
-			out[i].count = count.Buckets[i].Point
+			p.count = count.Buckets[i].Point
 		}
 		if usage != nil && i < len(usage.Buckets) {
-			out[i].usage = usage.Buckets[i].Point
+			p.usage = usage.Buckets[i].Point
+		}
+		if q.IncludeEmpty || !p.empty() {
+			out = append(out, p)
 		}
 	}
 	return out
+}
+
+// empty reports whether a bucket shows nothing: no request (or call) is
+// counted and no tokens, cost or unpriced call are used.
+func (p pair) empty() bool {
+	if p.count != nil && p.count.Count > 0 {
+		return false
+	}
+	u := p.usage
+	return u == nil || (u.TotalTokens == 0 && u.InputTokens == 0 && u.OutputTokens == 0 &&
+		u.CachedTokens == 0 && u.CostUSD == 0 && u.Unpriced == 0)
 }
 
 func union(a, b []string) []string {
@@ -311,7 +327,7 @@ func toStats(p pair) (int64, Stats) {
 	if c := p.count; c != nil && c.Count > 0 {
 		count = c.Count
 		s.Errors = c.Errors
-		s.ErrorRate = finite(float64(c.Errors) / float64(c.Count))
+		s.ErrorRate = roundRatio(float64(c.Errors) / float64(c.Count))
 		s.LatencyMS = latency(c)
 	}
 	if u := p.usage; u != nil {
@@ -319,13 +335,14 @@ func toStats(p pair) (int64, Stats) {
 		s.OutputTokens = u.OutputTokens
 		s.TotalTokens = u.TotalTokens
 		s.CachedTokens = u.CachedTokens
-		s.CostUSD = roundTo(u.CostUSD, 1e9)
+		s.CostUSD = roundCost(u.CostUSD)
 		s.UnpricedCalls = u.Unpriced
 	}
 	return count, s
 }
 
-// latency summarizes a point's latencies, rounded to microseconds.
+// latency summarizes a point's latencies, rounded to a tenth of a
+// millisecond.
 func latency(p *rollup.Point) Latency {
 	var l Latency
 	for _, f := range []struct {
@@ -341,9 +358,9 @@ func latency(p *rollup.Point) Latency {
 	return l
 }
 
-// ms rounds a number of milliseconds to microseconds.
+// ms rounds a number of milliseconds to a tenth.
 func ms(v float64) *float64 {
-	r := roundTo(v, 1e3)
+	r := roundMS(v)
 	return &r
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/flowwatch/flowwatch/internal/api/apitest"
 	"github.com/flowwatch/flowwatch/internal/model"
@@ -56,8 +58,8 @@ func TestMetricsErrors(t *testing.T) {
 		{"step with space", "?step=5%20m", `invalid "step": must be a duration such as 5m, 1h or 1d, or a whole number of seconds such as 300, got "5 m"`},
 		{"too many buckets", "?since=30d&step=1m", `invalid "step": gives 43200 buckets from since to until, at most 11000 are allowed: use a larger step or a shorter range, got "1m"`},
 		{"range too long", "?since=1000-01-01", `invalid "since": the range from since to until is too long: even the largest automatic step (1w) gives 53505 buckets, at most 11000 are allowed, got "1000-01-01"`},
-		{"unknown parameter", "?limit=5", `unknown query parameter "limit" (allowed: service, deployment, model, since, until, step, group_by)`},
-		{"status is no filter", "?status=error", `unknown query parameter "status" (allowed: service, deployment, model, since, until, step, group_by)`},
+		{"unknown parameter", "?limit=5", `unknown query parameter "limit" (allowed: service, deployment, model, since, until, step, group_by, include_empty)`},
+		{"status is no filter", "?status=error", `unknown query parameter "status" (allowed: service, deployment, model, since, until, step, group_by, include_empty)`},
 		{"repeated", "?step=1m&step=5m", `invalid "step": given 2 times, at most once`},
 		{"service too long", "?service=" + strings.Repeat("s", maxParamLen+1), `invalid "service": 513 bytes long, at most 512`},
 	}
@@ -154,9 +156,11 @@ func TestMetricsStoreQueries(t *testing.T) {
 }
 
 // TestMetricsConsistent checks, over many queries of the fixture, what
-// must hold whatever the data: one entry per step from since to until,
-// series and groups adding up to the totals, error rates matching their
-// counts, percentiles in order, and the same totals whatever the grouping.
+// must hold whatever the data: one entry per step from since to until with
+// include_empty, the same without the empty ones by default, series and
+// groups adding up to the totals, error rates matching their counts (to
+// their rounding), percentiles in order, and the same totals whatever the
+// grouping.
 func TestMetricsConsistent(t *testing.T) {
 	srv, _ := fixtureServer(t)
 	var want *LLMMetrics
@@ -167,8 +171,14 @@ func TestMetricsConsistent(t *testing.T) {
 			getJSON(t, srv.URL+"/api/v1/metrics/operational?"+q, &op)
 			var llm LLMMetrics
 			getJSON(t, srv.URL+"/api/v1/metrics/llm?"+q, &llm)
-			checkRange(t, op.MetricsRange, len(op.Series))
-			checkRange(t, llm.MetricsRange, len(llm.Series))
+			var opAll OperationalMetrics
+			getJSON(t, srv.URL+"/api/v1/metrics/operational?include_empty=true&"+q, &opAll)
+			var llmAll LLMMetrics
+			getJSON(t, srv.URL+"/api/v1/metrics/llm?include_empty=true&"+q, &llmAll)
+			checkRange(t, opAll.MetricsRange, len(opAll.Series))
+			checkRange(t, llmAll.MetricsRange, len(llmAll.Series))
+			checkOmitted(t, "operational", opAll.Series, op.Series, func(p RequestPoint) bool { return p.Requests == 0 && p.TotalTokens == 0 })
+			checkOmitted(t, "llm", llmAll.Series, llm.Series, func(p CallPoint) bool { return p.Calls == 0 && p.TotalTokens == 0 })
 			opStats := func(s RequestStats) (int64, Stats) { return s.Requests, s.Stats }
 			callStats := func(s CallStats) (int64, Stats) { return s.Calls, s.Stats }
 			checkSeries(t, "operational", op.Series, op.Totals, func(p RequestPoint) RequestStats { return p.RequestStats }, opStats)
@@ -211,6 +221,39 @@ func getJSON(t *testing.T, url string, v any) {
 	}
 }
 
+// checkOmitted checks that a default series is the full one (of
+// include_empty=true) without its empty entries, and that some were left
+// out.
+func checkOmitted[P any](t *testing.T, what string, all, got []P, empty func(P) bool) {
+	t.Helper()
+	var want []P
+	for _, p := range all {
+		if !empty(p) {
+			want = append(want, p)
+		}
+	}
+	if diff := cmp.Diff(want, got, cmpopts.EquateEmpty()); diff != "" {
+		t.Errorf("%s: the default series is not the full one without empty buckets (-want +got):\n%s", what, diff)
+	}
+}
+
+// checkSteps checks the times of a series without its empty entries: at
+// most one entry a step, in order, each at a whole step from since and
+// before until.
+func checkSteps(t *testing.T, r MetricsRange, times []Timestamp) {
+	t.Helper()
+	step := time.Duration(r.StepSeconds) * time.Second
+	for i, ts := range times {
+		d := ts.Sub(r.Since.Time)
+		switch {
+		case step <= 0 || d < 0 || d%step != 0 || !ts.Before(r.Until.Time):
+			t.Fatalf("entry %d at %v is not a step from %v to %v (step %v)", i, ts, r.Since, r.Until, step)
+		case i > 0 && !times[i-1].Before(ts.Time):
+			t.Fatalf("entry %d at %v is not after entry %d at %v", i, ts, i-1, times[i-1])
+		}
+	}
+}
+
 func checkRange(t *testing.T, r MetricsRange, n int) {
 	t.Helper()
 	if got := r.Until.Sub(r.Since.Time); got != time.Duration(int64(n)*r.StepSeconds)*time.Second {
@@ -240,7 +283,7 @@ func checkStats(t *testing.T, what string, n int64, s Stats) {
 		}
 		return
 	}
-	if s.ErrorRate != float64(s.Errors)/float64(n) {
+	if want := float64(s.Errors) / float64(n); math.Abs(s.ErrorRate-want) > want*5e-4 {
 		t.Errorf("%s: error rate %v for %d errors of %d", what, s.ErrorRate, s.Errors, n)
 	}
 	if l.P50 == nil || l.P90 == nil || l.P95 == nil || l.P99 == nil || l.Avg == nil || l.Max == nil {
@@ -270,7 +313,8 @@ func checkSum(t *testing.T, what string, parts []RequestStats, total RequestStat
 			maxLatency = max(maxLatency, *p.LatencyMS.Max)
 		}
 	}
-	if d := sum.CostUSD - total.CostUSD; d > 1e-8 || d < -1e-8 {
+	// Each figure is rounded to a millionth of a dollar.
+	if d, tol := math.Abs(sum.CostUSD-total.CostUSD), 5e-7*float64(len(parts)+1)+1e-12; d > tol {
 		t.Errorf("%s: cost adds up to %v, total %v", what, sum.CostUSD, total.CostUSD)
 	}
 	sum.CostUSD = total.CostUSD
@@ -433,7 +477,7 @@ func TestFormatStep(t *testing.T) {
 }
 
 // FuzzMetricsParams feeds arbitrary query strings to both metrics
-// endpoints: the answer is always 200 with a dense series or 400 with a
+// endpoints: the answer is always 200 with a series of whole steps or 400 with a
 // message naming a parameter, never a panic or another status.
 func FuzzMetricsParams(f *testing.F) {
 	for _, seed := range []string{
@@ -458,7 +502,11 @@ func FuzzMetricsParams(f *testing.F) {
 				if err := json.Unmarshal(rec.Body.Bytes(), &m); err != nil || m.Series == nil || m.Groups == nil {
 					t.Fatalf("200 with body %.200q (%v)", rec.Body, err)
 				}
-				checkRange(t, m.MetricsRange, len(m.Series))
+				times := make([]Timestamp, len(m.Series))
+				for i, p := range m.Series {
+					times[i] = p.Time
+				}
+				checkSteps(t, m.MetricsRange, times)
 			case http.StatusBadRequest:
 				var e ErrorBody
 				if err := json.Unmarshal(rec.Body.Bytes(), &e); err != nil || e.Error == "" {
@@ -472,4 +520,50 @@ func FuzzMetricsParams(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestMetricsAnswerSize: a 24-hour range without a step gets 5-minute
+// steps (288 of them) and, by default, only the steps in which something
+// happened, so that a quiet day is a small answer; include_empty=true
+// brings every step back.
+func TestMetricsAnswerSize(t *testing.T) {
+	srv, _ := fixtureServer(t)
+	tests := []struct {
+		name     string
+		query    string
+		entries  int // -1: fewer than with every step
+		maxBytes int
+		wantStep int64
+	}{
+		{name: "default omits empty steps", query: "since=24h", entries: -1, maxBytes: 16 << 10, wantStep: 300},
+		{name: "include_empty", query: "since=24h&include_empty=true", entries: 288, wantStep: 300},
+		{name: "a week", query: "since=7d", entries: -1, maxBytes: 16 << 10, wantStep: 3600},
+		{name: "an hour", query: "since=1h&include_empty=1", entries: 60, wantStep: 60},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := do(t, http.MethodGet, srv.URL+"/api/v1/metrics/operational?"+tt.query)
+			if res.status != http.StatusOK {
+				t.Fatalf("status %d: %s", res.status, res.body)
+			}
+			var m OperationalMetrics
+			if err := json.Unmarshal(res.body, &m); err != nil {
+				t.Fatal(err)
+			}
+			if m.StepSeconds != tt.wantStep {
+				t.Errorf("step = %ds, want %ds", m.StepSeconds, tt.wantStep)
+			}
+			all := int(m.Until.Sub(m.Since.Time) / (time.Duration(m.StepSeconds) * time.Second))
+			switch {
+			case tt.entries >= 0 && len(m.Series) != tt.entries:
+				t.Errorf("%d entries, want %d", len(m.Series), tt.entries)
+			case tt.entries < 0 && (len(m.Series) == 0 || len(m.Series) >= all):
+				t.Errorf("%d entries of %d steps, want some but fewer", len(m.Series), all)
+			}
+			if tt.maxBytes > 0 && len(res.body) > tt.maxBytes {
+				t.Errorf("answer of %d bytes, want at most %d", len(res.body), tt.maxBytes)
+			}
+			t.Logf("%s: %d entries, %d bytes", tt.query, len(m.Series), len(res.body))
+		})
+	}
 }

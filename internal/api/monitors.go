@@ -132,6 +132,9 @@ func (a *API) putMonitor(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	defer cancel()
+	if w := a.targetWarning(ctx, loaded.Monitor); w != "" {
+		loaded.Warnings = append(loaded.Warnings, w)
+	}
 	if dryRun {
 		sm, err := a.wouldStore(ctx, loaded.Monitor, ifVersion)
 		if err != nil {
@@ -204,6 +207,21 @@ func asValidationError(err error) error {
 	}
 	// Load fails in no other way; should it, the file is still at fault.
 	return &monitor.ValidationError{Problems: []monitor.Problem{{Message: err.Error()}}}
+}
+
+// targetWarning says when no trace of a monitor's target has been
+// received (see monitor.TargetWarning); "" when some has, or when the
+// services cannot be listed (the monitor is applied all the same).
+func (a *API) targetWarning(ctx context.Context, m model.Monitor) string {
+	if a.traces == nil {
+		return ""
+	}
+	seen, err := a.traces.ListServices(ctx)
+	if err != nil {
+		a.log.Warn("monitor_target_check_failed", "monitor", m.Name, "err", err)
+		return ""
+	}
+	return monitor.TargetWarning(m.Target, seen)
 }
 
 // beginMonitors checks that the API has a monitor store and returns the

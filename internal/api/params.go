@@ -281,7 +281,7 @@ func parseRelative(s string) (time.Duration, bool) {
 // metricsParams are the query parameters both metrics endpoints accept, in
 // the order they are listed in error messages and the OpenAPI document.
 func metricsParams() []string {
-	return []string{"service", "deployment", "model", "since", "until", "step", "group_by"}
+	return []string{"service", "deployment", "model", "since", "until", "step", "group_by", "include_empty"}
 }
 
 // defaultMetricsRange is the range of a metrics query without since.
@@ -292,6 +292,9 @@ const defaultMetricsRange = time.Hour
 type metricsQuery struct {
 	rollup.Query
 	Service, Deployment, Model string
+	// IncludeEmpty keeps the buckets in which nothing happened in the
+	// series; by default they are left out.
+	IncludeEmpty bool
 }
 
 // parseMetricsQuery turns the query string of GET /api/v1/metrics/... into
@@ -315,6 +318,15 @@ func parseMetricsQuery(raw string, now time.Time) (metricsQuery, error) {
 			return q, invalidParam("group_by", v, "must be one of "+strings.Join(rollup.GroupBy, ", "))
 		}
 		q.GroupBy = v
+	}
+	if v, ok := vals["include_empty"]; ok {
+		switch v {
+		case "true", "1":
+			q.IncludeEmpty = true
+		case "false", "0":
+		default:
+			return q, invalidParam("include_empty", v, "must be true or false")
+		}
 	}
 	if v, ok := vals["step"]; ok {
 		step, err := parseStep(v)

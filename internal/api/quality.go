@@ -125,9 +125,11 @@ func toQualitySeries(name string, since, until time.Time, truncated bool, runs [
 		}
 		out.Runs = append(out.Runs, q)
 	}
-	total := toQualitySummary(monitor.Summarize(all))
+	summed := monitor.Summarize(all)
+	total := toQualitySummary(summed)
 	out.Summary.Metrics, out.Summary.NoData, out.Summary.Checks = total.Metrics, total.NoData, total.Checks
 	out.Summary.Violations, out.Summary.ViolatedMetrics, out.Summary.ViolationRate = total.Violations, total.ViolatedMetrics, total.ViolationRate
+	out.Summary.Unchecked, out.Summary.Unhealthy = summed.Unchecked, summed.Unhealthy
 	for metric, results := range byMetric {
 		out.Metrics[metric] = toQualitySummary(monitor.Summarize(results))
 	}
@@ -141,6 +143,6 @@ func toQualitySummary(q model.QualitySummary) QualitySummary {
 		Checks:          q.Checks,
 		Violations:      q.Violations,
 		ViolatedMetrics: q.ViolatedMetrics,
-		ViolationRate:   finitePtr(q.ViolationRate),
+		ViolationRate:   roundPtr(q.ViolationRate, roundRatio),
 	}
 }

@@ -200,7 +200,7 @@ func TestQualitySeries(t *testing.T) {
 	if co.Judged != 3 || *co.PassRate != 1 || !co.AverageViolation || co.PassRateViolation {
 		t.Errorf("coherence 2 days ago = %+v", co)
 	}
-	if s := two.Summary; s.Checks != 3 || s.Violations != 2 || s.ViolatedMetrics != 2 || *s.ViolationRate != 2.0/3 {
+	if s := two.Summary; s.Checks != 3 || s.Violations != 2 || s.ViolatedMetrics != 2 || *s.ViolationRate != 0.6667 {
 		t.Errorf("summary 2 days ago = %+v", s)
 	}
 	// A day ago nothing was judged: no data, nothing checked.

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"mime"
 	"net/http"
 	"strconv"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/flowwatch/flowwatch/internal/model"
 	"github.com/flowwatch/flowwatch/internal/store"
+	"github.com/flowwatch/flowwatch/internal/textclip"
 )
 
 // Bounds of the run routes.
@@ -33,7 +36,9 @@ const (
 
 // instanceParams are the query parameters of GET /runs/{id}/instances, in
 // the order messages and the OpenAPI document list them.
-func instanceParams() []string { return []string{"metric", "status", "passed", "limit", "cursor"} }
+func instanceParams() []string {
+	return []string{"metric", "status", "passed", "limit", "cursor", "format"}
+}
 
 // Instance pages: DefaultInstanceLimit instances unless limit says
 // otherwise, at most MaxInstanceLimit.
@@ -164,7 +169,9 @@ func (a *API) getRun(w http.ResponseWriter, r *http.Request) error {
 
 // listInstances serves GET /api/v1/runs/{id}/instances: the evaluations
 // of a run, by metric and trace id, filtered by metric, status and (among
-// the judged ones) whether they passed.
+// the judged ones) whether they passed, each with its trace's question and
+// the start of its answer. With format=csv the instances are streamed as
+// CSV instead (see writeInstancesCSV).
 func (a *API) listInstances(w http.ResponseWriter, r *http.Request) error {
 	id, err := parseRunID(r.PathValue("id"))
 	if err != nil {
@@ -178,6 +185,10 @@ func (a *API) listInstances(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	asCSV, err := parseInstanceFormat(q["format"])
+	if err != nil {
+		return err
+	}
 	ctx, cancel, err := a.beginRuns(r)
 	if err != nil {
 		return err
@@ -185,6 +196,12 @@ func (a *API) listInstances(w http.ResponseWriter, r *http.Request) error {
 	defer cancel()
 	if _, err := a.lookupRun(ctx, id); err != nil {
 		return err
+	}
+	if asCSV {
+		if _, given := q["limit"]; !given {
+			iq.Limit = 0
+		}
+		return a.writeInstancesCSV(w, r, iq)
 	}
 	limit := iq.Limit
 	iq.Limit++ // one more says whether there is a next page
@@ -198,11 +215,184 @@ func (a *API) listInstances(w http.ResponseWriter, r *http.Request) error {
 		last := list[limit-1]
 		out.NextCursor = instanceCursor(last.Metric, last.TraceID)
 	}
+	sums, err := a.instanceSummaries(ctx, list, store.MaxSummaryIDs)
+	if err != nil {
+		return fmt.Errorf("instances of run %s: %w", id, err)
+	}
 	for _, in := range list {
-		out.Instances = append(out.Instances, toInstance(in))
+		out.Instances = append(out.Instances, withSummary(toInstance(in), sums))
 	}
 	a.writeJSON(w, r, out)
 	return nil
+}
+
+// SummaryReader reads the summaries (question, answer) of many traces at
+// once; store.SummaryReader is one. Unknown ids are left out of the map.
+type SummaryReader interface {
+	TraceSummaries(ctx context.Context, ids []string) (map[string]model.Trace, error)
+}
+
+// The question and answer an instance carries are cut to these many
+// characters: enough to read a page of failures without opening each
+// trace (whose whole text GET /traces/{trace_id} gives).
+const (
+	MaxInstanceQuestionRunes = 1000
+	MaxInstanceAnswerRunes   = 300
+)
+
+// instanceSummaries reads the summaries of the instances' traces, batch
+// ids per call; none without a summary reader. A trace the store no
+// longer holds (retention) is left out.
+func (a *API) instanceSummaries(ctx context.Context, list []model.Instance, batch int) (map[string]model.Trace, error) {
+	out := map[string]model.Trace{}
+	if a.summaries == nil || len(list) == 0 {
+		return out, nil
+	}
+	seen := make(map[string]bool, len(list))
+	ids := make([]string, 0, min(len(list), batch))
+	read := func() error {
+		if len(ids) == 0 {
+			return nil
+		}
+		got, err := a.summaries.TraceSummaries(ctx, ids)
+		if err != nil {
+			return fmt.Errorf("read the questions and answers of %d traces: %w", len(ids), err)
+		}
+		maps.Copy(out, got)
+		ids = ids[:0]
+		return nil
+	}
+	for _, in := range list {
+		if seen[in.TraceID] {
+			continue
+		}
+		seen[in.TraceID] = true
+		ids = append(ids, in.TraceID)
+		if len(ids) == batch {
+			if err := read(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if err := read(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// withSummary gives an instance its trace's question and clipped answer.
+func withSummary(in Instance, sums map[string]model.Trace) Instance {
+	tr, ok := sums[in.TraceID]
+	if !ok {
+		return in
+	}
+	in.Question, in.QuestionTruncated = textclip.Runes(tr.Question, MaxInstanceQuestionRunes)
+	in.Answer, in.AnswerTruncated = textclip.Runes(tr.Answer, MaxInstanceAnswerRunes)
+	return in
+}
+
+// parseInstanceFormat reads format: json (the default) or csv.
+func parseInstanceFormat(v string) (csv bool, err error) {
+	switch v {
+	case "", "json":
+		return false, nil
+	case "csv":
+		return true, nil
+	}
+	return false, invalidParam("format", v, `must be "json" or "csv"`)
+}
+
+// csvPageSize is how many instances a CSV export reads at a time: one
+// page is all it holds in memory, and one summary call reads its traces.
+const csvPageSize = store.MaxSummaryIDs
+
+// instanceCSVHeader is the header row of a CSV export: the fields of
+// Instance, in their order.
+var instanceCSVHeader = []string{"metric", "trace_id", "status", "score", "passed", "reason", "error", "raw_reply",
+	"judge_model", "prompt_version", "question", "question_truncated", "answer", "answer_truncated"}
+
+// csvType is the Content-Type of a CSV export.
+const csvType = "text/csv; charset=utf-8"
+
+// writeInstancesCSV streams the instances iq selects as CSV (RFC 4180,
+// header row first), csvPageSize at a time, each page read under its own
+// query timeout, so that a run of any size is exported in bounded memory.
+// iq.Limit bounds the rows (0: every one). A failure before the first row
+// is answered as any error; one after the answer began aborts it, so that
+// the client sees a broken transfer rather than a file that looks whole.
+func (a *API) writeInstancesCSV(w http.ResponseWriter, r *http.Request, iq store.InstanceQuery) error {
+	left := iq.Limit // rows still to write when bounded
+	page := func() ([]model.Instance, map[string]model.Trace, error) {
+		ctx, cancel := context.WithTimeout(r.Context(), a.timeout)
+		defer cancel()
+		q := iq
+		q.Limit = csvPageSize
+		if iq.Limit > 0 {
+			q.Limit = min(q.Limit, left)
+		}
+		list, err := a.results.RunInstances(ctx, q)
+		if err != nil {
+			return nil, nil, fmt.Errorf("instances of run %s: %w", iq.RunID, err)
+		}
+		sums, err := a.instanceSummaries(ctx, list, csvPageSize)
+		if err != nil {
+			return nil, nil, fmt.Errorf("instances of run %s: %w", iq.RunID, err)
+		}
+		return list, sums, nil
+	}
+	list, sums, err := page()
+	if err != nil {
+		return err
+	}
+	h := w.Header()
+	h.Set("Content-Type", csvType)
+	// The run id is letters, digits, '_' and '-' (parseRunID): nothing to
+	// quote in a file name.
+	h.Set("Content-Disposition", fmt.Sprintf(`attachment; filename="run-%s-instances.csv"`, iq.RunID))
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodHead {
+		return nil
+	}
+	rc := http.NewResponseController(w)
+	cw := csv.NewWriter(w)
+	_ = cw.Write(instanceCSVHeader)
+	for {
+		for _, in := range list {
+			_ = cw.Write(instanceCSVRow(withSummary(toInstance(in), sums)))
+		}
+		cw.Flush()
+		if cw.Error() != nil {
+			return nil // the client went away: nobody to tell
+		}
+		_ = rc.Flush()
+		left -= len(list)
+		if len(list) < csvPageSize || (iq.Limit > 0 && left <= 0) {
+			return nil
+		}
+		last := list[len(list)-1]
+		iq.AfterMetric, iq.AfterTraceID = last.Metric, last.TraceID
+		if list, sums, err = page(); err != nil {
+			if r.Context().Err() == nil {
+				a.log.Error("api_export_failed", "err", err, "run", iq.RunID)
+			}
+			panic(http.ErrAbortHandler)
+		}
+	}
+}
+
+// instanceCSVRow is an instance as a CSV row, in instanceCSVHeader's
+// order: a score in its shortest form ("" when null), booleans as true or
+// false, text as it is (encoding/csv quotes it).
+func instanceCSVRow(in Instance) []string {
+	score := ""
+	if in.Score != nil {
+		score = strconv.FormatFloat(*in.Score, 'f', -1, 64)
+	}
+	return []string{in.Metric, in.TraceID, in.Status, score, strconv.FormatBool(in.Passed), in.Reason, in.Error, in.RawReply,
+		in.JudgeModel, in.PromptVersion, in.Question, strconv.FormatBool(in.QuestionTruncated), in.Answer,
+		strconv.FormatBool(in.AnswerTruncated)}
 }
 
 // beginRuns checks that the API has the run and result stores and returns

@@ -302,10 +302,10 @@ type Service struct {
 	TraceCount int64     `json:"trace_count"`
 }
 
-// durationMS converts a duration to milliseconds with microsecond
-// resolution.
+// durationMS converts a duration to milliseconds, rounded to a tenth
+// (see round.go).
 func durationMS(d time.Duration) float64 {
-	return float64(d.Microseconds()) / 1000
+	return roundMS(float64(d.Microseconds()) / 1000)
 }
 
 // finite replaces NaN and infinities (which JSON cannot carry) by 0.
@@ -801,6 +801,33 @@ type Run struct {
 	Metrics     map[string]MetricOutcome `json:"metrics"`
 	Operational []OperationalOutcome     `json:"operational"`
 	Summary     *RunSummary              `json:"summary"`
+	// Degraded is set on a succeeded run in which instances of LLM-judged
+	// metrics ended in error (the judge failed after its retries or was
+	// given up on, answered nonsense twice, or the budget ran out);
+	// JudgeErrors counts them and JudgeError is the first one's error,
+	// clipped ("" when none).
+	Degraded    bool   `json:"degraded"`
+	JudgeErrors int    `json:"judge_errors"`
+	JudgeError  string `json:"judge_error"`
+	// JudgeUsage is what the run's judge replies consumed; null when the
+	// run has no result or sent the judge nothing.
+	JudgeUsage *JudgeUsage `json:"judge_usage"`
+}
+
+// JudgeUsage is what an LLM judge's replies consumed in a run (or for one
+// metric in it): tokens in and out, and their cost in US dollars from the
+// price table (null when it has no price for the judge's model).
+type JudgeUsage struct {
+	InputTokens  int64    `json:"input_tokens"`
+	OutputTokens int64    `json:"output_tokens"`
+	CostUSD      *float64 `json:"cost_usd"`
+}
+
+func toJudgeUsage(u *model.JudgeUsage) *JudgeUsage {
+	if u == nil {
+		return nil
+	}
+	return &JudgeUsage{InputTokens: u.InputTokens, OutputTokens: u.OutputTokens, CostUSD: finitePtr(u.CostUSD)}
 }
 
 // RunProgress counts a run's sampled traces (total) and those evaluated
@@ -830,6 +857,9 @@ type MetricOutcome struct {
 	Violation         bool     `json:"violation"`
 	PassRateViolation bool     `json:"pass_rate_violation"`
 	AverageViolation  bool     `json:"average_violation"`
+	// JudgeUsage is this metric's share of the run's judge usage; null
+	// for a built-in metric.
+	JudgeUsage *JudgeUsage `json:"judge_usage"`
 }
 
 // OperationalOutcome is an operational signal's value in a run.
@@ -858,6 +888,11 @@ type RunSummary struct {
 	Checks          int `json:"checks"`
 	Violations      int `json:"violations"`
 	ViolatedMetrics int `json:"violated_metrics"`
+	// Unchecked counts the thresholds of metrics with no data: checks not
+	// made, never violations. Unhealthy counts the metrics with no data
+	// because their evaluator failed (a judge outage).
+	Unchecked int `json:"unchecked"`
+	Unhealthy int `json:"unhealthy"`
 	// ViolationRate is violations / checks; null when nothing was checked.
 	ViolationRate         *float64 `json:"violation_rate"`
 	OperationalViolations int      `json:"operational_violations"`
@@ -885,6 +920,14 @@ type Instance struct {
 	RawReply      string   `json:"raw_reply"`
 	JudgeModel    string   `json:"judge_model"`
 	PromptVersion string   `json:"prompt_version"`
+	// Question and Answer are the evaluated trace's, cut to
+	// MaxInstanceQuestionRunes and MaxInstanceAnswerRunes characters
+	// (QuestionTruncated and AnswerTruncated say so); both "" when the
+	// store no longer holds the trace.
+	Question          string `json:"question"`
+	QuestionTruncated bool   `json:"question_truncated"`
+	Answer            string `json:"answer"`
+	AnswerTruncated   bool   `json:"answer_truncated"`
 }
 
 // timestamp is t as a nullable Timestamp: nil when zero.
@@ -935,16 +978,16 @@ func toRun(r model.Run, res *model.RunResult) Run {
 	for _, m := range res.Metrics {
 		var ci *[2]float64
 		if c := m.PassRateCI; c != nil && !math.IsNaN(c[0]+c[1]) && !math.IsInf(c[0]+c[1], 0) {
-			v := *c
+			v := [2]float64{roundRatio(c[0]), roundRatio(c[1])}
 			ci = &v
 		}
 		out.Metrics[m.Metric] = MetricOutcome{
 			Judged:            m.Judged,
 			NotEvaluable:      m.NotEvaluable,
 			Errors:            m.Errors,
-			AverageScore:      finitePtr(m.AverageScore),
+			AverageScore:      roundPtr(m.AverageScore, roundScore),
 			Passed:            m.Passed,
-			PassRate:          finitePtr(m.PassRate),
+			PassRate:          roundPtr(m.PassRate, roundRatio),
 			PassRateCI:        ci,
 			PassScore:         finite(m.PassScore),
 			MinPassRate:       finitePtr(m.MinPassRate),
@@ -953,14 +996,17 @@ func toRun(r model.Run, res *model.RunResult) Run {
 			Violation:         m.Violation,
 			PassRateViolation: m.PassRateViolation,
 			AverageViolation:  m.AverageViolation,
+			JudgeUsage:        toJudgeUsage(m.JudgeUsage),
 		}
 	}
+	out.Degraded, out.JudgeErrors, out.JudgeError = res.Degraded, res.JudgeErrors, res.JudgeError
+	out.JudgeUsage = toJudgeUsage(res.JudgeUsage)
 	sum := RunSummary{}
 	for _, o := range res.Operational {
 		out.Operational = append(out.Operational, OperationalOutcome{
 			Name:      o.Name,
 			Group:     o.Group,
-			Value:     finitePtr(o.Value),
+			Value:     roundPtr(o.Value, roundSignal(o.Name)),
 			Bound:     BoundValues{Max: finitePtr(o.Bound.Max), Min: finitePtr(o.Bound.Min)},
 			NoData:    o.NoData,
 			Violation: o.Violation,
@@ -971,7 +1017,8 @@ func toRun(r model.Run, res *model.RunResult) Run {
 	}
 	q := monitor.Summarize(res.Metrics)
 	sum.Metrics, sum.NoData, sum.Checks, sum.Violations, sum.ViolatedMetrics = q.Metrics, q.NoData, q.Checks, q.Violations, q.ViolatedMetrics
-	sum.ViolationRate = finitePtr(q.ViolationRate)
+	sum.Unchecked, sum.Unhealthy = q.Unchecked, q.Unhealthy
+	sum.ViolationRate = roundPtr(q.ViolationRate, roundRatio)
 	out.Summary = &sum
 	return out
 }
@@ -1085,6 +1132,55 @@ type Alert struct {
 	ResolvedRunID  string     `json:"resolved_run_id"`
 	LastNotifiedAt *Timestamp `json:"last_notified_at"`
 	Reminders      int        `json:"reminders"`
+	// AckedAt is when the alert was acknowledged, null when it was not;
+	// AckComment is the comment given ("" when none).
+	AckedAt    *Timestamp `json:"acked_at"`
+	AckComment string     `json:"ack_comment"`
+}
+
+// SilenceRequest is the body of POST /api/v1/silences.
+type SilenceRequest struct {
+	// Monitor is the monitor whose alerts to mute.
+	Monitor string `json:"monitor"`
+	// Key is the alert key to mute ("quality:groundedness"); "" or absent
+	// mutes every alert of the monitor.
+	Key string `json:"key"`
+	// DurationMS is how long the silence lasts, from now (1 minute to 30
+	// days).
+	DurationMS int64 `json:"duration_ms"`
+	// Comment says why (at most 1000 characters).
+	Comment string `json:"comment"`
+}
+
+// Silence mutes a monitor's alerts, or one key's, for a while: they still
+// change state and are recorded, and their messages are recorded as
+// suppressed instead of being sent.
+type Silence struct {
+	ID      string `json:"id"`
+	Monitor string `json:"monitor"`
+	// Key is the alert key it mutes; "" for every alert of the monitor.
+	Key       string    `json:"key"`
+	Comment   string    `json:"comment"`
+	CreatedAt Timestamp `json:"created_at"`
+	// EndsAt is when it stops muting (when it was ended, for one ended
+	// early).
+	EndsAt Timestamp `json:"ends_at"`
+	// ExpiredAt is when it was ended early; null when it was not.
+	ExpiredAt *Timestamp `json:"expired_at"`
+	// State is active (muting now) or expired.
+	State string `json:"state"`
+}
+
+// SilenceList is the body of GET /api/v1/silences.
+type SilenceList struct {
+	// Silences are newest first.
+	Silences []Silence `json:"silences"`
+}
+
+// AckRequest is the body of POST /api/v1/alerts/{id}/ack (optional).
+type AckRequest struct {
+	// Comment says why, or who looks into it (at most 1000 characters).
+	Comment string `json:"comment"`
 }
 
 // AlertDetail is the body of GET /api/v1/alerts/{id}: the alert and its
@@ -1114,6 +1210,9 @@ type Notification struct {
 	NextAttemptAt *Timestamp `json:"next_attempt_at"`
 	// DoneAt is when it was sent or given up; null while pending.
 	DoneAt *Timestamp `json:"done_at"`
+	// SilenceID is the silence that suppressed it (status suppressed); ""
+	// otherwise.
+	SilenceID string `json:"silence_id"`
 }
 
 // ChannelList is the body of GET /api/v1/channels.

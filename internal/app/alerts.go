@@ -25,7 +25,10 @@ import (
 type channels struct {
 	byName      map[string]notify.Channel
 	concurrency map[string]int
-	infos       []api.ChannelInfo
+	// rate is the rate limit of each channel that has one (messages per
+	// second).
+	rate  map[string]float64
+	infos []api.ChannelInfo
 	// maxTimeout is the longest delivery timeout of a channel.
 	maxTimeout time.Duration
 }
@@ -41,7 +44,7 @@ func (c channels) lease() time.Duration {
 // the environment. Config.Validate has checked them; an error here names
 // the channel.
 func buildChannels(cfg config.Config, logger *slog.Logger) (channels, error) {
-	out := channels{byName: map[string]notify.Channel{}, concurrency: map[string]int{}}
+	out := channels{byName: map[string]notify.Channel{}, concurrency: map[string]int{}, rate: map[string]float64{}}
 	lookup := os.LookupEnv
 	publicURL := cfg.HTTP.PublicURL
 	var emailBase notify.EmailOptions
@@ -77,6 +80,9 @@ func buildChannels(cfg config.Config, logger *slog.Logger) (channels, error) {
 		}
 		out.byName[name] = ch
 		out.concurrency[name] = c.Concurrency()
+		if r := c.Rate(); r > 0 {
+			out.rate[name] = r
+		}
 		out.maxTimeout = max(out.maxTimeout, c.DeliveryTimeout())
 		out.infos = append(out.infos, api.ChannelInfo{Name: name, Type: c.Type, URL: c.DisplayURL(), Recipients: slices.Clone(c.To)})
 	}
@@ -123,8 +129,8 @@ func buildChannel(name string, c config.Channel, emailBase notify.EmailOptions, 
 // cannot be made (a monitor stored with an unreadable repeat_interval) is
 // logged and made without reminders, rather than keeping the run from
 // ending.
-func alertDecider(logger *slog.Logger) func(model.Run, model.Monitor, *model.RunResult, []model.Instance, string, time.Time) store.AlertDecider {
-	var d alert.Decider
+func alertDecider(timing func(string) model.GroupTiming, logger *slog.Logger) func(model.Run, model.Monitor, *model.RunResult, []model.Instance, string, time.Time) store.AlertDecider {
+	d := alert.Decider{Timing: timing}
 	return func(run model.Run, m model.Monitor, res *model.RunResult, instances []model.Instance, runErr string, now time.Time) store.AlertDecider {
 		in := alert.Input{Run: run, Monitor: m, Result: res, Instances: instances, Error: runErr, Now: now}
 		return func(snap store.AlertSnapshot) (store.AlertChanges, error) {
@@ -136,6 +142,38 @@ func alertDecider(logger *slog.Logger) func(model.Run, model.Monitor, *model.Run
 			}
 			return changes, nil
 		}
+	}
+}
+
+// groupTiming returns the group timing of each target: a channel's
+// group_wait, group_interval and repeat_interval, or smtp's for monitors'
+// notify.emails.
+func groupTiming(cfg config.Config) func(string) model.GroupTiming {
+	return func(target string) model.GroupTiming {
+		if target == model.EmailsChannel {
+			if cfg.SMTP == nil {
+				return model.GroupTiming{}
+			}
+			return cfg.SMTP.Timing()
+		}
+		return cfg.Channels[target].Timing()
+	}
+}
+
+// maxFlush bounds the groups one dispatch of the sender flushes; more
+// wait for the next.
+const maxFlush = 100
+
+// flushGroups queues the messages of the alert groups due at now: the
+// store takes each due group and, in one transaction, writes back what
+// alert.Flush decided under the monitor's silences and queues its
+// messages.
+func flushGroups(st store.AlertGroups) func(context.Context, time.Time) (int, error) {
+	return func(ctx context.Context, now time.Time) (int, error) {
+		return st.FlushAlertGroups(ctx, now, maxFlush, func(g model.AlertGroup, silences []model.Silence) (model.AlertGroup, []model.Notification, error) {
+			g, ns := alert.Flush(g, silences, now)
+			return g, ns, nil
+		})
 	}
 }
 

@@ -159,7 +159,8 @@ func TestAlertsEndToEnd(t *testing.T) {
 	var grounded atomic.Int32
 	grounded.Store(2)
 	js := judgetest.New(t, judgetest.Options{Reply: func(r judgetest.Request) judgetest.Reply {
-		return judgetest.FixedScores(map[string]int{"groundedness": int(grounded.Load())})(r)
+		g := int(grounded.Load())
+		return judgetest.FixedScores(map[string]int{"groundedness": g, "relevance": g})(r)
 	}})
 	a := startAppWith(t, t.TempDir(), func(c *config.Config) {
 		c.HTTP.PublicURL = "https://flowwatch.example.com"
@@ -185,6 +186,7 @@ window: {lookback: PT1H}
 judge: j
 quality:
   groundedness: {pass_score: 3, min_pass_rate: 0.7}
+  relevance: {pass_score: 3, min_pass_rate: 0.7}
 notify: {emails: [oncall@example.com], channels: [hooks]}
 `
 	if code := do(t, a, http.MethodPut, "/api/v1/monitors/grounding", "application/yaml", monitorYAML, nil); code != http.StatusCreated {
@@ -226,22 +228,25 @@ notify: {emails: [oncall@example.com], channels: [hooks]}
 		}
 	}
 
+	// Both metrics fail in the first run: one message per target lists
+	// both (not one per metric).
 	firstEnd := runOnce("")
 	until("the firing notifications", func() bool { return len(box.messages()) == 1 && len(h.received()) == 1 })
 	subject, text := mailText(t, box.messages()[0])
-	if !strings.Contains(subject, "FIRING") || !strings.Contains(subject, "groundedness pass rate 0.0% is below 70.0%") {
-		t.Errorf("firing subject %q", subject)
+	if subject != "[FIRING:2] grounding" {
+		t.Errorf("firing subject %q, want [FIRING:2] grounding", subject)
 	}
-	for _, want := range []string{"grounding", "rag-app", "https://flowwatch.example.com/runs/"} {
+	for _, want := range []string{"grounding", "rag-app", "https://flowwatch.example.com/runs/",
+		"groundedness pass rate 0.0% is below 70.0%", "relevance pass rate 0.0% is below 70.0%"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("firing e-mail does not say %q:\n%s", want, text)
 		}
 	}
-	if p := h.received()[0]; p["event"] != "firing" {
-		t.Errorf("firing webhook %v", p)
+	if p := h.received()[0]; p["event"] != "firing" || p["version"] != "2" || len(p["alerts"].([]any)) != 2 {
+		t.Errorf("firing webhook %v, want version 2 listing 2 alerts", p)
 	}
-	if g := find(t, scrape(t, a), "flowwatch_alerts_firing", map[string]string{"monitor": "grounding"}); g.GetGauge().GetValue() != 1 {
-		t.Errorf("flowwatch_alerts_firing{monitor=grounding} = %v, want 1", g.GetGauge().GetValue())
+	if g := find(t, scrape(t, a), "flowwatch_alerts_firing", map[string]string{"monitor": "grounding"}); g.GetGauge().GetValue() != 2 {
+		t.Errorf("flowwatch_alerts_firing{monitor=grounding} = %v, want 2", g.GetGauge().GetValue())
 	}
 
 	// New traffic, judged grounded, in a window after the first one (the
@@ -262,7 +267,7 @@ notify: {emails: [oncall@example.com], channels: [hooks]}
 	}
 	runOnce(fmt.Sprintf(`{"window_start": %q, "window_end": %q}`, firstEnd, start.Add(time.Minute).Format(time.RFC3339Nano)))
 	until("the resolved notifications", func() bool { return len(box.messages()) == 2 && len(h.received()) == 2 })
-	if subject, _ := mailText(t, box.messages()[1]); !strings.Contains(subject, "RESOLVED") {
+	if subject, _ := mailText(t, box.messages()[1]); subject != "[RESOLVED:2] grounding" {
 		t.Errorf("resolved subject %q", subject)
 	}
 	if p := h.received()[1]; p["event"] != "resolved" {
@@ -275,7 +280,8 @@ notify: {emails: [oncall@example.com], channels: [hooks]}
 		t.Errorf("flowwatch_alerts_firing after the resolution: %v", f.GetMetric())
 	}
 
-	// The alert's history: resolved, with its four notifications sent.
+	// Each alert's history: resolved, with the four messages that told of
+	// it sent (firing and resolved, to each target).
 	var alerts struct {
 		Alerts []struct {
 			ID    string `json:"id"`
@@ -284,8 +290,8 @@ notify: {emails: [oncall@example.com], channels: [hooks]}
 		} `json:"alerts"`
 	}
 	get(t, a, "/api/v1/alerts?monitor=grounding", &alerts)
-	if len(alerts.Alerts) != 1 || alerts.Alerts[0].State != "resolved" || alerts.Alerts[0].Key != "quality:groundedness" {
-		t.Fatalf("alerts %+v, want one resolved groundedness alert", alerts.Alerts)
+	if len(alerts.Alerts) != 2 || alerts.Alerts[0].State != "resolved" || alerts.Alerts[1].State != "resolved" {
+		t.Fatalf("alerts %+v, want two resolved alerts", alerts.Alerts)
 	}
 	var one struct {
 		Notifications []struct {

@@ -141,7 +141,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 		st.Close()
 		return nil, err
 	}
-	a.scheduler, err = monitor.NewScheduler(monitor.SchedulerOptions{Store: st, Execute: engine.Run, Alerts: alertDecider(logger)}, logger)
+	a.scheduler, err = monitor.NewScheduler(monitor.SchedulerOptions{Store: st, Execute: engine.Run, Alerts: alertDecider(groupTiming(cfg), logger)}, logger)
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -190,7 +190,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 		return nil, err
 	}
 	a.sender, err = notify.NewSender(notify.SenderOptions{Store: st, Channels: chans.byName, Concurrency: chans.concurrency, Lease: chans.lease(),
-		GiveUpAfter: time.Duration(cfg.Notifications.GiveUpAfter), InitialBackoff: time.Duration(cfg.Notifications.InitialBackoff),
+		RateLimit: chans.rate, Flush: flushGroups(st), GiveUpAfter: time.Duration(cfg.Notifications.GiveUpAfter), InitialBackoff: time.Duration(cfg.Notifications.InitialBackoff),
 		MaxBackoff: time.Duration(cfg.Notifications.MaxBackoff), Registerer: reg}, logger)
 	if err != nil {
 		st.Close()
@@ -210,11 +210,21 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 		MonitorEnv: monitorEnv,
 		Runs:       st,
 		Results:    st,
+		Summaries:  st,
 		RunNow:     a.scheduler.RunNow,
 		Alerts:     st,
+		Acks:       st,
+		Silences:   st,
 		Channels:   func() []api.ChannelInfo { return chans.infos },
 		TestChannel: func(ctx context.Context, name string) error {
 			err := a.sender.Test(ctx, name, nil)
+			if errors.Is(err, notify.ErrUnknownChannel) {
+				return fmt.Errorf("%w: %w", api.ErrUnknownChannel, err)
+			}
+			return err
+		},
+		TestChannelTo: func(ctx context.Context, name string, to []string) error {
+			err := a.sender.Test(ctx, name, to)
 			if errors.Is(err, notify.ErrUnknownChannel) {
 				return fmt.Errorf("%w: %w", api.ErrUnknownChannel, err)
 			}
@@ -308,6 +318,9 @@ func (a *App) Start(ctx context.Context) error {
 		defer close(a.senderDone)
 		_ = a.sender.Run(nctx)
 	}()
+	if s := a.cfg.SMTP; s != nil { // checked in the background: a slow server does not delay the start
+		go notify.LogSMTPCheck(nctx, notify.SMTPCheckOptions{Host: s.Host, Port: s.EffectivePort(), TLS: s.TLSMode()}, a.log)
+	}
 	a.log.Info("started", "http", a.server.HTTPAddr(), "grpc", a.server.GRPCAddr(), "db", a.cfg.SQLitePath())
 	return nil
 }

@@ -685,7 +685,9 @@ func TestMixedModelNames(t *testing.T) {
 			t.Errorf("no metrics row for %s (rows: %v)", alias, keys(got))
 			continue
 		}
-		if g.Calls != w.calls || g.InputTokens != w.in || g.OutputTokens != w.out || math.Abs(g.CostUSD-w.cost) > 1e-9 {
+		// The API rounds costs (six decimals, four significant digits
+		// below a tenth of a cent).
+		if g.Calls != w.calls || g.InputTokens != w.in || g.OutputTokens != w.out || math.Abs(g.CostUSD-w.cost) > max(5e-7, w.cost*5e-4) {
 			t.Errorf("%s: %d calls, %d in, %d out, $%g; want the spans' sums %d, %d, %d, $%g",
 				alias, g.Calls, g.InputTokens, g.OutputTokens, g.CostUSD, w.calls, w.in, w.out, w.cost)
 		}

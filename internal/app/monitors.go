@@ -146,6 +146,9 @@ func applyMonitorFiles(ctx context.Context, st store.MonitorStore, files []monit
 		for _, w := range f.loaded.Warnings {
 			log.Warn("monitor_file_warning", "file", f.path, "monitor", m.Name, "warning", w)
 		}
+		if w := targetWarning(ctx, st, m, log); w != "" {
+			log.Warn("monitor_file_warning", "file", f.path, "monitor", m.Name, "warning", w)
+		}
 		sm, result, err := applyMonitor(ctx, st, m)
 		if err != nil {
 			return fmt.Errorf("monitors_dir: apply %s (monitor %s): %w", f.path, m.Name, err)
@@ -154,6 +157,26 @@ func applyMonitorFiles(ctx context.Context, st store.MonitorStore, files []monit
 			"version", sm.Version, "form", f.loaded.Form)
 	}
 	return nil
+}
+
+// serviceLister lists the services (and deployments) traces came from.
+type serviceLister interface {
+	ListServices(ctx context.Context) ([]model.ServiceInfo, error)
+}
+
+// targetWarning says when no trace of a monitor's target has been
+// received (monitor.TargetWarning), if st can list the services seen.
+func targetWarning(ctx context.Context, st store.MonitorStore, m model.Monitor, log *slog.Logger) string {
+	sl, ok := st.(serviceLister)
+	if !ok {
+		return ""
+	}
+	seen, err := sl.ListServices(ctx)
+	if err != nil {
+		log.Warn("monitor_target_check_failed", "monitor", m.Name, "err", err)
+		return ""
+	}
+	return monitor.TargetWarning(m.Target, seen)
 }
 
 // applyMonitor stores m unless the stored monitor of its name is the same.

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
 	"log/slog"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -309,4 +311,77 @@ func TestMonitorsDirRefused(t *testing.T) {
 			}
 		})
 	}
+}
+
+// warnings reads the monitor_file_warning lines of a JSON log.
+func warnings(t *testing.T, log string) []string {
+	t.Helper()
+	var out []string
+	sc := bufio.NewScanner(strings.NewReader(log))
+	for sc.Scan() {
+		var l struct {
+			Msg     string `json:"msg"`
+			Warning string `json:"warning"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+			t.Fatalf("log line %q: %v", sc.Text(), err)
+		}
+		if l.Msg == "monitor_file_warning" {
+			out = append(out, l.Warning)
+		}
+	}
+	return out
+}
+
+// TestMonitorsDirTargetWarning: a monitor file whose target has sent no
+// trace is applied at start with a warning in the log naming the services
+// seen; once its service has sent traces, the warning is gone.
+func TestMonitorsDirTargetWarning(t *testing.T) {
+	dataDir, monDir := t.TempDir(), t.TempDir()
+	writeFile(t, monDir, "m.yaml", "name: m\ntarget: {service: rag-app}\nschedule: {cron: \"0 * * * *\"}\n"+
+		"window: {lookback: P1D}\noperational:\n  error_rate: {max: 0.1}\n")
+	sent := 0
+	trace := func(service string) string {
+		sent++
+		now := time.Now()
+		return fmt.Sprintf(`{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":%q}}]},
+		 "scopeSpans":[{"spans":[{"traceId":"5b8efff798038103d269b633813fc6%02x","spanId":"eee19b7ec3c1b174","name":"chat",
+		 "startTimeUnixNano":"%d","endTimeUnixNano":"%d","status":{"code":1}}]}]}]}`, service, sent, now.UnixNano(), now.Add(time.Second).UnixNano())
+	}
+	tests := []struct {
+		name    string
+		service string // the service of a trace sent before the restart; "" sends none
+		want    []string
+	}{
+		{name: "nothing received", want: []string{`no trace has been received yet from any service: the monitor will find no data until service "rag-app" sends traces`}},
+		{name: "another service", service: "rag-ap", want: []string{`no trace of service "rag-app" has been received yet: the monitor will find no data until one arrives; services seen: "rag-ap" (did you mean "rag-ap"?)`}},
+		{name: "its service", service: "rag-app", want: nil},
+	}
+	var prev *app.App
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if prev != nil {
+				if tt.service != "" {
+					postJSON(t, prev, "/v1/traces", trace(tt.service))
+				}
+				if err := prev.Shutdown(context.Background()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var logs syncBuffer
+			a, err := newWithMonitorsDir(dataDir, monDir, slog.New(slog.NewJSONHandler(&logs, nil)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			prev = a
+			if diff := cmp.Diff(tt.want, warnings(t, logs.String())); diff != "" {
+				t.Errorf("monitor_file_warning lines (-want +got):\n%s", diff)
+			}
+		})
+	}
+	t.Cleanup(func() {
+		if prev != nil {
+			_ = prev.Shutdown(context.Background())
+		}
+	})
 }

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -30,17 +31,19 @@ func newAlertsCmd() *cobra.Command {
 	flags := &tracesFlags{}
 	cmd := &cobra.Command{
 		Use:   "alerts",
-		Short: "List alerts, show their notifications, list and test notification channels",
+		Short: "List alerts and their notifications, acknowledge and silence them, list and test channels",
 		Long: `Show the alerts a running flowwatch server's monitors raised and the
 notifications sent for them, through its JSON API (/api/v1/alerts), and list
 or test its notification channels (/api/v1/channels). An alert fires when a
 monitor's run finds a quality metric or an operational signal out of bounds,
 no data in its window, or cannot judge; a later run that finds it back within
-bounds resolves it.`,
+bounds resolves it. Each run sends one message per monitor and channel
+listing its alerts; 'ack' stops an alert's reminders, 'silence' mutes a
+monitor's alerts for a while (/api/v1/silences).`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 0 {
-				return usageError{fmt.Errorf("unknown command %q for \"flowwatch alerts\" (commands: list, get, channels, test)", args[0])}
+				return usageError{fmt.Errorf("unknown command %q for \"flowwatch alerts\" (commands: list, get, ack, silence, silences, unsilence, channels, test)", args[0])}
 			}
 			return cmd.Help()
 		},
@@ -51,7 +54,8 @@ bounds resolves it.`,
 	}
 	cmd.PersistentFlags().StringVar(&flags.server, "server", server, "URL of the flowwatch server (default from FLOWWATCH_SERVER)")
 	cmd.PersistentFlags().DurationVar(&flags.timeout, "timeout", 30*time.Second, "how long to wait for each answer of the server ('alerts test': default 6m30s)")
-	cmd.AddCommand(newAlertsListCmd(flags), newAlertsGetCmd(flags), newAlertsChannelsCmd(flags), newAlertsTestCmd(flags))
+	cmd.AddCommand(newAlertsListCmd(flags), newAlertsGetCmd(flags), newAlertsAckCmd(flags), newAlertsSilenceCmd(flags),
+		newAlertsSilencesCmd(flags), newAlertsUnsilenceCmd(flags), newAlertsChannelsCmd(flags), newAlertsTestCmd(flags))
 	return cmd
 }
 
@@ -169,6 +173,202 @@ or failed: given up), the attempts so far and the last error.`,
 	return cmd
 }
 
+func newAlertsAckCmd(flags *tracesFlags) *cobra.Command {
+	var comment string
+	cmd := &cobra.Command{
+		Use:   "ack ALERT_ID [--comment TEXT]",
+		Short: "Acknowledge a firing alert: no more reminders of it",
+		Long: `Acknowledge a firing alert (see 'alerts list --state firing' for the ids):
+its monitor's messages stop reminding of it (repeat_interval) until it
+resolves, and 'alerts get' shows when it was acknowledged and the comment.
+Its resolution is still told, and a later violation is a new alert. The
+command exits with status 3 for an unknown alert, 1 for one that is already
+resolved.`,
+		Example: `  flowwatch alerts ack 0190a3c4e5f60718293a4b5c6d7e8f90
+  flowwatch alerts ack 0190a3c4e5f60718293a4b5c6d7e8f90 --comment "judge quota raised, watching"`,
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return usageError{fmt.Errorf("alerts ack takes one alert id, got %d arguments", len(args))}
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := flags.client()
+			if err != nil {
+				return err
+			}
+			body, err := json.Marshal(api.AckRequest{Comment: comment})
+			if err != nil {
+				return err
+			}
+			path := "alerts/" + url.PathEscape(args[0]) + "/ack"
+			status, answer, err := sendTyped(cmd.Context(), c, http.MethodPost, path, nil, "application/json", body)
+			if err != nil {
+				return err
+			}
+			if status != http.StatusOK {
+				return answerError(c, http.MethodPost, path, status, answer)
+			}
+			var a api.Alert
+			if err := c.decode(answer, "an alert", &a); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "alert %s (%s, %s) acknowledged at %s\n", cell(a.ID, 64), cell(a.Monitor, 200),
+				cell(a.Key, 200), formatTime(a.AckedAt, localZone()))
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&comment, "comment", "", "why, or who looks into it (at most 1000 characters)")
+	return cmd
+}
+
+func newAlertsSilenceCmd(flags *tracesFlags) *cobra.Command {
+	var (
+		comment string
+		dur     time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "silence MONITOR[:KEY] --for DURATION [--comment TEXT]",
+		Short: "Mute a monitor's alerts, or one key's, for a while",
+		Long: `Mute the alerts of a monitor, or of one of its alert keys (as 'alerts list'
+shows them: quality:groundedness, operational:error_rate, no_data,
+unhealthy:run...), from now for --for (1m to 720h). Muted alerts still fire,
+resolve and are recorded; the messages that would tell of them are recorded
+as suppressed, with the silence's id, and not sent. Alerts of the monitor
+that are not muted still go out. 'alerts silences' lists the silences and
+'alerts unsilence ID' ends one early.`,
+		Example: `  flowwatch alerts silence rag_quality --for 2h --comment "judge upgrade"
+  flowwatch alerts silence rag_quality:quality:groundedness --for 30m`,
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return usageError{fmt.Errorf("alerts silence takes one MONITOR or MONITOR:KEY, got %d arguments", len(args))}
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if dur <= 0 {
+				return usageError{errors.New("give how long with --for, e.g. --for 2h")}
+			}
+			monitor, key, _ := strings.Cut(args[0], ":")
+			c, err := flags.client()
+			if err != nil {
+				return err
+			}
+			body, err := json.Marshal(api.SilenceRequest{Monitor: monitor, Key: key, DurationMS: dur.Milliseconds(), Comment: comment})
+			if err != nil {
+				return err
+			}
+			status, answer, err := sendTyped(cmd.Context(), c, http.MethodPost, "silences", nil, "application/json", body)
+			if err != nil {
+				return err
+			}
+			if status != http.StatusCreated {
+				return answerError(c, http.MethodPost, "silences", status, answer)
+			}
+			var s api.Silence
+			if err := c.decode(answer, "a silence", &s); err != nil {
+				return err
+			}
+			what := "every alert of " + cell(s.Monitor, 200)
+			if s.Key != "" {
+				what = cell(s.Key, 200) + " of " + cell(s.Monitor, 200)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "silence %s mutes %s until %s\n", cell(s.ID, 64), what, formatTime(&s.EndsAt, localZone()))
+			return nil
+		},
+	}
+	cmd.Flags().DurationVar(&dur, "for", 0, "how long to mute, e.g. 30m or 2h (required; 1m to 720h)")
+	cmd.Flags().StringVar(&comment, "comment", "", "why (at most 1000 characters)")
+	return cmd
+}
+
+func newAlertsSilencesCmd(flags *tracesFlags) *cobra.Command {
+	var (
+		output, monitor string
+		all             bool
+	)
+	cmd := &cobra.Command{
+		Use:   "silences",
+		Short: "List the silences in force (--all: ended ones too)",
+		Example: `  flowwatch alerts silences
+  flowwatch alerts silences --all --monitor rag_quality -o json`,
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) != 0 {
+				return usageError{fmt.Errorf("alerts silences takes no arguments, got %d", len(args))}
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			q := url.Values{}
+			if all {
+				q.Set("state", "all")
+			}
+			if monitor != "" {
+				q.Set("monitor", monitor)
+			}
+			var list api.SilenceList
+			if done, err := fetch(cmd, flags, output, "silences", q, "silences", &list); done || err != nil {
+				return err
+			}
+			if len(list.Silences) == 0 {
+				_, err := fmt.Fprintln(cmd.OutOrStdout(), "no silences")
+				return err
+			}
+			loc := localZone()
+			tbl := newTable(cmd.OutOrStdout())
+			tbl.row("ID", "MONITOR", "KEY", "STATE", "CREATED", "ENDS", "COMMENT")
+			for _, s := range list.Silences {
+				key := s.Key
+				if key == "" {
+					key = "(all)"
+				}
+				tbl.row(cell(s.ID, 64), cell(s.Monitor, 60), cell(key, 60), cell(s.State, 10), formatTime(&s.CreatedAt, loc),
+					formatTime(&s.EndsAt, loc), cell(s.Comment, 100))
+			}
+			return tbl.flush()
+		},
+	}
+	cmd.Flags().BoolVar(&all, "all", false, "also the silences that have ended")
+	cmd.Flags().StringVar(&monitor, "monitor", "", "only the silences of this monitor")
+	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
+	return cmd
+}
+
+func newAlertsUnsilenceCmd(flags *tracesFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:     "unsilence ID",
+		Short:   "End a silence now",
+		Long:    "End a silence early (see 'alerts silences' for the ids): from now its alerts' messages are sent again.",
+		Example: "  flowwatch alerts unsilence s0190a3c4e5f60718293a4b5c6d7e8f9",
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return usageError{fmt.Errorf("alerts unsilence takes one silence id, got %d arguments", len(args))}
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := flags.client()
+			if err != nil {
+				return err
+			}
+			path := "silences/" + url.PathEscape(args[0])
+			status, answer, err := sendTyped(cmd.Context(), c, http.MethodDelete, path, nil, "", nil)
+			if err != nil {
+				return err
+			}
+			if status != http.StatusOK {
+				return answerError(c, http.MethodDelete, path, status, answer)
+			}
+			var s api.Silence
+			if err := c.decode(answer, "a silence", &s); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "silence %s ended at %s\n", cell(s.ID, 64), formatTime(&s.EndsAt, localZone()))
+			return nil
+		},
+	}
+}
+
 // writeAlertDetail writes an alert, then its notifications as a table.
 func writeAlertDetail(w io.Writer, d *api.AlertDetail, loc *time.Location) error {
 	tbl := newTable(w)
@@ -201,6 +401,13 @@ func writeAlertDetail(w io.Writer, d *api.AlertDetail, loc *time.Location) error
 	if d.LastNotifiedAt != nil {
 		line("Notified", fmt.Sprintf("%s (%s)", formatTime(d.LastNotifiedAt, loc), plural(d.Reminders, "reminder")))
 	}
+	if d.AckedAt != nil {
+		acked := formatTime(d.AckedAt, loc)
+		if d.AckComment != "" {
+			acked += ": " + cell(d.AckComment, 300)
+		}
+		line("Acknowledged", acked)
+	}
 	if err := tbl.flush(); err != nil {
 		return err
 	}
@@ -231,6 +438,8 @@ func writeAlertDetail(w io.Writer, d *api.AlertDetail, loc *time.Location) error
 func describeNotificationStatus(n api.Notification, loc *time.Location) string {
 	status := cell(n.Status, 20)
 	switch {
+	case n.SilenceID != "":
+		return status + " by silence " + cell(n.SilenceID, 64)
 	case n.DoneAt != nil:
 		return status + " " + formatTime(n.DoneAt, loc)
 	case n.NextAttemptAt != nil:
@@ -285,16 +494,22 @@ never shown.`,
 }
 
 func newAlertsTestCmd(flags *tracesFlags) *cobra.Command {
+	var to string
 	cmd := &cobra.Command{
-		Use:   "test CHANNEL",
+		Use:   "test CHANNEL [--to ADDRESS]",
 		Short: "Send a test notification to a channel now",
 		Long: `Ask the server to send a test notification to one of its channels now, without
 retries, and wait for the outcome. The command exits with status 0 when the
 channel took the notification, 1 with what went wrong when it did not (the
 SMTP server's or the webhook's answer, a timeout, a refused connection), and 3
 when the server has no such channel. Unless --timeout is given it waits up to
-6m30s, as a channel's own timeout can be up to 5 minutes.`,
-		Example: `  flowwatch alerts test oncall`,
+6m30s, as a channel's own timeout can be up to 5 minutes.
+
+The channel "emails" sends through the server's SMTP server (smtp: in its
+configuration) without an e-mail channel being defined: give the address to
+send to with --to. --to also replaces an e-mail channel's own recipients.`,
+		Example: `  flowwatch alerts test oncall
+  flowwatch alerts test emails --to you@example.com`,
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) != 1 {
 				return usageError{fmt.Errorf("alerts test takes one channel name, got %d arguments", len(args))}
@@ -312,7 +527,11 @@ when the server has no such channel. Unless --timeout is given it waits up to
 			}
 			name := args[0]
 			path := "channels/" + url.PathEscape(name) + "/test"
-			status, answer, err := sendTyped(cmd.Context(), c, http.MethodPost, path, nil, "", nil)
+			var query url.Values
+			if to != "" {
+				query = url.Values{"to": {to}}
+			}
+			status, answer, err := sendTyped(cmd.Context(), c, http.MethodPost, path, query, "", nil)
 			if err != nil {
 				return err
 			}
@@ -330,5 +549,6 @@ when the server has no such channel. Unless --timeout is given it waits up to
 			return nil
 		},
 	}
+	cmd.Flags().StringVar(&to, "to", "", `e-mail address(es) to send the test to, comma-separated (required for the channel "emails")`)
 	return cmd
 }

@@ -66,7 +66,8 @@ func alertsSetup(t *testing.T) *httptest.Server {
 		return fmt.Errorf("channel %q: %w", name, api.ErrUnknownChannel)
 	}
 	mux := http.NewServeMux()
-	api.New(api.Options{Runs: runs, Results: runs, Alerts: runs, Channels: channels, TestChannel: test, Now: apitest.Now}, nil).RegisterHTTP(mux)
+	api.New(api.Options{Runs: runs, Results: runs, Alerts: runs, Acks: runs, Silences: apitest.NewSilences(),
+		Channels: channels, TestChannel: test, Now: apitest.Now}, nil).RegisterHTTP(mux)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	t.Setenv("FLOWWATCH_SERVER", srv.URL)
@@ -117,6 +118,21 @@ func TestAlertsSession(t *testing.T) {
 		{"get_unknown", []string{"alerts", "get", "ffffffffffffffffffffffffffffffff"}, cli.ExitNotFound},
 		{"get_bad_id", []string{"alerts", "get", "a.b"}, cli.ExitUsage},
 		{"get_no_args", []string{"alerts", "get"}, cli.ExitUsage},
+		{"ack", []string{"alerts", "ack", pendingAlertID, "--comment", "judge quota raised"}, cli.ExitOK},
+		{"ack_shown", []string{"alerts", "get", pendingAlertID}, cli.ExitOK},
+		{"ack_resolved", []string{"alerts", "ack", apitest.ResolvedAlertID}, cli.ExitError},
+		{"ack_unknown", []string{"alerts", "ack", "ffffffffffffffffffffffffffffffff"}, cli.ExitNotFound},
+		{"ack_no_args", []string{"alerts", "ack"}, cli.ExitUsage},
+		{"silence", []string{"alerts", "silence", "rag_quality:quality:groundedness", "--for", "2h", "--comment", "judge upgrade"}, cli.ExitOK},
+		{"silence_monitor", []string{"alerts", "silence", "rag_quality", "--for", "30m"}, cli.ExitOK},
+		{"silence_no_for", []string{"alerts", "silence", "rag_quality"}, cli.ExitUsage},
+		{"silence_bad_key", []string{"alerts", "silence", "rag_quality:groundedness", "--for", "1h"}, cli.ExitUsage},
+		{"silence_too_long", []string{"alerts", "silence", "rag_quality", "--for", "1000h"}, cli.ExitUsage},
+		{"silences", []string{"alerts", "silences"}, cli.ExitOK},
+		{"unsilence", []string{"alerts", "unsilence", "s0000000000000000000000000000002"}, cli.ExitOK},
+		{"unsilence_again", []string{"alerts", "unsilence", "s0000000000000000000000000000002"}, cli.ExitError},
+		{"unsilence_unknown", []string{"alerts", "unsilence", "s00000000000000000000000000000ff"}, cli.ExitNotFound},
+		{"silences_all_json", []string{"alerts", "silences", "--all", "-o", "json"}, cli.ExitOK},
 		{"channels", []string{"alerts", "channels"}, cli.ExitOK},
 		{"channels_json", []string{"alerts", "channels", "-o", "json"}, cli.ExitOK},
 		{"test", []string{"alerts", "test", "oncall"}, cli.ExitOK},

@@ -123,8 +123,29 @@ func (c *apiClient) transportError(ctx context.Context, err error) error {
 		return fmt.Errorf("cannot connect to %s (connection refused): is `flowwatch serve` running at %s? Set --server or FLOWWATCH_SERVER to reach another address", c.base, c.base)
 	case errors.As(err, &ne) && ne.Timeout():
 		return fmt.Errorf("the server at %s did not answer within %s (see --timeout)", c.base, c.http.Timeout)
+	case notHTTP(err):
+		return fmt.Errorf("%s did not answer as HTTP/1.1: is this flowwatch's gRPC port? The CLI talks to the HTTP port (default %s)",
+			c.base, strings.TrimPrefix(defaultServer, "http://"))
+	case strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"):
+		return fmt.Errorf("%s answered in plain HTTP, not HTTPS: use http:// in --server or FLOWWATCH_SERVER", c.base)
 	}
 	return fmt.Errorf("cannot reach the flowwatch server at %s: %w", c.base, err)
+}
+
+// notHTTP reports whether a request failed because the server answered
+// with bytes that are not HTTP/1.x, as an HTTP/2-only server does (the
+// gRPC port answers a request with an HTTP/2 SETTINGS frame, and Go's
+// transport reports it as a malformed response or, when the server hangs
+// up first, as a failed peek of the read loop). net/http exports no error
+// values for these, so their text is matched.
+func notHTTP(err error) bool {
+	msg := err.Error()
+	for _, s := range []string{"malformed HTTP response", "malformed HTTP status code", "readLoopPeekFailLocked", "HTTP/1.x transport connection broken"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
 }
 
 // fetch gets path from the server for a command that prints its answer

@@ -66,6 +66,10 @@ rounded out to whole steps.`,
 					q.Set(name, v)
 				}
 			}
+			if o.step != "" && o.groupBy == "" && o.output != "json" {
+				// One table row per step, quiet ones included.
+				q.Set("include_empty", "true")
+			}
 			path := "metrics/operational"
 			if o.llm {
 				path = "metrics/llm"
@@ -99,7 +103,7 @@ rounded out to whole steps.`,
 	f.StringVar(&o.step, "step", "", "bucket width, a whole number of minutes (5m, 1h, 1d or seconds such as 300); default: chosen by the server for at most 300 buckets")
 	f.StringVar(&o.groupBy, "group-by", "", "one row per service, deployment, model or status")
 	f.BoolVar(&o.llm, "llm", false, "count model calls (llm and embedding spans) instead of requests")
-	f.StringVarP(&o.output, "output", "o", "table", "output format: table or json (the server's answer, with every step)")
+	f.StringVarP(&o.output, "output", "o", "table", "output format: table or json (the server's answer: the steps in which something happened)")
 	return cmd
 }
 
@@ -183,7 +187,7 @@ func writeMetrics(stdout, stderr io.Writer, v metricsView, perStep bool, loc *ti
 	tbl.row(first, v.countName, "ERROR RATE", "P50", "P95", "P99", "INPUT TOKENS", "OUTPUT TOKENS", "TOTAL TOKENS", "COST (USD)")
 	for _, r := range rows {
 		l := r.LatencyMS
-		tbl.row(r.label, strconv.FormatInt(r.count, 10), formatRate(r.count, r.ErrorRate),
+		tbl.row(r.label, strconv.FormatInt(r.count, 10), formatRate(r.count, errorRate(r)),
 			formatLatency(l.P50), formatLatency(l.P95), formatLatency(l.P99),
 			strconv.FormatInt(r.InputTokens, 10), strconv.FormatInt(r.OutputTokens, 10),
 			strconv.FormatInt(r.TotalTokens, 10), formatCost(r.CostUSD))
@@ -205,6 +209,15 @@ func writeMetrics(stdout, stderr io.Writer, v metricsView, perStep bool, loc *ti
 			plural(int(v.totals.UnpricedCalls), "call"), strings.Join(names, ", "))
 	}
 	return nil
+}
+
+// errorRate is a row's error rate from its counts, exact where the
+// server's error_rate is rounded (to 4 significant digits).
+func errorRate(r metricsRow) float64 {
+	if r.count == 0 {
+		return 0
+	}
+	return float64(r.Errors) / float64(r.count)
 }
 
 // formatRate shows an error rate as a percentage, "-" when nothing was

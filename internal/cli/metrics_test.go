@@ -90,7 +90,7 @@ func TestMetricsCanned(t *testing.T) {
 		sent string
 	}{
 		{"canned_table", []string{"metrics"}, "/api/v1/metrics/operational?since=24h"},
-		{"canned_per_step", []string{"metrics", "--since", "3h", "--step", "1h"}, "/api/v1/metrics/operational?since=3h&step=1h"},
+		{"canned_per_step", []string{"metrics", "--since", "3h", "--step", "1h"}, "/api/v1/metrics/operational?include_empty=true&since=3h&step=1h"},
 		{"canned_grouped", []string{"metrics", "--llm", "--group-by", "model", "--service", "rag app", "--deployment", "prod",
 			"--model", "gpt-4o", "--since", "2025-05-31", "--until", "2025-06-01T12:00:00+02:00", "--step", "1d"},
 			"/api/v1/metrics/llm?deployment=prod&group_by=model&model=gpt-4o&service=rag+app&since=2025-05-31&step=1d&until=2025-06-01T12%3A00%3A00%2B02%3A00"},

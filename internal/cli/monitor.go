@@ -42,12 +42,13 @@ form, or the reference platform's schedule form (create_monitor,
 monitoring_signals), which is detected and translated to the native form.
 
 'monitor validate' checks a file without a server. 'monitor runs' lists a
-monitor's runs, 'monitor results' shows what the latest one found, and
-'monitor run' starts one now.`,
+monitor's runs, 'monitor results' shows what the latest one found,
+'monitor quality' shows the quality over time, and 'monitor run' starts one
+now. 'flowwatch runs instances RUN' lists what a run judged, trace by trace.`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 0 {
-				return usageError{fmt.Errorf("unknown command %q for \"flowwatch monitor\" (commands: apply, list, get, delete, validate, run, runs, results)", args[0])}
+				return usageError{fmt.Errorf("unknown command %q for \"flowwatch monitor\" (commands: apply, list, get, delete, validate, run, runs, results, quality)", args[0])}
 			}
 			return cmd.Help()
 		},
@@ -60,7 +61,7 @@ monitor's runs, 'monitor results' shows what the latest one found, and
 	cmd.PersistentFlags().DurationVar(&flags.timeout, "timeout", 30*time.Second, "how long to wait for each answer of the server")
 	cmd.AddCommand(newMonitorApplyCmd(flags), newMonitorListCmd(flags), newMonitorGetCmd(flags),
 		newMonitorDeleteCmd(flags), newMonitorValidateCmd(flags), newMonitorRunCmd(flags), newMonitorRunsCmd(flags),
-		newMonitorResultsCmd(flags))
+		newMonitorResultsCmd(flags), newMonitorQualityCmd(flags))
 	return cmd
 }
 
@@ -72,7 +73,11 @@ func newMonitorApplyCmd(flags *tracesFlags) *cobra.Command {
 		Long: `Create or replace the monitor a file defines (native or reference form). The
 file is checked here first, then by the server, which also checks that its
 judge connection and notification channels exist. Every problem is printed as
-FILE:LINE:COLUMN: key: message, and the command exits with status 1.`,
+FILE:LINE:COLUMN: key: message, and the command exits with status 1.
+
+A monitor whose target service (or deployment) has not sent any trace yet is
+applied, with a warning on stderr naming the services that have, closest first
+("did you mean"): the monitor would otherwise find no data.`,
 		Example: `  flowwatch monitor apply -f monitors/rag-quality.yaml
   cat monitor.yaml | flowwatch monitor apply -f -`,
 		Args: noArgs,

@@ -69,5 +69,7 @@ http://127.0.0.1:4318 (HTTP) or 127.0.0.1:4317 (gRPC).`,
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(newVersionCmd(), newServeCmd(), newTracesCmd(), newMetricsCmd(), newMonitorCmd(), newAlertsCmd(), newBenchCmd(), newDemoCmd())
+	root.AddCommand(newHealthcheckCmd())
+	root.AddCommand(newRunsCmd())
 	return root
 }

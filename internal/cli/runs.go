@@ -38,8 +38,8 @@ func newMonitorRunsCmd(flags *tracesFlags) *cobra.Command {
 		Long: `List a monitor's runs, newest first: scheduled and manual, pending, running,
 succeeded or failed. VIOLATIONS counts the quality thresholds violated out of
 those checked (a metric below both its pass rate and its average counts twice),
-plus the operational signals violated ("op"). The runs of a deleted monitor
-can still be listed.`,
+plus the operational signals violated ("op"), and "degraded" when the judge
+failed for some instances. The runs of a deleted monitor can still be listed.`,
 		Example: `  flowwatch monitor runs rag_quality
   flowwatch monitor runs rag_quality --limit 5 -o json`,
 		Args: oneName("runs"),
@@ -86,8 +86,12 @@ func writeRunTable(w io.Writer, runs []api.Run, loc *time.Location) error {
 		if r.Sampled != nil {
 			sampled = strconv.Itoa(*r.Sampled)
 		}
+		violations := describeViolations(r.Summary)
+		if r.Degraded {
+			violations += " degraded"
+		}
 		tbl.row(cell(r.ID, 64), cell(r.Status, 20), cell(r.Trigger, 20), describeWindow(r, loc), sampled,
-			describeViolations(r.Summary), formatTime(r.FinishedAt, loc))
+			violations, formatTime(r.FinishedAt, loc))
 	}
 	return tbl.flush()
 }
@@ -126,8 +130,12 @@ func newMonitorResultsCmd(flags *tracesFlags) *cobra.Command {
 		Long: `Show what a monitor's latest run with results found (or, with --run, what that
 run found): per quality metric the instances judged, not evaluable and in
 error, the average score, the pass rate with its 95% confidence interval, the
-thresholds and which were violated; then the operational signals. With -o json
-it prints the run as the API gives it (GET /api/v1/runs/{id}).`,
+thresholds and which were violated; then the operational signals. A degraded
+run (the judge failed for some or all instances) shows a DEGRADED line with the
+count and the first error, and a run that called its judge the tokens and cost
+of the judge's replies; checks of metrics that judged nothing are counted as
+not made, never as violated. With -o json it prints the run as the API gives it
+(GET /api/v1/runs/{id}).`,
 		Example: `  flowwatch monitor results rag_quality
   flowwatch monitor results rag_quality --run 0184c2f6a3b1e5d07f3a9c2b1d4e5f60
   flowwatch monitor results rag_quality -o json`,
@@ -217,6 +225,12 @@ func writeResults(w io.Writer, r api.Run, loc *time.Location) error {
 	if r.Error != "" {
 		fmt.Fprintf(&b, "error: %s\n", cell(r.Error, 500))
 	}
+	if r.Degraded {
+		fmt.Fprintf(&b, "DEGRADED: the judge failed for %s; first error: %s\n", plural(r.JudgeErrors, "instance"), cell(r.JudgeError, 500))
+	}
+	if u := r.JudgeUsage; u != nil {
+		fmt.Fprintf(&b, "judge usage: %d input and %d output tokens, %s\n", u.InputTokens, u.OutputTokens, describeCost(u.CostUSD))
+	}
 	if _, err := io.WriteString(w, b.String()); err != nil {
 		return err
 	}
@@ -269,10 +283,25 @@ func writeResults(w io.Writer, r api.Run, loc *time.Location) error {
 	}
 	if s.NoData > 0 {
 		line += fmt.Sprintf("; %s judged nothing", plural(s.NoData, "metric"))
+		if s.Unhealthy > 0 {
+			line += fmt.Sprintf(" (%d because the judge or evaluator failed)", s.Unhealthy)
+		}
+		if s.Unchecked > 0 {
+			line += fmt.Sprintf(", so %s not made", plural(s.Unchecked, "check"))
+		}
 	}
 	line += fmt.Sprintf("; %s violated\n", plural(s.OperationalViolations, "operational signal"))
 	_, err := io.WriteString(w, line)
 	return err
+}
+
+// describeCost writes a judge cost in dollars, "cost unknown" without a
+// price.
+func describeCost(v *float64) string {
+	if v == nil {
+		return "cost unknown (no price for the judge's model)"
+	}
+	return "$" + strconv.FormatFloat(*v, 'f', 4, 64)
 }
 
 func formatScore(v *float64) string {

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 	"time"
 
@@ -79,5 +80,79 @@ func TestTimeLeft(t *testing.T) {
 	}
 	if _, ok := at(1000, 20*time.Second); ok {
 		t.Error("an estimate for a finished run")
+	}
+}
+
+// TestWriteResultsJudgeOutage: the run of the judge outage. The
+// LLM metrics judged nothing because every judge call failed, the
+// built-in metric violated its threshold: the view says the run is
+// degraded with the count and first error, the footer counts the
+// built-in violation only and says which checks could not be made, and
+// the judge's usage is shown when there is any.
+func TestWriteResultsJudgeOutage(t *testing.T) {
+	f := func(v float64) *float64 { return &v }
+	sampled := 10
+	noData := func(errors int) api.MetricOutcome {
+		return api.MetricOutcome{Errors: errors, PassScore: 3, MinPassRate: f(0.7), NoData: true}
+	}
+	run := api.Run{ID: "r1", Monitor: "m", Trigger: "schedule", Status: "succeeded", Sampled: &sampled,
+		Metrics: map[string]api.MetricOutcome{
+			"fluency":              noData(10),
+			"groundedness":         noData(10),
+			"lexical_groundedness": {Judged: 10, Passed: 7, PassRate: f(0.7), PassScore: 0.8, MinPassRate: f(0.9), Violation: true, PassRateViolation: true},
+		},
+		Summary:  &api.RunSummary{Metrics: 3, NoData: 2, Checks: 1, Violations: 1, ViolatedMetrics: 1, Unchecked: 2, Unhealthy: 2, ViolationRate: f(1)},
+		Degraded: true, JudgeErrors: 20, JudgeError: "judge error: error status (HTTP 500) after 8 attempts: HTTP 500: upstream down"}
+	tests := []struct {
+		name  string
+		usage *api.JudgeUsage
+		want  []string
+		not   []string
+	}{
+		{name: "every call failed", want: []string{
+			"DEGRADED: the judge failed for 20 instances; first error: judge error: error status (HTTP 500) after 8 attempts: HTTP 500: upstream down\n",
+			"\n1 of 1 quality check violated (100.0%); 2 metrics judged nothing (2 because the judge or evaluator failed), so 2 checks not made; 0 operational signals violated\n",
+		}, not: []string{"judge usage"}},
+		{name: "priced usage", usage: &api.JudgeUsage{InputTokens: 1000, OutputTokens: 200, CostUSD: f(0.0045)},
+			want: []string{"judge usage: 1000 input and 200 output tokens, $0.0045\n"}},
+		{name: "no price", usage: &api.JudgeUsage{InputTokens: 1000, OutputTokens: 200},
+			want: []string{"judge usage: 1000 input and 200 output tokens, cost unknown (no price for the judge's model)\n"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := run
+			r.JudgeUsage = tt.usage
+			var b strings.Builder
+			if err := writeResults(&b, r, time.UTC); err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(b.String(), w) {
+					t.Errorf("output does not hold %q:\n%s", w, b.String())
+				}
+			}
+			for _, w := range tt.not {
+				if strings.Contains(b.String(), w) {
+					t.Errorf("output holds %q:\n%s", w, b.String())
+				}
+			}
+		})
+	}
+}
+
+// TestRunTableDegraded: the run list marks a degraded run.
+func TestRunTableDegraded(t *testing.T) {
+	sampled := 10
+	runs := []api.Run{
+		{ID: "r2", Status: "succeeded", Trigger: "schedule", Sampled: &sampled, Summary: &api.RunSummary{Unchecked: 2, Unhealthy: 2}, Degraded: true, JudgeErrors: 20},
+		{ID: "r1", Status: "succeeded", Trigger: "schedule", Sampled: &sampled, Summary: &api.RunSummary{Checks: 2}},
+	}
+	var b bytes.Buffer
+	if err := writeRunTable(&b, runs, time.UTC); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
+	if len(lines) != 3 || !strings.Contains(lines[1], "0/0 degraded") || strings.Contains(lines[2], "degraded") {
+		t.Errorf("run table:\n%s\nwant r2 marked degraded, r1 not", b.String())
 	}
 }

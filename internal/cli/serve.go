@@ -54,15 +54,19 @@ Environment variables: ` + strings.Join(config.EnvNames(), ", ") + `.`,
 			flags := cmd.Flags()
 			if flags.Changed("data") {
 				cfg.DataDir = dataDir
+				cfg.Source.Forget("data_dir")
 			}
 			if flags.Changed("http") {
 				cfg.HTTP.Address = httpAddr
+				cfg.Source.Forget("http.address")
 			}
 			if flags.Changed("grpc") {
 				cfg.GRPC.Address = grpcAddr
+				cfg.Source.Forget("grpc.address")
 			}
 			if flags.Changed("log-level") {
 				cfg.Log.Level = logLevel
+				cfg.Source.Forget("log.level")
 			}
 			if err := cfg.Validate(); err != nil {
 				return usageError{fmt.Errorf("invalid configuration:\n%w", err)}

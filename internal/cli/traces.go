@@ -307,7 +307,12 @@ func newTracesGetCmd(flags *tracesFlags) *cobra.Command {
 	var output string
 	cmd := &cobra.Command{
 		Use:   "get TRACE_ID",
-		Short: "Show one trace and its spans",
+		Short: "Show one trace, the judges' verdicts on it and its spans",
+		Long: `Show one trace: its summary (service, timing, model, tokens, cost, question and
+answer), then the verdicts quality monitors gave it (when, monitor, run,
+metric, score, pass or fail, judge model and reason; oldest run first), then
+its spans as a tree. With -o json it prints the API's answer, where the
+verdicts are gen_ai.evaluation.result events of the root span.`,
 		Example: `  flowwatch traces get 4bf92f3577b34da6a3ce929d0e0e4736
   flowwatch traces get 4bf92f3577b34da6a3ce929d0e0e4736 -o json`,
 		Args: func(_ *cobra.Command, args []string) error {
@@ -390,6 +395,9 @@ func writeTraceDetail(w io.Writer, d *api.TraceDetail, loc *time.Location) error
 	if err := tbl.flush(); err != nil {
 		return err
 	}
+	if err := writeVerdicts(w, d.Spans, loc); err != nil {
+		return err
+	}
 	if len(d.Spans) == 0 {
 		return nil
 	}
@@ -401,6 +409,57 @@ func writeTraceDetail(w io.Writer, d *api.TraceDetail, loc *time.Location) error
 		s := &d.Spans[n.index]
 		name := strings.Repeat("  ", min(n.depth, maxTreeIndent)) + cell(s.Name, 60)
 		tbl.row(name, cell(s.Kind, 20), formatMS(s.DurationMS), cell(s.Status, 10), cell(s.Model, 40), formatTokens(s.TotalTokens))
+	}
+	return tbl.flush()
+}
+
+// The event a judge's verdict on a trace is shown as (GET
+// /api/v1/traces/{id} puts one on the root span per judged instance), and
+// its attributes.
+const (
+	evaluationEvent    = "gen_ai.evaluation.result"
+	attrEvaluationName = "gen_ai.evaluation.name"
+	attrScoreValue     = "gen_ai.evaluation.score.value"
+	attrScoreLabel     = "gen_ai.evaluation.score.label"
+	attrExplanation    = "gen_ai.evaluation.explanation"
+	attrMonitor        = "flowwatch.monitor"
+	attrRunID          = "flowwatch.run_id"
+	attrJudgeModel     = "flowwatch.judge_model"
+)
+
+// writeVerdicts writes the evaluation results of a trace, one row each in
+// the order the server gave them (oldest run first): nothing when it has
+// none. An evaluation the application sent itself has no monitor or run.
+func writeVerdicts(w io.Writer, spans []api.Span, loc *time.Location) error {
+	tbl := newTable(w)
+	for _, s := range spans {
+		for _, e := range s.Events {
+			if e.Name != evaluationEvent {
+				continue
+			}
+			if tbl.rows == 0 {
+				if _, err := fmt.Fprintln(w); err != nil {
+					return err
+				}
+				tbl.row("EVALUATED", "MONITOR", "RUN", "METRIC", "SCORE", "RESULT", "JUDGE", "REASON")
+			}
+			attr := func(name string, max int) string {
+				v, _ := e.Attributes[name].(string)
+				if v = cell(v, max); v == "" {
+					return "-"
+				}
+				return v
+			}
+			score := "-"
+			if v, ok := e.Attributes[attrScoreValue].(float64); ok {
+				score = formatJudgeScore(&v)
+			}
+			tbl.row(e.Time.In(loc).Format("2006-01-02 15:04"), attr(attrMonitor, 40), attr(attrRunID, 64),
+				attr(attrEvaluationName, 40), score, attr(attrScoreLabel, 20), attr(attrJudgeModel, 40), attr(attrExplanation, 80))
+		}
+	}
+	if tbl.rows == 0 {
+		return nil
 	}
 	return tbl.flush()
 }

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/mail"
@@ -96,6 +97,16 @@ type SMTP struct {
 	// Timeout bounds one message's delivery, connection included
 	// (default 30s; see SendTimeout).
 	Timeout Duration `yaml:"timeout"`
+	// GroupWait, GroupInterval and RepeatInterval time the messages to
+	// monitors' notify.emails, as for a channel (see Channel.Timing).
+	GroupWait      Duration `yaml:"group_wait"`
+	GroupInterval  Duration `yaml:"group_interval"`
+	RepeatInterval Duration `yaml:"repeat_interval"`
+}
+
+// Timing is when messages to monitors' notify.emails go.
+func (s SMTP) Timing() model.GroupTiming {
+	return model.GroupTiming{Wait: time.Duration(s.GroupWait), Interval: time.Duration(s.GroupInterval), Repeat: time.Duration(s.RepeatInterval)}
 }
 
 // TLSMode is the TLS mode, SMTPStartTLS when not set.
@@ -172,6 +183,41 @@ type Channel struct {
 	// Timeout bounds one delivery (default 10s).
 	MaxConcurrency int      `yaml:"max_concurrency"`
 	Timeout        Duration `yaml:"timeout"`
+	// GroupWait is how long a monitor's first message to this channel
+	// waits for more alerts to join it (default 0s); GroupInterval the
+	// least time between two messages about a monitor whose alerts
+	// changed (default 0s: one per run that changed something);
+	// RepeatInterval how long after its latest message a monitor whose
+	// alerts still fire, unchanged, is told again (default 0s: the
+	// monitor's alerting.repeat_interval). Read them with Timing.
+	GroupWait      Duration `yaml:"group_wait"`
+	GroupInterval  Duration `yaml:"group_interval"`
+	RepeatInterval Duration `yaml:"repeat_interval"`
+	// RateLimit bounds the messages per second this channel is sent
+	// (default 1 for slack and teams, none for the others; 0: none).
+	// Read it with Rate.
+	RateLimit *float64 `yaml:"rate_limit"`
+}
+
+// DefaultChatRateLimit is the rate limit of slack and teams channels,
+// in messages per second: Slack accepts about one a second.
+const DefaultChatRateLimit = 1.0
+
+// Timing is when the channel's messages go.
+func (ch Channel) Timing() model.GroupTiming {
+	return model.GroupTiming{Wait: time.Duration(ch.GroupWait), Interval: time.Duration(ch.GroupInterval), Repeat: time.Duration(ch.RepeatInterval)}
+}
+
+// Rate is RateLimit, or its default when not set: messages per second,
+// 0 for no limit.
+func (ch Channel) Rate() float64 {
+	switch {
+	case ch.RateLimit != nil:
+		return *ch.RateLimit
+	case ch.Type == ChannelSlack || ch.Type == ChannelTeams:
+		return DefaultChatRateLimit
+	}
+	return 0
 }
 
 // Concurrency is MaxConcurrency, or its default when not set.
@@ -463,6 +509,7 @@ func (c *Config) validateNotify(lookup LookupFunc) []error {
 		if t := time.Duration(s.Timeout); t < 0 || t > maxDeliveryTimeout {
 			add("smtp.timeout", "must be between 0s (default %s) and %s, got %s", DefaultSMTPTimeout, maxDeliveryTimeout, t)
 		}
+		checkTiming("smtp", s.Timing(), add)
 	}
 
 	for _, name := range sortedKeys(c.Channels) {
@@ -549,6 +596,10 @@ func (c *Config) validateNotify(lookup LookupFunc) []error {
 		if t := time.Duration(ch.Timeout); t < 0 || t > maxDeliveryTimeout {
 			add(key+".timeout", "must be between 0s (default %s) and %s, got %s", DefaultChannelTimeout, maxDeliveryTimeout, t)
 		}
+		checkTiming(key, ch.Timing(), add)
+		if r := ch.RateLimit; r != nil && (*r < 0 || *r > maxRateLimit || math.IsNaN(*r)) {
+			add(key+".rate_limit", "must be between 0 (no limit) and %g messages per second, got %g", maxRateLimit, *r)
+		}
 	}
 
 	n := c.Notifications
@@ -566,6 +617,34 @@ func (c *Config) validateNotify(lookup LookupFunc) []error {
 		add("notifications.max_backoff", "must not be below notifications.initial_backoff (%s), got %s", initial, maxB)
 	}
 	return errs
+}
+
+// Bounds of the group timing keys.
+const (
+	maxGroupWait      = time.Hour
+	maxGroupInterval  = 24 * time.Hour
+	minRepeatInterval = time.Minute
+	maxRepeatInterval = 30 * 24 * time.Hour
+	// maxRateLimit is the highest rate_limit, in messages per second.
+	maxRateLimit = 100.0
+)
+
+// checkTiming checks the group_wait, group_interval and repeat_interval
+// under key, reporting with add.
+func checkTiming(key string, t model.GroupTiming, add func(k, format string, args ...any)) {
+	if t.Wait < 0 || t.Wait > maxGroupWait {
+		add(key+".group_wait", "must be between 0s (the default: no wait) and %s, got %s", maxGroupWait, t.Wait)
+	}
+	if t.Interval < 0 || t.Interval > maxGroupInterval {
+		add(key+".group_interval", "must be between 0s (the default: a message per run that changed something) and %s, got %s", maxGroupInterval, t.Interval)
+	}
+	switch r := t.Repeat; {
+	case r == 0:
+	case r < minRepeatInterval || r > maxRepeatInterval:
+		add(key+".repeat_interval", "must be 0s (the default: the monitor's alerting.repeat_interval) or between %s and %s, got %s", minRepeatInterval, maxRepeatInterval, r)
+	case r < t.Interval:
+		add(key+".repeat_interval", "must not be below %s.group_interval (%s), got %s", key, t.Interval, r)
+	}
 }
 
 // checkHeaders checks a channel's headers and header_envs (header names,

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/flowwatch/flowwatch/internal/model"
 )
 
 // secretPath is in the literal webhook URLs and the secret values of the
@@ -195,6 +197,25 @@ func TestValidateNotify(t *testing.T) {
 			name: "smtp password without user",
 			yaml: "smtp: {host: h, password_env: FW_TEST_SMTP_PASSWORD, from: a@example.com}\n",
 			want: []string{"smtp.username: required with smtp.password_env: the user to log in as (leave both out for no AUTH)"},
+		},
+		{
+			name: "group timing and rate limit",
+			yaml: okSMTP + "channels:\n  ok: {type: slack, url: https://hooks.example.com/x, group_wait: 30s, group_interval: 5m, repeat_interval: 4h, rate_limit: 0.5}\n",
+		},
+		{
+			name: "group timing and rate limit out of bounds",
+			yaml: "smtp: {host: h, from: a@example.com, group_wait: 2h, repeat_interval: 30s}\n" +
+				"channels:\n  c: {type: webhook, url: https://hooks.example.com/x, group_wait: -1s, group_interval: 48h, rate_limit: -1}\n" +
+				"  d: {type: teams, url: https://hooks.example.com/x, group_interval: 2h, repeat_interval: 1h, rate_limit: 1000}\n",
+			want: []string{
+				"smtp.group_wait: must be between 0s (the default: no wait) and 1h0m0s, got 2h0m0s",
+				"smtp.repeat_interval: must be 0s (the default: the monitor's alerting.repeat_interval) or between 1m0s and 720h0m0s, got 30s",
+				"channels.c.group_wait: must be between 0s (the default: no wait) and 1h0m0s, got -1s",
+				"channels.c.group_interval: must be between 0s (the default: a message per run that changed something) and 24h0m0s, got 48h0m0s",
+				"channels.c.rate_limit: must be between 0 (no limit) and 100 messages per second, got -1",
+				"channels.d.repeat_interval: must not be below channels.d.group_interval (2h0m0s), got 1h0m0s",
+				"channels.d.rate_limit: must be between 0 (no limit) and 100 messages per second, got 1000",
+			},
 		},
 		{
 			name: "every channel type",
@@ -397,6 +418,18 @@ func TestNotifyDefaults(t *testing.T) {
 	ch := Channel{}
 	if ch.Concurrency() != 4 || ch.DeliveryTimeout() != 10*time.Second {
 		t.Errorf("channel defaults: %d, %s", ch.Concurrency(), ch.DeliveryTimeout())
+	}
+	for typ, want := range map[string]float64{ChannelSlack: 1, ChannelTeams: 1, ChannelWebhook: 0, ChannelPagerDuty: 0, ChannelEmail: 0} {
+		if got := (Channel{Type: typ}).Rate(); got != want {
+			t.Errorf("default rate limit of %s = %g, want %g", typ, got, want)
+		}
+	}
+	zero := 0.0
+	if got := (Channel{Type: ChannelSlack, RateLimit: &zero}).Rate(); got != 0 {
+		t.Errorf("slack with rate_limit 0: Rate() = %g, want 0 (no limit)", got)
+	}
+	if got := ch.Timing(); got != (model.GroupTiming{}) {
+		t.Errorf("default timing %+v, want all zero", got)
 	}
 	ch = Channel{MaxConcurrency: 7, Timeout: Duration(time.Minute)}
 	if ch.Concurrency() != 7 || ch.DeliveryTimeout() != time.Minute {

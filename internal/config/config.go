@@ -51,6 +51,10 @@ type Config struct {
 	// Notifications bounds how long and how often a notification is
 	// retried.
 	Notifications Notifications `yaml:"notifications"`
+
+	// Source, set by Load, says where each key was written so that
+	// Validate's problems name the file, line and column; nil otherwise.
+	Source *Source `yaml:"-"`
 }
 
 // Judge is a connection to an LLM that rates answers: OpenAI, Azure OpenAI,
@@ -189,17 +193,38 @@ func Default() Config {
 	}
 }
 
-// Load reads a YAML file over the defaults. Unknown keys are errors, and
-// errors name the file, line and column.
+// Load reads a YAML file over the defaults. It reports every problem of
+// the file at once, each as "file:line:column: message": unknown keys
+// (with the closest known key), values of the wrong type, and, when the
+// file has such problems, what Validate finds in the rest of it too. The
+// config it returns remembers where its keys were written (Source), so
+// that a later Validate names the line of each problem.
 func Load(path string) (Config, error) {
 	cfg := Default()
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return cfg, fmt.Errorf("read config: %w", err)
 	}
+	scanned := Default()
+	src, problems := parseSource(path, b, &scanned)
+	if len(problems) > 0 {
+		errs := make([]error, 0, len(problems))
+		for _, p := range problems {
+			errs = append(errs, p)
+		}
+		if !problems[0].syntax {
+			// Report what Validate finds in the keys that did decode
+			// too, so that one round of fixes is enough.
+			scanned.Source = src
+			errs = append(errs, scanned.validate()...)
+			sortProblems(errs)
+		}
+		return cfg, errors.Join(errs...)
+	}
 	if err := Parse(b, &cfg); err != nil {
 		return cfg, fmt.Errorf("config %s: %w", path, err)
 	}
+	cfg.Source = src
 	// Monitor files usually live next to the config file, in the same
 	// repository: a relative monitors_dir is read from there, wherever
 	// flowwatch is started.
@@ -229,35 +254,36 @@ const EnvPrefix = "FLOWWATCH_"
 // envKeys maps environment variables to the config keys they set.
 var envKeys = []struct {
 	name string
+	key  string // the key path, as problems name it
 	set  func(c *Config, v string) error
 }{
-	{"DATA_DIR", func(c *Config, v string) error { c.DataDir = v; return nil }},
-	{"HTTP_ADDRESS", func(c *Config, v string) error { c.HTTP.Address = v; return nil }},
-	{"HTTP_PUBLIC_URL", func(c *Config, v string) error { c.HTTP.PublicURL = v; return nil }},
-	{"HTTP_MAX_BODY_BYTES", func(c *Config, v string) error { return setInt64(&c.HTTP.MaxBodyBytes, v) }},
-	{"HTTP_PPROF", func(c *Config, v string) error {
+	{"DATA_DIR", "data_dir", func(c *Config, v string) error { c.DataDir = v; return nil }},
+	{"HTTP_ADDRESS", "http.address", func(c *Config, v string) error { c.HTTP.Address = v; return nil }},
+	{"HTTP_PUBLIC_URL", "http.public_url", func(c *Config, v string) error { c.HTTP.PublicURL = v; return nil }},
+	{"HTTP_MAX_BODY_BYTES", "http.max_body_bytes", func(c *Config, v string) error { return setInt64(&c.HTTP.MaxBodyBytes, v) }},
+	{"HTTP_PPROF", "http.pprof", func(c *Config, v string) error {
 		b, err := strconv.ParseBool(v)
 		c.HTTP.Pprof = b
 		return err
 	}},
-	{"GRPC_ADDRESS", func(c *Config, v string) error { c.GRPC.Address = v; return nil }},
-	{"GRPC_MAX_RECV_BYTES", func(c *Config, v string) error { return setInt64(&c.GRPC.MaxRecvBytes, v) }},
-	{"SQLITE_PATH", func(c *Config, v string) error { c.Storage.SQLite.Path = v; return nil }},
-	{"SQLITE_SYNCHRONOUS", func(c *Config, v string) error { c.Storage.SQLite.Synchronous = v; return nil }},
-	{"INGEST_MAX_IN_FLIGHT", func(c *Config, v string) error {
+	{"GRPC_ADDRESS", "grpc.address", func(c *Config, v string) error { c.GRPC.Address = v; return nil }},
+	{"GRPC_MAX_RECV_BYTES", "grpc.max_recv_bytes", func(c *Config, v string) error { return setInt64(&c.GRPC.MaxRecvBytes, v) }},
+	{"SQLITE_PATH", "storage.sqlite.path", func(c *Config, v string) error { c.Storage.SQLite.Path = v; return nil }},
+	{"SQLITE_SYNCHRONOUS", "storage.sqlite.synchronous", func(c *Config, v string) error { c.Storage.SQLite.Synchronous = v; return nil }},
+	{"INGEST_MAX_IN_FLIGHT", "ingest.max_in_flight", func(c *Config, v string) error {
 		var n int64
 		err := setInt64(&n, v)
 		c.Ingest.MaxInFlight = int(n)
 		return err
 	}},
-	{"INGEST_QUEUE_TIMEOUT", func(c *Config, v string) error {
+	{"INGEST_QUEUE_TIMEOUT", "ingest.queue_timeout", func(c *Config, v string) error {
 		d, err := time.ParseDuration(v)
 		c.Ingest.QueueTimeout = Duration(d)
 		return err
 	}},
-	{"LOG_LEVEL", func(c *Config, v string) error { c.Log.Level = v; return nil }},
-	{"LOG_FORMAT", func(c *Config, v string) error { c.Log.Format = v; return nil }},
-	{"MONITORS_DIR", func(c *Config, v string) error { c.MonitorsDir = v; return nil }},
+	{"LOG_LEVEL", "log.level", func(c *Config, v string) error { c.Log.Level = v; return nil }},
+	{"LOG_FORMAT", "log.format", func(c *Config, v string) error { c.Log.Format = v; return nil }},
+	{"MONITORS_DIR", "monitors_dir", func(c *Config, v string) error { c.MonitorsDir = v; return nil }},
 }
 
 // EnvNames lists the environment variables ApplyEnv reads.
@@ -281,6 +307,9 @@ func ApplyEnv(cfg *Config, lookup func(string) (string, bool)) error {
 		if err := k.set(cfg, v); err != nil {
 			errs = append(errs, fmt.Errorf("%s%s=%q: %w", EnvPrefix, k.name, v, err))
 		}
+		// The value no longer comes from the file: a problem with it
+		// must not point there.
+		cfg.Source.forget(k.key)
 	}
 	return errors.Join(errs...)
 }
@@ -294,8 +323,14 @@ func setInt64(dst *int64, v string) error {
 	return nil
 }
 
-// Validate reports every problem in cfg at once, each naming its key.
+// Validate reports every problem in cfg at once, each naming its key, and
+// the file, line and column where the key was written when cfg came from
+// Load.
 func (c *Config) Validate() error {
+	return errors.Join(c.validate()...)
+}
+
+func (c *Config) validate() []error {
 	var errs []error
 	add := func(key, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
@@ -370,7 +405,12 @@ func (c *Config) Validate() error {
 		errs = append(errs, c.Judges[name].validate("judges."+name, name)...)
 	}
 	errs = append(errs, c.validateNotify(os.LookupEnv)...)
-	return errors.Join(errs...)
+	if c.Source == nil {
+		return errs
+	}
+	errs = c.Source.locate(errs)
+	sortProblems(errs)
+	return errs
 }
 
 var (

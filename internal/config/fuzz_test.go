@@ -27,6 +27,17 @@ func FuzzParse(f *testing.F) {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
+		// The scan Load runs first: problems, never a panic, and no
+		// URL path in them either.
+		scanned := Default()
+		src, problems := parseSource("fw.yaml", data, &scanned)
+		for _, p := range problems {
+			if urlPath.MatchString(p.Error()) {
+				t.Fatalf("a problem shows a URL's path: %v", p)
+			}
+		}
+		scanned.Source = src
+		_ = scanned.Validate()
 		cfg := Default()
 		err := Parse(data, &cfg)
 		if err != nil {

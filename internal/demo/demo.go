@@ -380,6 +380,8 @@ func (d *demo) run(ctx context.Context) error {
 	fmt.Fprintf(d.p.w, "  flowwatch traces list%s --service %s --since 1h\n", server, ServiceAssistant)
 	fmt.Fprintf(d.p.w, "  flowwatch metrics%s --service %s --group-by deployment\n", server, ServiceAssistant)
 	fmt.Fprintf(d.p.w, "  flowwatch monitor results%s %s\n", server, MonitorName)
+	fmt.Fprintf(d.p.w, "  flowwatch monitor quality%s %s\n", server, MonitorName)
+	fmt.Fprintf(d.p.w, "  flowwatch runs instances%s %s --failed\n", server, run.ID)
 	fmt.Fprintf(d.p.w, "  flowwatch alerts list%s --state firing\n", server)
 	fmt.Fprintf(d.p.w, "  curl %s/api/v1/runs/%s\n", d.client.base, run.ID)
 	if d.o.Ready != nil {

@@ -114,7 +114,8 @@ type Judge struct {
 
 type stats struct {
 	calls, requests, retries, rateLimited, serverErrors, timeouts atomic.Int64
-	malformed, judgeErrors, budgetRefusals                        atomic.Int64
+	malformed, judgeErrors, budgetRefusals, givenUp               atomic.Int64
+	breakerOpens                                                  atomic.Int64
 	inputTokens, outputTokens                                     atomic.Int64
 }
 
@@ -131,7 +132,10 @@ type Stats struct {
 	// JudgeErrors counts metric scores that ended as judge errors;
 	// BudgetRefusals counts Rate calls refused by an exhausted budget.
 	Malformed, JudgeErrors, BudgetRefusals int64
-	InputTokens, OutputTokens              int64
+	// BreakerOpens counts the runs' breakers this judge's failures
+	// opened; GivenUp counts Rate calls refused by an open breaker.
+	BreakerOpens, GivenUp     int64
+	InputTokens, OutputTokens int64
 }
 
 // New builds a judge. It reads the API key from the environment variable
@@ -252,6 +256,7 @@ func (j *Judge) Stats() Stats {
 		Calls: s.calls.Load(), Requests: s.requests.Load(), Retries: s.retries.Load(),
 		RateLimited: s.rateLimited.Load(), ServerErrors: s.serverErrors.Load(), Timeouts: s.timeouts.Load(),
 		Malformed: s.malformed.Load(), JudgeErrors: s.judgeErrors.Load(), BudgetRefusals: s.budgetRefusals.Load(),
+		BreakerOpens: s.breakerOpens.Load(), GivenUp: s.givenUp.Load(),
 		InputTokens: s.inputTokens.Load(), OutputTokens: s.outputTokens.Load(),
 	}
 }
@@ -262,7 +267,8 @@ func (j *Judge) Stats() Stats {
 // or the request failed after its retries), or ErrNotEvaluable for a
 // metric whose inputs the sample lacks. It returns an error, and no
 // scores, for an unknown or repeated metric, when the budget is exhausted
-// (ErrBudgetExhausted; nothing is sent) or when ctx ends.
+// (ErrBudgetExhausted; nothing is sent), when the budget's breaker is open
+// (ErrJudgeGivenUp; nothing is sent) or when ctx ends.
 func (j *Judge) Rate(ctx context.Context, b *Budget, s Sample, metrics []string) ([]Score, error) {
 	if err := checkMetrics(metrics); err != nil {
 		return nil, err
@@ -272,6 +278,10 @@ func (j *Judge) Rate(ctx context.Context, b *Budget, s Sample, metrics []string)
 	}
 	if err := b.check(); err != nil {
 		j.stats.budgetRefusals.Add(1)
+		return nil, err
+	}
+	if err := b.breaker().Err(); err != nil {
+		j.stats.givenUp.Add(1)
 		return nil, err
 	}
 	scores := make([]Score, len(metrics))
@@ -466,15 +476,30 @@ func requestError(err error, attempts int) *JudgeError {
 // Retry-After, plus up to 20% jitter), within MaxAttempts and
 // MaxRetryTime. Each attempt holds a concurrency slot and a rate token;
 // waits between attempts hold neither. Every reply is charged to the
-// budget. It returns the number of requests made.
+// budget, and every request's outcome told to the budget's breaker: once
+// that opens, the request in flight is abandoned and no retry is made.
+// It returns the number of requests made.
 func (j *Judge) send(ctx context.Context, b *Budget, req ChatRequest) (ChatResponse, int, error) {
+	br := b.breaker()
+	bctx, stop := br.bind(ctx)
+	defer stop()
 	start := j.now()
+	var last error
 	for attempt := 1; ; attempt++ {
+		if err := br.Err(); err != nil {
+			// Given up meanwhile: a call that already failed ends with its
+			// own failure, one not yet sent with the breaker's.
+			if last != nil {
+				return ChatResponse{}, attempt - 1, last
+			}
+			return ChatResponse{}, attempt - 1, err
+		}
 		if attempt > 1 {
 			j.stats.retries.Add(1)
 		}
-		resp, usedJSON, err := j.attempt(ctx, req)
+		resp, usedJSON, sent, err := j.attempt(bctx, req)
 		if err == nil {
+			br.succeeded()
 			resp.Usage = j.price(resp)
 			b.charge(resp.Usage)
 			j.stats.inputTokens.Add(resp.Usage.InputTokens)
@@ -484,6 +509,14 @@ func (j *Judge) send(ctx context.Context, b *Budget, req ChatRequest) (ChatRespo
 		if ctx.Err() != nil {
 			return ChatResponse{}, attempt, ctx.Err()
 		}
+		if bctx.Err() != nil {
+			// The breaker opened while this request was in flight.
+			if last != nil {
+				return ChatResponse{}, attempt, last
+			}
+			return ChatResponse{}, attempt, br.Err()
+		}
+		last = err
 		var se *StatusError
 		var wait time.Duration
 		switch {
@@ -493,6 +526,7 @@ func (j *Judge) send(ctx context.Context, b *Budget, req ChatRequest) (ChatRespo
 				j.stats.rateLimited.Add(1)
 			case se.Status >= 500:
 				j.stats.serverErrors.Add(1)
+				j.failed(br, sent, err, false)
 			case se.Status == http.StatusBadRequest && usedJSON &&
 				strings.Contains(strings.ToLower(se.Body), "response_format"):
 				// The server has no JSON mode: ask without it from now on
@@ -505,14 +539,19 @@ func (j *Judge) send(ctx context.Context, b *Budget, req ChatRequest) (ChatRespo
 				}
 				return ChatResponse{}, attempt, err
 			case se.Status == http.StatusRequestTimeout || se.Status == http.StatusConflict:
+				j.failed(br, sent, err, false)
 			default:
+				j.failed(br, sent, err, true)
 				return ChatResponse{}, attempt, err // not worth retrying
 			}
 			wait = se.RetryAfter
 		case errors.Is(err, context.DeadlineExceeded):
 			j.stats.timeouts.Add(1)
+			j.failed(br, sent, err, false)
+		default:
+			j.failed(br, sent, err, false)
 		}
-		if attempt >= j.attempts {
+		if attempt >= j.attempts || br.Err() != nil {
 			return ChatResponse{}, attempt, err
 		}
 		if wait > 0 {
@@ -523,9 +562,20 @@ func (j *Judge) send(ctx context.Context, b *Budget, req ChatRequest) (ChatRespo
 		if j.now().Add(wait).Sub(start) > j.retryTime {
 			return ChatResponse{}, attempt, err
 		}
-		if serr := j.sleep(ctx, wait); serr != nil {
-			return ChatResponse{}, attempt, serr
+		if serr := j.sleep(bctx, wait); serr != nil {
+			if ctx.Err() != nil {
+				return ChatResponse{}, attempt, serr
+			}
+			return ChatResponse{}, attempt, err // given up while waiting
 		}
+	}
+}
+
+// failed tells a run's breaker of a failed request, counting the
+// breakers it opens.
+func (j *Judge) failed(br *Breaker, sent time.Time, err error, permanent bool) {
+	if br.failed(sent, j.now(), err, permanent) {
+		j.stats.breakerOpens.Add(1)
 	}
 }
 
@@ -542,19 +592,19 @@ func (j *Judge) backoff(n int) time.Duration {
 
 // attempt sends one request within the concurrency and rate limits and
 // the per-request timeout. It reports whether the request asked for JSON
-// mode.
-func (j *Judge) attempt(ctx context.Context, req ChatRequest) (ChatResponse, bool, error) {
+// mode, and when it was sent.
+func (j *Judge) attempt(ctx context.Context, req ChatRequest) (ChatResponse, bool, time.Time, error) {
 	select {
 	case j.sem <- struct{}{}:
 	case <-ctx.Done():
-		return ChatResponse{}, false, ctx.Err()
+		return ChatResponse{}, false, time.Time{}, ctx.Err()
 	}
 	defer func() { <-j.sem }()
 	if j.bucket != nil {
 		if wait := j.bucket.reserve(j.now()); wait > 0 {
 			if err := j.sleep(ctx, wait); err != nil {
 				j.bucket.refund()
-				return ChatResponse{}, false, err
+				return ChatResponse{}, false, time.Time{}, err
 			}
 		}
 	}
@@ -564,6 +614,7 @@ func (j *Judge) attempt(ctx context.Context, req ChatRequest) (ChatResponse, boo
 	actx, cancel := context.WithTimeout(ctx, j.timeout)
 	defer cancel()
 	j.stats.requests.Add(1)
+	sent := j.now()
 	resp, err := j.client.Complete(actx, req)
 	if err != nil && ctx.Err() == nil && actx.Err() != nil {
 		// The per-request timeout, whatever the client wrapped it in.
@@ -572,7 +623,7 @@ func (j *Judge) attempt(ctx context.Context, req ChatRequest) (ChatResponse, boo
 	if err != nil && errors.Is(err, io.ErrUnexpectedEOF) {
 		err = fmt.Errorf("connection closed before the reply: %w", err)
 	}
-	return resp, req.JSON, err
+	return resp, req.JSON, sent, err
 }
 
 // price fills in the cost of a reply's usage.

@@ -73,7 +73,8 @@ func (b *bucket) refund() {
 }
 
 // Budget bounds what one run may spend on judge calls: MaxTokens total
-// tokens and MaxCostUSD dollars (0: no bound). Share one *Budget between
+// tokens and MaxCostUSD dollars (0: no bound), and with a Breaker the
+// failed requests in a row. Share one *Budget between
 // all the calls of a run. Once either bound is reached, Judge.Rate fails
 // fast with ErrBudgetExhausted. Calls already in flight finish and are
 // counted, so a run may overshoot by what they use. A cost bound cannot
@@ -82,6 +83,9 @@ func (b *bucket) refund() {
 type Budget struct {
 	MaxTokens  int64
 	MaxCostUSD float64
+	// Breaker, when set, gives up on the judge for the rest of the run
+	// once it looks down (see Breaker).
+	Breaker *Breaker
 
 	mu   sync.Mutex
 	used BudgetUse
@@ -150,4 +154,12 @@ func usageTokens(u model.Usage) int64 {
 		return u.TotalTokens
 	}
 	return u.InputTokens + u.OutputTokens
+}
+
+// breaker returns the budget's breaker (nil for a nil budget).
+func (b *Budget) breaker() *Breaker {
+	if b == nil {
+		return nil
+	}
+	return b.Breaker
 }

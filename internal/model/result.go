@@ -78,6 +78,20 @@ type MetricResult struct {
 	Violation         bool `json:"violation"`
 	PassRateViolation bool `json:"pass_rate_violation"`
 	AverageViolation  bool `json:"average_violation"`
+	// JudgeUsage is what the judge's replies for this metric consumed in
+	// the run (a reply rating several metrics is shared evenly between
+	// them); nil for a built-in metric and when nothing was sent.
+	JudgeUsage *JudgeUsage `json:"judge_usage,omitempty"`
+}
+
+// JudgeUsage is what an LLM judge's replies consumed, as its server
+// reported it: tokens in and out, and their cost when the price table
+// knows the judge's model.
+type JudgeUsage struct {
+	InputTokens  int64 `json:"input_tokens"`
+	OutputTokens int64 `json:"output_tokens"`
+	// CostUSD is nil when the judge's model has no price.
+	CostUSD *float64 `json:"cost_usd"`
 }
 
 // QualitySummary condenses quality metric results (of one run, or of the
@@ -95,6 +109,12 @@ type QualitySummary struct {
 	Violations int `json:"violations"`
 	// ViolatedMetrics counts the results with at least one violation.
 	ViolatedMetrics int `json:"violated_metrics"`
+	// Unchecked counts the thresholds set on results with no data: checks
+	// that could not be made, never violations. Unhealthy counts the
+	// results with no data because their evaluator failed (instances in
+	// error), not only for lack of evaluable traces.
+	Unchecked int `json:"unchecked"`
+	Unhealthy int `json:"unhealthy"`
 	// ViolationRate is Violations / Checks; nil when there was nothing to
 	// check.
 	ViolationRate *float64 `json:"violation_rate"`
@@ -122,7 +142,23 @@ type RunResult struct {
 	Sampled     int                 `json:"sampled"`
 	Metrics     []MetricResult      `json:"metrics"`
 	Operational []OperationalResult `json:"operational"`
+	// Degraded is set when instances of LLM-judged metrics ended in error
+	// (the judge failed after its retries, answered nonsense twice, the
+	// budget ran out, or the judge was given up on for the rest of the
+	// run): the run's quality figures then rest on fewer traces than it
+	// sampled, or on none. JudgeErrors counts those instances; JudgeError
+	// is the error of the first of them (metrics by name, traces oldest
+	// first), clipped to MaxJudgeErrorBytes.
+	Degraded    bool   `json:"degraded"`
+	JudgeErrors int    `json:"judge_errors"`
+	JudgeError  string `json:"judge_error,omitempty"`
+	// JudgeUsage is what the run's judge replies consumed (the sum over
+	// its metrics); nil when the run sent the judge nothing.
+	JudgeUsage *JudgeUsage `json:"judge_usage,omitempty"`
 }
+
+// MaxJudgeErrorBytes bounds RunResult.JudgeError.
+const MaxJudgeErrorBytes = 500
 
 // Evaluation is a judge's verdict on one trace for one metric, as cached:
 // keyed by trace, metric, judge model and prompt version.

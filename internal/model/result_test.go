@@ -49,8 +49,14 @@ func TestResultJSON(t *testing.T) {
 		},
 		{
 			name: "quality summary",
-			in:   QualitySummary{Metrics: 4, NoData: 1, Checks: 5, Violations: 1, ViolatedMetrics: 1, ViolationRate: v(0.2)},
-			want: `{"metrics":4,"no_data":1,"checks":5,"violations":1,"violated_metrics":1,"violation_rate":0.2}`,
+			in:   QualitySummary{Metrics: 4, NoData: 1, Checks: 5, Violations: 1, ViolatedMetrics: 1, Unchecked: 1, Unhealthy: 1, ViolationRate: v(0.2)},
+			want: `{"metrics":4,"no_data":1,"checks":5,"violations":1,"violated_metrics":1,"unchecked":1,"unhealthy":1,"violation_rate":0.2}`,
+		},
+		{
+			name: "degraded run result with judge usage",
+			in: RunResult{RunID: "r1", Sampled: 2, Degraded: true, JudgeErrors: 1, JudgeError: "judge error: request timed out",
+				JudgeUsage: &JudgeUsage{InputTokens: 300, OutputTokens: 40}},
+			want: `{"run_id":"r1","sampled":2,"metrics":null,"operational":null,"degraded":true,"judge_errors":1,"judge_error":"judge error: request timed out","judge_usage":{"input_tokens":300,"output_tokens":40,"cost_usd":null}}`,
 		},
 	}
 	for _, tt := range tests {

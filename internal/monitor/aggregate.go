@@ -171,13 +171,24 @@ var errBadProportion = errors.New("passed must be between 0 and n, and n above 0
 // reference system's dashboard does: each threshold set on a result with
 // data is a check; the violation count is the number of violated checks
 // and the violation rate is violations / checks. Results with no data
-// have nothing to check and are counted apart.
+// have nothing to check and are counted apart, never as violations: their
+// thresholds as Unchecked, and those whose evaluator failed (a judge
+// outage) as Unhealthy.
 func Summarize(results []model.MetricResult) model.QualitySummary {
 	var s model.QualitySummary
 	for _, r := range results {
 		s.Metrics++
 		if r.NoData {
 			s.NoData++
+			if r.Errors > 0 {
+				s.Unhealthy++
+			}
+			if r.MinPassRate != nil {
+				s.Unchecked++
+			}
+			if r.MinAverage != nil {
+				s.Unchecked++
+			}
 			continue
 		}
 		if r.MinPassRate != nil {

@@ -401,7 +401,28 @@ func TestSummarize(t *testing.T) {
 				res(ptr(0.7), ptr(4), false, true, true),   // fluency: both below
 				res(ptr(0.7), ptr(4), false, false, false), // similarity holds
 			},
-			want: model.QualitySummary{Metrics: 5, NoData: 1, Checks: 7, Violations: 3, ViolatedMetrics: 2, ViolationRate: ptr(3.0 / 7)},
+			want: model.QualitySummary{Metrics: 5, NoData: 1, Checks: 7, Violations: 3, ViolatedMetrics: 2, Unchecked: 1, ViolationRate: ptr(3.0 / 7)},
+		},
+		{
+			// The judge failed for every instance of the LLM metrics; the
+			// built-in metric's violation is the only check made. The
+			// unhealthy metrics' thresholds are unchecked, never violated.
+			name: "judge outage: LLM metrics unhealthy, a built-in metric violated",
+			results: []model.MetricResult{
+				{Metric: "fluency", Errors: 10, NoData: true, MinPassRate: ptr(0.7), MinAverage: ptr(4)},
+				{Metric: "groundedness", Errors: 10, NoData: true, MinPassRate: ptr(0.7)},
+				{Metric: "relevance", NotEvaluable: 10, NoData: true, MinPassRate: ptr(0.7)}, // no data, evaluator fine
+				{Metric: "lexical_groundedness", Judged: 10, MinPassRate: ptr(0.9), PassRateViolation: true, Violation: true},
+			},
+			want: model.QualitySummary{Metrics: 4, NoData: 3, Checks: 1, Violations: 1, ViolatedMetrics: 1, Unchecked: 4, Unhealthy: 2,
+				ViolationRate: ptr(1)},
+		},
+		{
+			name: "judge outage, LLM metrics only: nothing checked, nothing violated",
+			results: []model.MetricResult{
+				{Metric: "fluency", Errors: 10, NoData: true, MinPassRate: ptr(0.7), MinAverage: ptr(4)},
+			},
+			want: model.QualitySummary{Metrics: 1, NoData: 1, Unchecked: 2, Unhealthy: 1},
 		},
 		{
 			name:    "no thresholds set: nothing to check",

@@ -14,6 +14,7 @@ import (
 	"github.com/flowwatch/flowwatch/internal/model"
 	"github.com/flowwatch/flowwatch/internal/rollup"
 	"github.com/flowwatch/flowwatch/internal/store"
+	"github.com/flowwatch/flowwatch/internal/textclip"
 )
 
 // EngineStore is what a run reads and writes: the window's traces, the
@@ -50,6 +51,10 @@ type EngineOptions struct {
 	// written when a run ends for any reason, so a run stopped half-way
 	// and tried again does not pay for them twice.
 	FlushEvery int
+	// Breaker configures the breaker each run gives its judge calls: a
+	// run gives up on a judge that fails request after request, rather
+	// than retrying every instance (see eval.Breaker).
+	Breaker eval.BreakerOptions
 }
 
 // Engine carries out monitor runs: it selects the window's traces, samples
@@ -116,7 +121,8 @@ func (e *Engine) Run(ctx context.Context, run model.Run, m model.Monitor, progre
 	if progress != nil {
 		progress(0, len(traces))
 	}
-	instances, err := e.evaluate(ctx, run, m, judge, metrics, traces, progress)
+	tl := newTally()
+	instances, err := e.evaluate(ctx, run, m, judge, metrics, traces, progress, tl)
 	if err != nil {
 		return Outcome{}, err
 	}
@@ -132,19 +138,137 @@ func (e *Engine) Run(ctx context.Context, run model.Run, m model.Monitor, progre
 		if err != nil {
 			return Outcome{}, fmt.Errorf("metric %s: %w", name, err)
 		}
-		res.Metrics = append(res.Metrics, mr)
 		pass := 0.0
 		if th.PassScore != nil {
 			pass = *th.PassScore
 		}
+		mt, _ := e.o.Registry.Lookup(name)
 		for _, in := range byMetric[name] {
-			graded = append(graded, Grade(in, pass))
+			g := Grade(in, pass)
+			graded = append(graded, g)
+			if mt.LLM() && g.Status == model.InstanceError {
+				if res.JudgeErrors == 0 {
+					res.JudgeError = clipError(g.Error)
+				}
+				res.JudgeErrors++
+			}
 		}
+		mr.JudgeUsage = tl.usage(name)
+		res.JudgeUsage = addJudgeUsage(res.JudgeUsage, mr.JudgeUsage)
+		res.Metrics = append(res.Metrics, mr)
 	}
+	res.Degraded = res.JudgeErrors > 0
 	if res.Operational, err = e.operational(ctx, run, m); err != nil {
 		return Outcome{}, err
 	}
+	if res.Degraded {
+		// One line per run, never one per instance.
+		e.log.Warn("run_degraded", "monitor", m.Name, "run", run.ID, "judge", m.Judge, "judge_errors", res.JudgeErrors,
+			"instances", len(graded), "given_up", tl.givenUp(), "first_error", res.JudgeError)
+	}
 	return Outcome{Result: res, Instances: graded}, nil
+}
+
+// clipError cuts a judge error to model.MaxJudgeErrorBytes, marking the
+// cut.
+func clipError(msg string) string {
+	const mark = "…"
+	if len(msg) <= model.MaxJudgeErrorBytes {
+		return msg
+	}
+	cut, _ := textclip.Bytes(msg, model.MaxJudgeErrorBytes-len(mark))
+	return cut + mark
+}
+
+// tally sums what a run's judge replies consumed, per metric, and counts
+// the instances not sent because the judge was given up on. Safe for
+// concurrent use.
+type tally struct {
+	mu       sync.Mutex
+	byMetric map[string]*usageSum
+	skipped  int
+}
+
+// usageSum is a sum of judge usages.
+type usageSum struct {
+	input, output int64
+	cost          float64
+	unpriced      bool
+}
+
+func newTally() *tally { return &tally{byMetric: map[string]*usageSum{}} }
+
+// add counts the usage behind scores; a score without a usage report
+// (built-in, cached, or a server that reports none) adds nothing.
+func (t *tally) add(scores []eval.Score) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, sc := range scores {
+		u := sc.Tokens
+		if !u.Known {
+			continue
+		}
+		s := t.byMetric[sc.Metric]
+		if s == nil {
+			s = &usageSum{}
+			t.byMetric[sc.Metric] = s
+		}
+		s.input += u.InputTokens
+		s.output += u.OutputTokens
+		if u.CostKnown {
+			s.cost += u.CostUSD
+		} else {
+			s.unpriced = true
+		}
+	}
+}
+
+// giveUp counts instances not sent to a judge given up on.
+func (t *tally) giveUp(n int) {
+	t.mu.Lock()
+	t.skipped += n
+	t.mu.Unlock()
+}
+
+func (t *tally) givenUp() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.skipped
+}
+
+// usage is a metric's judge usage; nil when no reply reported any.
+func (t *tally) usage(metric string) *model.JudgeUsage {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s := t.byMetric[metric]
+	if s == nil {
+		return nil
+	}
+	u := &model.JudgeUsage{InputTokens: s.input, OutputTokens: s.output}
+	if !s.unpriced {
+		c := s.cost
+		u.CostUSD = &c
+	}
+	return u
+}
+
+// addJudgeUsage returns the sum of two usages (nil for none); the cost is
+// known only when it is known for both.
+func addJudgeUsage(a, b *model.JudgeUsage) *model.JudgeUsage {
+	switch {
+	case a == nil && b == nil:
+		return nil
+	case a == nil:
+		a = &model.JudgeUsage{CostUSD: new(float64)}
+	case b == nil:
+		b = &model.JudgeUsage{CostUSD: new(float64)}
+	}
+	out := &model.JudgeUsage{InputTokens: a.InputTokens + b.InputTokens, OutputTokens: a.OutputTokens + b.OutputTokens}
+	if a.CostUSD != nil && b.CostUSD != nil {
+		c := *a.CostUSD + *b.CostUSD
+		out.CostUSD = &c
+	}
+	return out
 }
 
 // sample returns the window's traces of the target that the sampling rate
@@ -178,10 +302,12 @@ func (e *Engine) sample(ctx context.Context, run model.Run, m model.Monitor) ([]
 // evaluate rates every sampled trace for every metric. Each instance ends
 // judged, not evaluable, or an error; when the monitor's budget runs out,
 // the instances not yet judged end as errors saying so.
-func (e *Engine) evaluate(ctx context.Context, run model.Run, m model.Monitor, judge Judge, metrics []string, traces []model.Trace, progress Progress) ([]model.Instance, error) {
-	var budget *eval.Budget
+func (e *Engine) evaluate(ctx context.Context, run model.Run, m model.Monitor, judge Judge, metrics []string, traces []model.Trace, progress Progress, tl *tally) ([]model.Instance, error) {
+	// One budget and one breaker per run: the judge is shared with other
+	// monitors, what this run spends and how its judge fares are its own.
+	budget := &eval.Budget{Breaker: eval.NewBreaker(e.o.Breaker)}
 	if m.Budget != nil {
-		budget = &eval.Budget{MaxTokens: m.Budget.MaxTokens, MaxCostUSD: m.Budget.MaxCostUSD}
+		budget.MaxTokens, budget.MaxCostUSD = m.Budget.MaxTokens, m.Budget.MaxCostUSD
 	}
 	judgeModel := ""
 	if judge != nil {
@@ -220,7 +346,7 @@ func (e *Engine) evaluate(ctx context.Context, run model.Run, m model.Monitor, j
 		go func() {
 			defer wg.Done()
 			for i := range work {
-				ins, evals, err := e.evaluateTrace(ctx, run, m, rater, budget, judgeModel, metrics, traces[i], cached)
+				ins, evals, err := e.evaluateTrace(ctx, run, m, rater, budget, judgeModel, metrics, traces[i], cached, tl)
 				if err == nil {
 					err = cache.add(ctx, evals)
 				}
@@ -273,7 +399,7 @@ feed:
 // evaluations where there are any. It returns an error only when the run
 // cannot go on (the context ended).
 func (e *Engine) evaluateTrace(ctx context.Context, run model.Run, m model.Monitor, rater eval.Rater, budget *eval.Budget,
-	judgeModel string, metrics []string, tr model.Trace, cached map[store.EvalCacheKey]model.Evaluation) ([]model.Instance, []model.Evaluation, error) {
+	judgeModel string, metrics []string, tr model.Trace, cached map[store.EvalCacheKey]model.Evaluation, tl *tally) ([]model.Instance, []model.Evaluation, error) {
 	inst := func(metric string) model.Instance {
 		return model.Instance{RunID: run.ID, Metric: metric, TraceID: tr.TraceID}
 	}
@@ -317,8 +443,11 @@ func (e *Engine) evaluateTrace(ctx context.Context, run model.Run, m model.Monit
 		if ctx.Err() != nil {
 			return nil, nil, ctx.Err()
 		}
-		// The budget ran out, or no judge could rate: every metric of this
-		// trace ends as an error that says why.
+		// The budget ran out, the judge was given up on, or no judge could
+		// rate: every metric of this trace ends as an error that says why.
+		if errors.Is(err, eval.ErrJudgeGivenUp) {
+			tl.giveUp(len(todo))
+		}
 		for _, name := range todo {
 			i := inst(name)
 			i.Status, i.Error, i.JudgeModel = model.InstanceError, err.Error(), judgeModel
@@ -326,6 +455,7 @@ func (e *Engine) evaluateTrace(ctx context.Context, run model.Run, m model.Monit
 		}
 		return out, nil, nil
 	}
+	tl.add(scores)
 	var fresh []model.Evaluation
 	for _, sc := range scores {
 		out = append(out, e.instance(inst(sc.Metric), sc, func(v float64) {

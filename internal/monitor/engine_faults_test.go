@@ -3,6 +3,7 @@ package monitor
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"path/filepath"
 	"regexp"
@@ -74,6 +75,13 @@ type faultSetup struct {
 	// concurrency bounds the judge's requests in flight (default 4) and
 	// workers the engine's traces at once (default 64).
 	maxAttempts, concurrency, workers int
+	// clock makes the judge's clock move by its waits (one virtual clock
+	// for all its calls) instead of real time, so that a run's breaker
+	// sees the time its failures span.
+	clock bool
+	// cost prices the judge's usage; logger receives the engine's logs.
+	cost   func(string, model.Usage) (float64, bool)
+	logger *slog.Logger
 }
 
 // faultResult is what a fault run found, on both sides of the wire.
@@ -84,17 +92,26 @@ type faultResult struct {
 	waits  []time.Duration // the judge's waits between attempts
 }
 
-// waitLog records the judge's waits and returns at once.
+// waitLog records the judge's waits and returns at once; as a clock
+// (now), it reads the time the waits add up to.
 type waitLog struct {
-	mu    sync.Mutex
-	waits []time.Duration
+	mu     sync.Mutex
+	waits  []time.Duration
+	waited time.Duration
 }
 
 func (w *waitLog) sleep(ctx context.Context, d time.Duration) error {
 	w.mu.Lock()
 	w.waits = append(w.waits, d)
+	w.waited += d
 	w.mu.Unlock()
 	return ctx.Err()
+}
+
+func (w *waitLog) now() time.Time {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC).Add(w.waited)
 }
 
 // runFaults stores faultTraces requests of service shop, then runs a
@@ -124,13 +141,17 @@ func runFaults(t *testing.T, s faultSetup) faultResult {
 
 	server := judgetest.New(t, judgetest.Options{Reply: s.reply})
 	waits := &waitLog{}
-	j, err := eval.New(eval.Options{Name: "j", Type: "openai", BaseURL: server.BaseURL(), Model: "judge-model",
-		MaxConcurrency: cmpOr(s.concurrency, 4), MaxAttempts: s.maxAttempts, Sleep: waits.sleep}, nil)
+	jo := eval.Options{Name: "j", Type: "openai", BaseURL: server.BaseURL(), Model: "judge-model",
+		MaxConcurrency: cmpOr(s.concurrency, 4), MaxAttempts: s.maxAttempts, Sleep: waits.sleep, Cost: s.cost}
+	if s.clock {
+		jo.Now = waits.now
+	}
+	j, err := eval.New(jo, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	eng, err := NewEngine(EngineOptions{Store: st, Registry: eval.NewRegistry(), Workers: s.workers,
-		Judges: func(name string) (Judge, bool) { return j, name == "j" }}, nil)
+		Judges: func(name string) (Judge, bool) { return j, name == "j" }}, s.logger)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -310,7 +331,8 @@ func TestEngineServerErrorsPersist(t *testing.T) {
 		{name: "500", status: http.StatusInternalServerError, perTrace: 3, lo: eval.DefaultBaseBackoff / 2, hi: 2 * eval.DefaultBaseBackoff},
 		{name: "503 with Retry-After", status: http.StatusServiceUnavailable, retryAfter: 500 * time.Millisecond, perTrace: 3,
 			lo: 500 * time.Millisecond, hi: 600 * time.Millisecond},
-		{name: "400 is not retried", status: http.StatusBadRequest, perTrace: 1},
+		// 4xx statuses are not retried, and give the judge up after a few
+		// in a row: see TestEngineJudgeOutage.
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -322,6 +344,7 @@ func TestEngineServerErrorsPersist(t *testing.T) {
 			noData := metricWant{Errors: 10, NoData: true}
 			checkMetric(t, r.out, "fluency", noData)
 			checkMetric(t, r.out, "groundedness", noData)
+			checkDegraded(t, r.out.Result, 2*faultTraces, fmt.Sprintf("HTTP %d", tt.status))
 
 			requests := int64(faultTraces * tt.perTrace)
 			if diff := cmp.Diff(map[int]int64{tt.status: requests}, r.server.Counts()); diff != "" {
@@ -381,6 +404,7 @@ func TestEngineSomeTracesFail(t *testing.T) {
 			}
 			checkMetric(t, r.out, "fluency", tt.fluency)
 			checkMetric(t, r.out, "groundedness", tt.groundedness)
+			checkDegraded(t, r.out.Result, 2*len(tt.failing), "HTTP 500")
 
 			want := map[int]int64{}
 			if n := faultTraces - len(tt.failing); n > 0 {

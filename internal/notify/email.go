@@ -276,8 +276,9 @@ func (e *Email) message(n model.Notification, rcpts []string) (*gomail.Msg, erro
 
 // classifySMTP turns a failed delivery into our error: the server's
 // 5xx replies (rejected sender, recipient or message; failed
-// authentication) are permanent, everything else (4xx replies, network
-// failures, timeouts) is transient.
+// authentication) and TLS failures (no STARTTLS offered, a failed
+// handshake, a certificate not trusted) are permanent, everything else
+// (4xx replies, network failures, timeouts) is transient.
 func classifySMTP(addr string, timeout time.Duration, err error) error {
 	code := smtpCode(err)
 	var ne net.Error
@@ -288,6 +289,8 @@ func classifySMTP(addr string, timeout time.Duration, err error) error {
 		return fmt.Errorf("smtp %s: temporarily refused with %d: %w", addr, code, err)
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
 		return fmt.Errorf("smtp %s: no answer within %s: %w", addr, timeout, err)
+	case tlsProblem(err) != "":
+		return Permanent(fmt.Errorf("smtp %s: %s: %w", addr, tlsProblem(err), err))
 	default:
 		return fmt.Errorf("smtp %s: %w", addr, err)
 	}

@@ -6,6 +6,7 @@ import (
 	"embed"
 	"encoding/hex"
 	htmltemplate "html/template"
+	"strconv"
 	"strings"
 	texttemplate "text/template"
 
@@ -23,8 +24,9 @@ var (
 		"indent": indent,
 	}).ParseFS(templateFS, "templates/email.txt.tmpl"))
 	htmlTemplate = htmltemplate.Must(htmltemplate.New("email.html.tmpl").Funcs(htmltemplate.FuncMap{
-		"time":  formatTime,
-		"color": eventColor,
+		"time":        formatTime,
+		"color":       eventColor,
+		"changeColor": changeColor,
 	}).ParseFS(templateFS, "templates/email.html.tmpl"))
 )
 
@@ -64,6 +66,12 @@ func RenderEmail(n model.Notification, publicURL, domain string) (EmailContent, 
 
 // messageIDs derives a notification's Message-ID and its thread's root.
 //
+// A group message (dedup key group/<group id>/<sequence>) threads under
+// its group's first message, whose Message-ID is
+// group.<group id>.<channel>@domain: every message about one monitor to
+// one channel is one thread. The later ones have n.<hash of the dedup
+// key>@domain. Messages queued before grouping follow the alert:
+//
 // The firing message of an alert on a channel starts the thread: its
 // Message-ID is alert.<alert id>.<channel>@domain, which every later
 // message of that alert on that channel (reminders, the resolution) names
@@ -72,6 +80,13 @@ func RenderEmail(n model.Notification, publicURL, domain string) (EmailContent, 
 // twice carries the same Message-ID.
 func messageIDs(n model.Notification, alertID, domain string) (id, thread string) {
 	domain = messageIDDomain(domain)
+	if group, seq, ok := groupSeq(n.DedupKey); ok {
+		thread = "group." + idToken(group) + "." + idToken(n.Channel) + "@" + domain
+		if seq == 1 {
+			return thread, ""
+		}
+		return "n." + hashToken(n.DedupKey) + "@" + domain, thread
+	}
 	if alertID != "" {
 		thread = "alert." + idToken(alertID) + "." + idToken(n.Channel) + "@" + domain
 	}
@@ -139,4 +154,33 @@ func eventColor(event string) string {
 	default:
 		return "#cf222e"
 	}
+}
+
+// changeColor is the colour of an alert's change in a group message.
+func changeColor(change string) string {
+	switch change {
+	case model.ChangeResolved:
+		return "#1a7f37"
+	case model.ChangeFiring:
+		return "#bc4c00"
+	default:
+		return "#cf222e"
+	}
+}
+
+// groupSeq splits a group message's dedup key, group/<id>/<seq>.
+func groupSeq(key string) (group string, seq int, ok bool) {
+	rest, found := strings.CutPrefix(key, "group/")
+	if !found {
+		return "", 0, false
+	}
+	group, num, found := strings.Cut(rest, "/")
+	if !found || group == "" {
+		return "", 0, false
+	}
+	seq, err := strconv.Atoi(num)
+	if err != nil || seq < 1 {
+		return "", 0, false
+	}
+	return group, seq, true
 }

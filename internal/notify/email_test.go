@@ -68,9 +68,11 @@ func TestRenderEmailThreading(t *testing.T) {
 func TestRenderEmailRobust(t *testing.T) {
 	huge := strings.Repeat("very long reason ", 2000)
 	n := fixture(model.EventFiring, "emails")
-	n.Message.Summary = strings.Repeat("summary\r\nwith breaks ", 1000)
-	n.Message.Worst = append(n.Message.Worst, model.WorstInstance{TraceID: "x", Score: 1}, model.WorstInstance{TraceID: "y", Score: 1})
-	n.Message.Worst[0].Reason = huge
+	n.Message.Monitor = strings.Repeat("monitor\r\n", 100)
+	a := &n.Message.Alerts[0]
+	a.Summary = strings.Repeat("summary\r\nwith breaks ", 1000)
+	a.Worst = append(a.Worst, model.WorstInstance{TraceID: "x", Score: 1}, model.WorstInstance{TraceID: "y", Score: 1})
+	a.Worst[0].Reason = huge
 	c, err := RenderEmail(n, "", "")
 	if err != nil {
 		t.Fatal(err)
@@ -240,8 +242,8 @@ func TestEmailDelivery(t *testing.T) {
 			m := parseMail(t, got.Data)
 			checkHeaders(t, m.Header, map[string]string{
 				"From":           `"Flowwatch" <flowwatch@example.com>`,
-				"Subject":        "[FIRING] rag_quality: groundedness pass rate 62.5% is below 70%",
-				"Message-Id":     "<alert." + testAlertID + ".emails@example.com>",
+				"Subject":        "[FIRING:2] rag_quality (1 resolved)",
+				"Message-Id":     "<group.5d41402abc4b2a76b9719d911017c592.emails@example.com>",
 				"User-Agent":     "flowwatch",
 				"Auto-Submitted": "auto-generated",
 				"Date":           "Sun, 01 Jun 2025 12:00:30 +0000",
@@ -320,7 +322,7 @@ func TestEmailThreadHeaders(t *testing.T) {
 		hs = append(hs, parseMail(t, m.Data).Header)
 	}
 	root := hs[0].Get("Message-Id")
-	if root != "<alert."+testAlertID+".ops@alerts.example.com>" {
+	if root != "<group.5d41402abc4b2a76b9719d911017c592.ops@alerts.example.com>" {
 		t.Errorf("firing Message-ID %q", root)
 	}
 	if hs[0].Get("In-Reply-To") != "" || hs[0].Get("References") != "" {
@@ -338,10 +340,10 @@ func TestEmailThreadHeaders(t *testing.T) {
 		t.Errorf("a repeated notification got a new Message-ID: %q, %q", hs[1].Get("Message-Id"), hs[3].Get("Message-Id"))
 	}
 	dec := new(mime.WordDecoder)
-	if s, _ := dec.DecodeHeader(hs[2].Get("Subject")); !strings.HasPrefix(s, "[RESOLVED] rag_quality: ") {
+	if s, _ := dec.DecodeHeader(hs[2].Get("Subject")); s != "[RESOLVED:2] rag_quality" {
 		t.Errorf("resolution subject %q", s)
 	}
-	if s, _ := dec.DecodeHeader(hs[1].Get("Subject")); !strings.HasPrefix(s, "[REMINDER] rag_quality: ") {
+	if s, _ := dec.DecodeHeader(hs[1].Get("Subject")); s != "[FIRING:2] rag_quality (still firing)" {
 		t.Errorf("reminder subject %q", s)
 	}
 }
@@ -357,6 +359,7 @@ func TestEmailFailures(t *testing.T) {
 		notif     func(model.Notification) model.Notification
 		addr      func(t *testing.T) (string, int) // instead of a server
 		permanent bool
+		untrusted bool   // the client does not trust the server's certificate
 		want      string // in the error
 	}{
 		{name: "rcpt 4xx", backend: &smtpBackend{RcptErr: &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "try later"}},
@@ -371,7 +374,10 @@ func TestEmailFailures(t *testing.T) {
 			permanent: true, want: "rejected with 553"},
 		{name: "wrong password", backend: &smtpBackend{Username: "alerts", Password: "right"}, mode: TLSStartTLS,
 			user: "alerts", password: "wrong", permanent: true, want: "rejected with 535"},
-		{name: "starttls not offered", backend: &smtpBackend{}, want: "STARTTLS"},
+		{name: "starttls not offered", backend: &smtpBackend{}, permanent: true,
+			want: "the server does not offer STARTTLS, which tls: starttls requires (set smtp.tls to none, or to tls"},
+		{name: "certificate not trusted", backend: &smtpBackend{}, mode: TLSStartTLS, untrusted: true, permanent: true,
+			want: "the server's TLS certificate is not trusted"},
 		{name: "bad recipient", backend: &smtpBackend{},
 			notif:     func(n model.Notification) model.Notification { n.Recipients = []string{"not an address"}; return n },
 			permanent: true, want: `"not an address" is not an e-mail address`},
@@ -395,7 +401,7 @@ func TestEmailFailures(t *testing.T) {
 			}
 			opts := EmailOptions{Name: "mail", Host: host, Port: port, TLS: clientTLS, Username: tt.user, Password: tt.password,
 				From: "flowwatch@example.com", To: []string{"ops@example.com"}, Timeout: shortTimeout}
-			if roots != nil {
+			if roots != nil && !tt.untrusted {
 				opts.TLSConfig = &tls.Config{RootCAs: roots}
 			}
 			e, err := NewEmail(opts, nil)
@@ -441,5 +447,31 @@ func TestEmailContextCanceled(t *testing.T) {
 	}
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("error %v does not wrap context.Canceled", err)
+	}
+}
+
+// TestRenderSingleAlert: a message about one alert, queued before
+// messages were grouped, renders as a group of that alert alone and keeps
+// its alert's thread.
+func TestRenderSingleAlert(t *testing.T) {
+	c, err := RenderEmail(singleFixture("emails"), testPublicURL, "example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Subject != "[FIRING:1] rag_quality" || c.MessageID != "alert."+testAlertID+".emails@example.com" {
+		t.Errorf("subject %q, Message-ID %q", c.Subject, c.MessageID)
+	}
+	for _, want := range []string{"NEW  quality · groundedness: groundedness pass rate 62.5% is below 70%", "Threshold:   pass rate ≥ 70%",
+		"Run:         https://flowwatch.example.com/runs/run-42", "trace 4bf92f3577b34da6a3ce929d0e0e4736"} {
+		if !strings.Contains(c.Text, want) {
+			t.Errorf("text does not say %q:\n%s", want, c.Text)
+		}
+	}
+	body, err := RenderPayload(TypeWebhook, singleFixture("hook"), PayloadOptions{SentAt: testNow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(body), `"alerts":[{"id":"`+testAlertID+`","change":"new"`) {
+		t.Errorf("payload of a single alert: %s", body)
 	}
 }

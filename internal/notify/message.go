@@ -1,6 +1,7 @@
 package notify
 
 import (
+	"fmt"
 	"math"
 	"net/url"
 	"strconv"
@@ -54,7 +55,9 @@ type view struct {
 	// Value is "" when unknown.
 	Value     string
 	Threshold string
-	RunID     string
+	// Degraded says how the run was degraded ("" when it was not).
+	Degraded string
+	RunID    string
 	// RunURL is the run in the dashboard; "" without a public URL or run.
 	RunURL      string
 	WindowStart time.Time
@@ -69,7 +72,46 @@ type view struct {
 	Channel  string
 	AlertID  string
 	DedupKey string
+	// Alerts are the alerts of a group message, in the message's order
+	// (new firing, still firing, resolved); none for a message about one
+	// alert (a test, or one queued before messages were grouped). Firing
+	// and Resolved count them.
+	Alerts   []alertView
+	Firing   int
+	Resolved int
 }
+
+// alertView is one alert of a group message.
+type alertView struct {
+	// Change is new, firing or resolved; Label says it for people: NEW,
+	// FIRING, RESOLVED.
+	Change    string
+	Label     string
+	AlertID   string
+	Kind      string
+	KindLabel string
+	Subject   string
+	What      string
+	Summary   string
+	Value     string
+	Threshold string
+	RunID     string
+	RunURL    string
+	FiredAt   time.Time
+	// ResolvedAt is zero while it fires.
+	ResolvedAt time.Time
+	Worst      []worstView
+	// Facts are the value, threshold, fired and resolved times, the empty
+	// ones left out.
+	Facts []fact
+	// Value and Worst's scores as numbers, for the JSON payloads.
+	value *float64
+	worst []model.WorstInstance
+	msg   model.AlertMessage
+}
+
+// maxGroupAlerts bounds the alerts a message lists; the rest are counted.
+const maxGroupAlerts = 50
 
 // fact is a detail shown as a label and a value.
 type fact struct {
@@ -98,6 +140,7 @@ func newView(n model.Notification, publicURL string) view {
 		KindLabel:   kindLabel(m.Kind),
 		Subject:     oneLine(m.Subject, 200),
 		Threshold:   oneLine(m.Threshold, 200),
+		Degraded:    oneLine(m.Degraded, maxSummaryRunes),
 		RunID:       oneLine(m.RunID, 200),
 		RunURL:      runURL(publicURL, m.RunID),
 		WindowStart: m.WindowStart,
@@ -135,6 +178,7 @@ func newView(n model.Notification, publicURL string) view {
 		{"Threshold", v.Threshold},
 		{"Window", window(v)},
 		{"Run", v.RunID},
+		{"Degraded", v.Degraded},
 		{"Fired at", formatTime(v.FiredAt)},
 		{"Resolved at", formatTime(v.ResolvedAt)},
 	} {
@@ -142,14 +186,165 @@ func newView(n model.Notification, publicURL string) view {
 			v.Facts = append(v.Facts, f)
 		}
 	}
-	for _, w := range m.Worst[:min(len(m.Worst), maxWorst)] {
-		v.Worst = append(v.Worst, worstView{
+	v.Worst = worstViews(m.Worst)
+	if m = asGroup(n); len(m.Alerts) > 0 {
+		groupView(&v, m, publicURL)
+	}
+	return v
+}
+
+// asGroup is the message of n as a group message: as it is, or, for a
+// message about one alert (queued before messages were grouped), a group
+// of that alert alone. A test message stays as it is.
+func asGroup(n model.Notification) model.AlertMessage {
+	m := n.Message
+	event := firstNonEmpty(m.Event, n.Event)
+	if len(m.Alerts) > 0 || event == model.EventTest || firstNonEmpty(m.AlertID, n.AlertID) == "" {
+		return m
+	}
+	item := m
+	item.AlertID = firstNonEmpty(m.AlertID, n.AlertID)
+	switch event {
+	case model.EventResolved:
+		item.Change = model.ChangeResolved
+	case model.EventReminder:
+		item.Change = model.ChangeFiring
+	default:
+		item.Change = model.ChangeNew
+	}
+	m.Alerts = []model.AlertMessage{item}
+	m.AlertID, m.Kind, m.Subject, m.Value, m.Threshold, m.Worst = "", "", "", nil, "", nil
+	return m
+}
+
+func worstViews(ws []model.WorstInstance) []worstView {
+	var out []worstView
+	for _, w := range ws[:min(len(ws), maxWorst)] {
+		out = append(out, worstView{
 			TraceID: oneLine(w.TraceID, 64),
 			Score:   formatNumber(w.Score),
 			Reason:  truncate(cleanText(w.Reason), maxReasonRunes),
 		})
 	}
-	return v
+	return out
+}
+
+// groupView fills in what a group message says: its alerts, the counts,
+// a title such as "[FIRING:3] rag_quality (2 resolved)", and the facts of
+// the group (service, deployment, the latest run and its window).
+func groupView(v *view, m model.AlertMessage, publicURL string) {
+	fresh := 0
+	for _, a := range m.Alerts {
+		switch {
+		case a.State == model.AlertResolved || a.Change == model.ChangeResolved:
+			v.Resolved++
+		case a.Change == model.ChangeNew:
+			fresh++
+			v.Firing++
+		default:
+			v.Firing++
+		}
+	}
+	for _, a := range m.Alerts[:min(len(m.Alerts), maxGroupAlerts)] {
+		av := alertView{
+			Change:     a.Change,
+			Label:      changeLabel(a.Change),
+			AlertID:    oneLine(a.AlertID, 200),
+			Kind:       a.Kind,
+			KindLabel:  kindLabel(a.Kind),
+			Subject:    oneLine(a.Subject, 200),
+			Summary:    oneLine(a.Summary, maxSummaryRunes),
+			Threshold:  oneLine(a.Threshold, 200),
+			RunID:      oneLine(a.RunID, 200),
+			RunURL:     runURL(publicURL, a.RunID),
+			FiredAt:    a.FiredAt,
+			ResolvedAt: a.ResolvedAt,
+			Worst:      worstViews(a.Worst),
+			value:      a.Value,
+			worst:      a.Worst[:min(len(a.Worst), maxWorst)],
+			msg:        a,
+		}
+		if a.Value != nil {
+			av.Value = formatNumber(*a.Value)
+		}
+		av.What = av.KindLabel
+		if av.Subject != "" {
+			av.What += " · " + av.Subject
+		}
+		if av.Summary == "" {
+			av.Summary = defaultSummary(a.Event, a.Kind, av.Subject)
+		}
+		for _, f := range []fact{
+			{"Value", av.Value},
+			{"Threshold", av.Threshold},
+			{"Fired at", formatTime(av.FiredAt)},
+			{"Resolved at", formatTime(av.ResolvedAt)},
+		} {
+			if f.Value != "" {
+				av.Facts = append(av.Facts, f)
+			}
+		}
+		v.Alerts = append(v.Alerts, av)
+	}
+	var title string
+	switch {
+	case v.Firing == 0:
+		title = "[RESOLVED:" + strconv.Itoa(v.Resolved) + "] " + v.Monitor
+	default:
+		title = "[FIRING:" + strconv.Itoa(v.Firing) + "] " + v.Monitor
+		if v.Resolved > 0 {
+			title += " (" + strconv.Itoa(v.Resolved) + " resolved)"
+		}
+		if v.Event == model.EventReminder {
+			title += " (still firing)"
+		}
+	}
+	v.Title = truncate(title, maxTitleRunes)
+	v.Headline = v.Title
+	var counts []string
+	if v.Firing > 0 {
+		c := fmt.Sprintf("%d firing", v.Firing)
+		if fresh > 0 && fresh < v.Firing {
+			c += fmt.Sprintf(" (%d new)", fresh)
+		}
+		counts = append(counts, c)
+	}
+	if v.Resolved > 0 {
+		counts = append(counts, fmt.Sprintf("%d resolved", v.Resolved))
+	}
+	v.Summary = strings.Join(counts, ", ")
+	v.Facts = nil
+	for _, f := range []fact{
+		{"Service", v.Service},
+		{"Deployment", v.Deployment},
+		{"Window", window(*v)},
+		{"Run", v.RunID},
+		{"Degraded", v.Degraded},
+	} {
+		if f.Value != "" {
+			v.Facts = append(v.Facts, f)
+		}
+	}
+	v.Worst = nil
+}
+
+// changeLabel is an alert's change in a group message, for people.
+func changeLabel(change string) string {
+	switch change {
+	case model.ChangeNew:
+		return "NEW"
+	case model.ChangeResolved:
+		return "RESOLVED"
+	case model.ChangeFiring:
+		return "FIRING"
+	default:
+		return strings.ToUpper(oneLine(change, 20))
+	}
+}
+
+// More counts the alerts of a group message that it does not list.
+func (v view) More() int {
+	return v.Firing + v.Resolved - len(v.Alerts)
 }
 
 // eventLabel is an event in capitals, for subjects and headers.

@@ -68,70 +68,91 @@ const (
 
 func ptr[T any](v T) *T { return &v }
 
-// fixture returns a notification of each event the tests use, to channel.
+// fixture returns a notification of each event the tests use, to
+// channel: group messages of monitor rag_quality (firing: a new
+// groundedness alert, error_rate still firing and relevance resolved;
+// reminder: both still firing, after a degraded run; resolved: both resolved; no_data: a new
+// no-data alert alone) and a test message.
 func fixture(event, channel string) model.Notification {
-	msg := model.AlertMessage{
-		AlertID:     testAlertID,
-		Monitor:     "rag_quality",
-		Service:     "rag-1234-endpoint",
-		Deployment:  "rag-1234-deployment",
-		Kind:        model.AlertQuality,
-		Subject:     "groundedness",
-		Event:       event,
-		State:       model.AlertFiring,
-		Summary:     "groundedness pass rate 62.5% is below 70%",
-		Value:       ptr(0.625),
-		Threshold:   "pass rate ≥ 70%",
-		RunID:       "run-42",
-		WindowStart: testWindowS,
-		WindowEnd:   testWindowE,
-		FiredAt:     testFiredAt,
-		Worst: []model.WorstInstance{
-			{TraceID: "4bf92f3577b34da6a3ce929d0e0e4736", Score: 1, Reason: "The answer cites a refund policy <script>alert('x')</script> that the context never mentions."},
-			{TraceID: "0af7651916cd43dd8448eb211c80319c", Score: 2, Reason: "Half of the claims are supported;\nthe price & the date are not."},
-			{TraceID: "b7ad6b7169203331b7ad6b7169203331", Score: 2},
-		},
+	worst := []model.WorstInstance{
+		{TraceID: "4bf92f3577b34da6a3ce929d0e0e4736", Score: 1, Reason: "The answer cites a refund policy <script>alert('x')</script> that the context never mentions."},
+		{TraceID: "0af7651916cd43dd8448eb211c80319c", Score: 2, Reason: "Half of the claims are supported;\nthe price & the date are not."},
+		{TraceID: "b7ad6b7169203331b7ad6b7169203331", Score: 2},
 	}
-	seq := "0"
+	head := model.AlertMessage{Monitor: "rag_quality", Service: "rag-1234-endpoint", Deployment: "rag-1234-deployment",
+		Event: event, State: model.AlertFiring, RunID: "run-42", WindowStart: testWindowS, WindowEnd: testWindowE}
+	grounded := model.AlertMessage{AlertID: testAlertID, Monitor: "rag_quality", Service: "rag-1234-endpoint",
+		Deployment: "rag-1234-deployment", Kind: model.AlertQuality, Subject: "groundedness", State: model.AlertFiring,
+		Change: model.ChangeNew, Summary: "groundedness pass rate 62.5% is below 70%", Value: ptr(0.625),
+		Threshold: "pass rate ≥ 70%", RunID: "run-42", WindowStart: testWindowS, WindowEnd: testWindowE,
+		FiredAt: testFiredAt, Worst: worst}
+	errRate := model.AlertMessage{AlertID: "2b1e0c4d5f6a7b8c9d0e1f2a3b4c5d6e", Monitor: "rag_quality", Service: "rag-1234-endpoint",
+		Deployment: "rag-1234-deployment", Kind: model.AlertOperational, Subject: "error_rate", State: model.AlertFiring,
+		Change: model.ChangeFiring, Summary: "error_rate 0.08 is above 0.05", Value: ptr(0.08), Threshold: "≤ 0.05",
+		RunID: "run-42", WindowStart: testWindowS, WindowEnd: testWindowE, FiredAt: testFiredAt.Add(-time.Hour)}
+	relevance := model.AlertMessage{AlertID: "9c8b7a6f5e4d3c2b1a0f9e8d7c6b5a49", Monitor: "rag_quality", Service: "rag-1234-endpoint",
+		Deployment: "rag-1234-deployment", Kind: model.AlertQuality, Subject: "relevance", State: model.AlertResolved,
+		Change: model.ChangeResolved, Summary: "relevance pass rate 81.2%, average 4.1 (pass rate ≥ 70%)", Value: ptr(0.8125),
+		Threshold: "pass rate ≥ 70%", RunID: "run-42", WindowStart: testWindowS, WindowEnd: testWindowE,
+		FiredAt: testFiredAt.Add(-2 * time.Hour), ResolvedAt: testFiredAt}
+	seq := "1"
 	switch event {
+	case model.EventFiring:
+		head.Summary = "2 firing (1 new), 1 resolved"
+		head.Alerts = []model.AlertMessage{grounded, errRate, relevance}
 	case model.EventReminder:
-		seq = "1"
-		msg.Summary = "groundedness pass rate 60.0% is below 70%"
-		msg.Value = ptr(0.6)
-		msg.RunID = "run-43"
+		seq = "2"
+		grounded.Change, grounded.Summary, grounded.Value = model.ChangeFiring, "groundedness pass rate 60.0% is below 70%", ptr(0.6)
+		head.Summary, head.RunID = "2 firing", "run-43"
+		// The judge failed for some of run-43's instances.
+		head.Degraded = "the judge failed for 20 instances of this run; first error: judge: 500 Internal Server Error <html>"
+		grounded.RunID, errRate.RunID = "run-43", "run-43"
+		head.Alerts = []model.AlertMessage{grounded, errRate}
 	case model.EventResolved:
-		msg.State = model.AlertResolved
-		msg.Summary = "groundedness pass rate 81.2% (pass rate ≥ 70%)"
-		msg.Value = ptr(0.8125)
-		msg.RunID = "run-44"
-		msg.ResolvedAt = testResolve
-		msg.Worst = msg.Worst[:1]
+		seq = "3"
+		grounded.Change, grounded.State, grounded.ResolvedAt = model.ChangeResolved, model.AlertResolved, testResolve
+		grounded.Summary, grounded.Value, grounded.Worst = "groundedness pass rate 81.2% (pass rate ≥ 70%)", ptr(0.8125), worst[:1]
+		errRate.Change, errRate.State, errRate.ResolvedAt = model.ChangeResolved, model.AlertResolved, testResolve
+		errRate.Summary, errRate.Value = "error_rate 0.01 is within ≤ 0.05", ptr(0.01)
+		head.Summary, head.State, head.RunID = "2 resolved", model.AlertResolved, "run-44"
+		grounded.RunID, errRate.RunID = "run-44", "run-44"
+		head.Alerts = []model.AlertMessage{grounded, errRate}
 	case model.EventTest:
-		msg = model.AlertMessage{Event: model.EventTest, Summary: "test notification from flowwatch"}
+		head = model.AlertMessage{Event: model.EventTest, Summary: "test notification from flowwatch"}
 	case "no_data":
 		event = model.EventFiring
-		msg.Event = event
-		msg.Kind = model.AlertNoData
-		msg.Subject = ""
-		msg.Summary = "no traces of the target in the window"
-		msg.Value = nil
-		msg.Threshold = ""
-		msg.Deployment = ""
-		msg.Worst = nil
+		head.Event, head.Summary, head.Deployment = event, "1 firing", ""
+		head.Alerts = []model.AlertMessage{{AlertID: testAlertID, Monitor: "rag_quality", Service: "rag-1234-endpoint",
+			Kind: model.AlertNoData, State: model.AlertFiring, Change: model.ChangeNew, Summary: "no traces of the target in the window",
+			RunID: "run-42", WindowStart: testWindowS, WindowEnd: testWindowE, FiredAt: testFiredAt}}
 	}
 	n := model.Notification{
 		ID:       "n-" + event,
-		AlertID:  msg.AlertID,
-		Monitor:  msg.Monitor,
+		Monitor:  head.Monitor,
 		Channel:  channel,
 		Event:    event,
-		DedupKey: testAlertID + "/" + event + "/" + seq + "/" + channel,
-		Message:  msg,
+		DedupKey: "group/5d41402abc4b2a76b9719d911017c592/" + seq,
+		Message:  head,
 		Status:   model.NotificationPending,
+	}
+	if len(head.Alerts) == 1 {
+		n.AlertID = head.Alerts[0].AlertID
 	}
 	if event == model.EventTest {
 		n.DedupKey = "test/" + channel + "/1"
 	}
+	return n
+}
+
+// singleFixture is a message about one alert, as queued before messages
+// were grouped: it renders as a group of that alert alone.
+func singleFixture(channel string) model.Notification {
+	n := fixture(model.EventFiring, channel)
+	item := n.Message.Alerts[0]
+	item.Change, item.Alerts = "", nil
+	item.Event = model.EventFiring
+	n.Message, n.AlertID = item, item.AlertID
+	n.DedupKey = testAlertID + "/firing/0/" + channel
 	return n
 }
 

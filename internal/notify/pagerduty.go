@@ -41,7 +41,10 @@ type pagerDutyPayload struct {
 
 // pagerDutyCustomDetails are the facts shown on the PagerDuty alert.
 type pagerDutyCustomDetails struct {
-	Event      string         `json:"event"`
+	Event string `json:"event"`
+	// Change is what the alert did since the group's previous message
+	// (new, firing, resolved); null for a test.
+	Change     *string        `json:"change"`
 	Monitor    *string        `json:"monitor"`
 	Service    *string        `json:"service"`
 	Deployment *string        `json:"deployment"`
@@ -59,61 +62,111 @@ type pagerDutyLink struct {
 	Text string `json:"text"`
 }
 
-// renderPagerDuty renders a PagerDuty Events API v2 event. Firing,
-// reminders and tests trigger; a resolution resolves. The dedup key is
-// the alert id, so PagerDuty folds the firing, its reminders and its
-// resolution into one alert.
+// renderPagerDuty renders the PagerDuty Events API v2 events of n as a
+// JSON array: what renderPagerDutyEvents gives, for RenderPayload.
 func renderPagerDuty(n model.Notification, o PayloadOptions) ([]byte, error) {
-	p := newPayload(n, o)
+	events, err := pagerDutyEvents(n, o)
+	if err != nil {
+		return nil, err
+	}
+	return marshal(events)
+}
+
+// renderPagerDutyEvents renders the bodies PagerDuty is sent for n, one
+// event per alert of the message (PagerDuty keeps one incident alert per
+// dedup key): a new or still firing alert triggers, a resolved one
+// resolves. The dedup key is the alert id, so PagerDuty folds an alert's
+// firing, reminders and resolution into one PagerDuty alert, and a
+// message sent again (after a crash) changes nothing there. A test
+// triggers one event of severity info.
+func renderPagerDutyEvents(n model.Notification, o PayloadOptions) ([][]byte, error) {
+	events, err := pagerDutyEvents(n, o)
+	if err != nil {
+		return nil, err
+	}
+	var out [][]byte
+	for _, ev := range events {
+		b, err := marshal(ev)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, b)
+	}
+	return out, nil
+}
+
+func pagerDutyEvents(n model.Notification, o PayloadOptions) ([]pagerDutyEvent, error) {
 	v := newView(n, o.PublicURL)
-	dedup := firstNonEmpty(v.AlertID, n.DedupKey, n.ID)
-	if len(dedup) > pagerDutyDedupKeyMax {
+	if len(v.Alerts) == 0 {
+		dedup := firstNonEmpty(n.DedupKey, n.ID)
+		item := alertView{Summary: v.Summary, Kind: v.Kind, Subject: v.Subject, What: v.What, FiredAt: n.Message.FiredAt}
+		return []pagerDutyEvent{pagerDutyEventOf(v, item, dedup, o)}, nil
+	}
+	var out []pagerDutyEvent
+	for _, a := range v.Alerts {
+		out = append(out, pagerDutyEventOf(v, a, a.AlertID, o))
+	}
+	return out, nil
+}
+
+// pagerDutyEventOf is the event of alert a of message v.
+func pagerDutyEventOf(v view, a alertView, dedup string, o PayloadOptions) pagerDutyEvent {
+	if len(dedup) > pagerDutyDedupKeyMax || dedup == "" {
 		dedup = "flowwatch-" + hashToken(dedup)
 	}
 	ev := pagerDutyEvent{RoutingKey: o.RoutingKey, EventAction: "trigger", DedupKey: dedup}
-	if v.Event == model.EventResolved {
+	if a.Change == model.ChangeResolved {
 		// A resolve event needs nothing more.
 		ev.EventAction = "resolve"
-		return marshal(ev)
+		return ev
 	}
 	ev.Client = "flowwatch"
 	ev.ClientURL = o.PublicURL
-	if v.RunURL != "" {
-		ev.Links = []pagerDutyLink{{Href: v.RunURL, Text: "Run " + v.RunID + " in flowwatch"}}
+	if a.RunURL != "" {
+		ev.Links = []pagerDutyLink{{Href: a.RunURL, Text: "Run " + a.RunID + " in flowwatch"}}
 	}
-	class := v.Kind
-	if v.Subject != "" {
-		class = firstNonEmpty(class, "alert") + ": " + v.Subject
+	class := a.Kind
+	if a.Subject != "" {
+		class = firstNonEmpty(class, "alert") + ": " + a.Subject
 	}
 	// When the violation was detected: the firing, else now. PagerDuty
 	// reads ISO 8601; milliseconds are plenty.
 	stamp := o.SentAt
-	if !n.Message.FiredAt.IsZero() {
-		stamp = n.Message.FiredAt
+	if !a.FiredAt.IsZero() {
+		stamp = a.FiredAt
+	}
+	summary := a.Summary
+	if v.Monitor != "" {
+		summary = v.Monitor + ": " + summary
+	}
+	details := pagerDutyCustomDetails{
+		Event:      v.Event,
+		Change:     nullString(a.Change),
+		Monitor:    nullString(v.Monitor),
+		Service:    nullString(v.Service),
+		Deployment: nullString(v.Deployment),
+		Kind:       nullString(a.Kind),
+		Subject:    nullString(a.Subject),
+		Value:      finite(a.value),
+		Threshold:  nullString(a.Threshold),
+		FiredAt:    nullTime(a.FiredAt),
+		Worst:      []PayloadWorst{},
+	}
+	if a.AlertID != "" {
+		pa := payloadAlert(a)
+		details.Run, details.Worst = pa.Run, pa.Worst
 	}
 	ev.Payload = &pagerDutyPayload{
-		Summary:   truncate(v.Headline, pagerDutySummaryMax),
-		Source:    firstNonEmpty(v.Service, "flowwatch"),
-		Severity:  pagerDutySeverity(v.Event, v.Kind),
-		Timestamp: stamp.UTC().Format("2006-01-02T15:04:05.000Z"),
-		Component: v.Deployment,
-		Group:     v.Monitor,
-		Class:     class,
-		CustomDetails: pagerDutyCustomDetails{
-			Event:      v.Event,
-			Monitor:    p.Alert.Monitor,
-			Service:    p.Alert.Service,
-			Deployment: p.Alert.Deployment,
-			Kind:       p.Alert.Kind,
-			Subject:    p.Alert.Subject,
-			Value:      p.Alert.Value,
-			Threshold:  p.Alert.Threshold,
-			Run:        p.Run,
-			FiredAt:    p.Alert.FiredAt,
-			Worst:      p.Worst,
-		},
+		Summary:       truncate(summary, pagerDutySummaryMax),
+		Source:        firstNonEmpty(v.Service, "flowwatch"),
+		Severity:      pagerDutySeverity(v.Event, a.Kind),
+		Timestamp:     stamp.UTC().Format("2006-01-02T15:04:05.000Z"),
+		Component:     v.Deployment,
+		Group:         v.Monitor,
+		Class:         class,
+		CustomDetails: details,
 	}
-	return marshal(ev)
+	return ev
 }
 
 // pagerDutySeverity is the severity of an alert: error for a quality or

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"os"
 	"sync"
@@ -38,6 +39,15 @@ type SenderOptions struct {
 	// Concurrency bounds the deliveries in flight per channel (default 4
 	// for a channel not listed).
 	Concurrency map[string]int
+	// RateLimit bounds the notifications a channel is sent per second by
+	// this sender (none for a channel not listed, or 0). Notifications
+	// over it wait in the outbox: none is dropped.
+	RateLimit map[string]float64
+	// Flush, when set, is called before each dispatch to queue the
+	// messages of the alert groups due at now (the store's
+	// FlushAlertGroups with the alert package's decision); it returns how
+	// many it queued.
+	Flush func(ctx context.Context, now time.Time) (int, error)
 	// Lease is how long a claimed notification is this sender's (default
 	// 2m): a sender that dies mid-delivery leaves it to another after
 	// that. A delivery is bounded at half of it, so it must be more than
@@ -78,7 +88,10 @@ type Sender struct {
 
 	mu       sync.Mutex
 	inFlight map[string]int
-	wg       sync.WaitGroup
+	// notBefore is, per rate-limited channel, when the next notification
+	// may be claimed.
+	notBefore map[string]time.Time
+	wg        sync.WaitGroup
 	// wake is signalled when a delivery ends, so that a channel's next
 	// due notification takes the freed slot at once, not at the next poll.
 	wake chan struct{}
@@ -122,7 +135,13 @@ func NewSender(o SenderOptions, logger *slog.Logger) (*Sender, error) {
 		_, _ = crand.Read(b[:])
 		o.Owner = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:]))
 	}
-	s := &Sender{o: o, log: logger.With("component", "notify"), inFlight: map[string]int{}, wake: make(chan struct{}, 1),
+	for name, r := range o.RateLimit {
+		if r < 0 || math.IsNaN(r) || math.IsInf(r, 0) {
+			return nil, fmt.Errorf("notify: rate limit %v of channel %s is not a positive number", r, name)
+		}
+	}
+	s := &Sender{o: o, log: logger.With("component", "notify"), inFlight: map[string]int{}, notBefore: map[string]time.Time{},
+		wake: make(chan struct{}, 1),
 		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "flowwatch_notification_attempts_total",
 			Help: "Notification delivery attempts by channel and outcome (sent, retry, failed: given up).",
@@ -162,21 +181,34 @@ func (s *Sender) Wait() { s.wg.Wait() }
 // channel has free delivery slots, and starts delivering them.
 func (s *Sender) Dispatch(ctx context.Context) error {
 	now := s.o.Now()
+	var errs []error
+	if s.o.Flush != nil {
+		if _, err := s.o.Flush(ctx, now); err != nil {
+			errs = append(errs, fmt.Errorf("flush alert groups: %w", err))
+		}
+	}
 	channels, err := s.o.Store.DueChannels(ctx, now)
 	if err != nil {
-		return fmt.Errorf("read due channels: %w", err)
+		return errors.Join(append(errs, fmt.Errorf("read due channels: %w", err))...)
 	}
-	var errs []error
 	for _, name := range channels {
 		limit := s.o.Concurrency[name]
 		if limit <= 0 {
 			limit = 4
 		}
+		rate := s.o.RateLimit[name]
 		s.mu.Lock()
 		free := limit - s.inFlight[name]
+		if rate > 0 {
+			if now.Before(s.notBefore[name]) {
+				free = 0
+			}
+			// As many as the rate allows in one poll, at least one.
+			free = min(free, max(1, int(rate*s.o.Poll.Seconds())))
+		}
 		s.mu.Unlock()
 		if free <= 0 {
-			continue // a slow channel waits for its own slots only
+			continue // a slow or rate-limited channel waits for its own turn only
 		}
 		ns, err := s.o.Store.ClaimNotifications(ctx, s.o.Owner, name, now, s.o.Lease, free)
 		if err != nil {
@@ -185,6 +217,9 @@ func (s *Sender) Dispatch(ctx context.Context) error {
 		}
 		s.mu.Lock()
 		s.inFlight[name] += len(ns)
+		if rate > 0 && len(ns) > 0 {
+			s.notBefore[name] = now.Add(time.Duration(float64(len(ns)) / rate * float64(time.Second)))
+		}
 		s.mu.Unlock()
 		for _, n := range ns {
 			s.wg.Add(1)

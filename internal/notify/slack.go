@@ -44,6 +44,9 @@ type slackText struct {
 // neither link nor mention.
 func renderSlack(n model.Notification, o PayloadOptions) ([]byte, error) {
 	v := newView(n, o.PublicURL)
+	if len(v.Alerts) > 0 {
+		return marshal(slackGroup(v))
+	}
 	header := eventEmoji(v.Event) + " " + v.Label
 	if v.Monitor != "" {
 		header += ": " + v.Monitor
@@ -90,6 +93,70 @@ func renderSlack(n model.Notification, o PayloadOptions) ([]byte, error) {
 		msg.Blocks = append(msg.Blocks, slackBlock{Type: "context", Elements: context})
 	}
 	return marshal(msg)
+}
+
+// slackMaxAlerts bounds the alerts a Slack message lists (a message
+// holds at most 50 blocks); the rest are counted.
+const slackMaxAlerts = 20
+
+// slackGroup renders a group message: a header with the title, the
+// group's facts, a section per alert (what changed, the summary, value
+// and threshold, the run, the lowest-scoring instances) and a context
+// line linking the latest run.
+func slackGroup(v view) slackMessage {
+	msg := slackMessage{
+		Text: slackEscape(v.Title+": "+v.Summary, slackSectionMax),
+		Blocks: []slackBlock{
+			{Type: "header", Text: &slackText{Type: "plain_text", Text: truncate(eventEmoji(v.Event)+" "+v.Title, slackHeaderMax), Emoji: true}},
+		},
+	}
+	summary := slackText{Type: "mrkdwn", Text: "*" + slackEscape(v.Summary, slackSectionMax-2) + "*"}
+	var fields []slackText
+	for _, f := range v.Facts[:min(len(v.Facts), slackMaxFields)] {
+		label := "*" + f.Label + "*\n"
+		fields = append(fields, slackText{Type: "mrkdwn", Text: label + slackEscape(f.Value, slackFieldMax-utf8.RuneCountInString(label))})
+	}
+	msg.Blocks = append(msg.Blocks, slackBlock{Type: "section", Text: &summary, Fields: fields}, slackBlock{Type: "divider"})
+	for _, a := range v.Alerts[:min(len(v.Alerts), slackMaxAlerts)] {
+		var b strings.Builder
+		b.WriteString("*" + a.Label + "* " + slackEscape(a.What, 300) + "\n" + slackEscape(a.Summary, maxSummaryRunes))
+		var facts []string
+		for _, f := range a.Facts {
+			facts = append(facts, f.Label+" "+slackEscape(f.Value, 200))
+		}
+		if a.RunURL != "" {
+			facts = append(facts, "<"+slackURL(a.RunURL)+"|run "+slackEscape(a.RunID, 200)+">")
+		} else if a.RunID != "" {
+			facts = append(facts, "run "+slackEscape(a.RunID, 200))
+		}
+		if len(facts) > 0 {
+			b.WriteString("\n" + strings.Join(facts, " · "))
+		}
+		text := b.String()
+		if len(a.Worst) > 0 {
+			// The instances share what is left of the section's limit.
+			share := (slackSectionMax - utf8.RuneCountInString(text) - 40) / len(a.Worst)
+			for i, w := range a.Worst {
+				line := fmt.Sprintf("\n%d. `%s` score %s", i+1, slackEscape(w.TraceID, 64), w.Score)
+				if w.Reason != "" && share-utf8.RuneCountInString(line)-2 > 1 {
+					line += ": " + slackEscape(strings.ReplaceAll(w.Reason, "\n", " "), share-utf8.RuneCountInString(line)-2)
+				}
+				text += line
+			}
+		}
+		msg.Blocks = append(msg.Blocks, slackBlock{Type: "section", Text: &slackText{Type: "mrkdwn", Text: truncate(text, slackSectionMax)}})
+	}
+	var context []slackText
+	if more := v.Firing + v.Resolved - min(len(v.Alerts), slackMaxAlerts); more > 0 {
+		context = append(context, slackText{Type: "mrkdwn", Text: fmt.Sprintf("and %d more alerts", more)})
+	}
+	if v.RunURL != "" {
+		context = append(context, slackText{Type: "mrkdwn", Text: "<" + slackURL(v.RunURL) + "|Open the run in flowwatch>"})
+	}
+	if len(context) > 0 {
+		msg.Blocks = append(msg.Blocks, slackBlock{Type: "context", Elements: context})
+	}
+	return msg
 }
 
 // slackEscape escapes the three characters Slack reads as markup (&, <,

@@ -2,6 +2,7 @@ package notify
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/flowwatch/flowwatch/internal/model"
 )
@@ -80,30 +81,30 @@ func renderTeams(n model.Notification, o PayloadOptions) ([]byte, error) {
 	if v.Monitor != "" {
 		title += ": " + v.Monitor
 	}
+	if len(v.Alerts) > 0 {
+		title = v.Title
+	}
 	body := []any{
 		teamsTextBlock{Type: "TextBlock", Text: title, Weight: "Bolder", Size: "Large", Color: teamsColor(v.Event), Wrap: true},
 		teamsRichText{Type: "RichTextBlock", Inlines: []teamsTextRun{{Type: "TextRun", Text: v.Summary, Weight: "Bolder"}}},
 	}
-	var facts []teamsFact
-	for _, f := range v.Facts {
-		facts = append(facts, teamsFact{Title: f.Label, Value: f.Value})
-	}
-	if len(facts) > 0 {
-		body = append(body, teamsFactSet{Type: "FactSet", Facts: facts})
-	}
-	if len(v.Worst) > 0 {
-		body = append(body, teamsTextBlock{Type: "TextBlock", Text: "Lowest-scoring instances", Weight: "Bolder", Spacing: "Medium", Wrap: true})
-		for i, w := range v.Worst {
-			runs := []teamsTextRun{
-				{Type: "TextRun", Text: fmt.Sprintf("%d. ", i+1)},
-				{Type: "TextRun", Text: w.TraceID, FontType: "Monospace"},
-				{Type: "TextRun", Text: ", score " + w.Score},
-			}
-			if w.Reason != "" {
-				runs = append(runs, teamsTextRun{Type: "TextRun", Text: ": " + w.Reason})
-			}
-			body = append(body, teamsRichText{Type: "RichTextBlock", Spacing: "Small", Inlines: runs})
+	body = append(body, teamsFacts(v.Facts)...)
+	body = append(body, teamsWorst(v.Worst)...)
+	// A group message: a part per alert.
+	for _, a := range v.Alerts[:min(len(v.Alerts), teamsMaxAlerts)] {
+		body = append(body,
+			teamsTextBlock{Type: "TextBlock", Text: a.Label, Weight: "Bolder", Color: teamsChangeColor(a.Change), Spacing: "Large", Wrap: true},
+			teamsRichText{Type: "RichTextBlock", Spacing: "Small", Inlines: []teamsTextRun{
+				{Type: "TextRun", Text: a.What + ": ", Weight: "Bolder"}, {Type: "TextRun", Text: a.Summary}}})
+		facts := a.Facts
+		if a.RunID != "" {
+			facts = append(slices.Clone(facts), fact{"Run", a.RunID})
 		}
+		body = append(body, teamsFacts(facts)...)
+		body = append(body, teamsWorst(a.Worst)...)
+	}
+	if more := v.Firing + v.Resolved - min(len(v.Alerts), teamsMaxAlerts); more > 0 {
+		body = append(body, teamsTextBlock{Type: "TextBlock", Text: fmt.Sprintf("and %d more alerts", more), Spacing: "Medium", Wrap: true})
 	}
 	card := teamsCard{
 		Schema:  "http://adaptivecards.io/schemas/adaptive-card.json",
@@ -122,6 +123,55 @@ func renderTeams(n model.Notification, o PayloadOptions) ([]byte, error) {
 			Content:     card,
 		}},
 	})
+}
+
+// teamsMaxAlerts bounds the alerts a Teams card lists (Teams refuses
+// messages over about 28 KB); the rest are counted.
+const teamsMaxAlerts = 15
+
+// teamsFacts is a FactSet of facts; nothing when there are none.
+func teamsFacts(fs []fact) []any {
+	var facts []teamsFact
+	for _, f := range fs {
+		facts = append(facts, teamsFact{Title: f.Label, Value: f.Value})
+	}
+	if len(facts) == 0 {
+		return nil
+	}
+	return []any{teamsFactSet{Type: "FactSet", Facts: facts}}
+}
+
+// teamsWorst lists the lowest-scoring instances; nothing when there are
+// none.
+func teamsWorst(ws []worstView) []any {
+	if len(ws) == 0 {
+		return nil
+	}
+	out := []any{teamsTextBlock{Type: "TextBlock", Text: "Lowest-scoring instances", Weight: "Bolder", Spacing: "Medium", Wrap: true}}
+	for i, w := range ws {
+		runs := []teamsTextRun{
+			{Type: "TextRun", Text: fmt.Sprintf("%d. ", i+1)},
+			{Type: "TextRun", Text: w.TraceID, FontType: "Monospace"},
+			{Type: "TextRun", Text: ", score " + w.Score},
+		}
+		if w.Reason != "" {
+			runs = append(runs, teamsTextRun{Type: "TextRun", Text: ": " + w.Reason})
+		}
+		out = append(out, teamsRichText{Type: "RichTextBlock", Spacing: "Small", Inlines: runs})
+	}
+	return out
+}
+
+// teamsChangeColor is the colour of an alert's change.
+func teamsChangeColor(change string) string {
+	switch change {
+	case model.ChangeResolved:
+		return "Good"
+	case model.ChangeFiring:
+		return "Warning"
+	default:
+		return "Attention"
+	}
 }
 
 // teamsColor is the title colour of an event.

@@ -101,6 +101,9 @@ type Webhook struct {
 	url    *url.URL
 	client *http.Client
 	render renderFunc
+	// bodies renders the requests of one notification: one, except for
+	// pagerduty (one event per alert).
+	bodies func(n model.Notification, o PayloadOptions) ([][]byte, error)
 	logger *slog.Logger
 }
 
@@ -174,7 +177,15 @@ func NewWebhook(opts WebhookOptions, logger *slog.Logger) (*Webhook, error) {
 		// another host or over plain HTTP.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
-	return &Webhook{opts: opts, url: u, client: client, render: render, logger: logger}, nil
+	w := &Webhook{opts: opts, url: u, client: client, render: render, logger: logger}
+	w.bodies = func(n model.Notification, o PayloadOptions) ([][]byte, error) {
+		b, err := render(n, o)
+		return [][]byte{b}, err
+	}
+	if opts.Type == TypePagerDuty {
+		w.bodies = renderPagerDutyEvents
+	}
+	return w, nil
 }
 
 // checkURL accepts an absolute http or https URL; errors never quote its
@@ -231,10 +242,23 @@ func (w *Webhook) Send(ctx context.Context, n model.Notification) error {
 
 func (w *Webhook) send(ctx context.Context, n model.Notification) error {
 	now := w.opts.Now()
-	body, err := w.render(n, PayloadOptions{PublicURL: w.opts.PublicURL, RoutingKey: w.opts.RoutingKey, SentAt: now})
+	bodies, err := w.bodies(n, PayloadOptions{PublicURL: w.opts.PublicURL, RoutingKey: w.opts.RoutingKey, SentAt: now})
 	if err != nil {
 		return Permanent(fmt.Errorf("notification %s: render: %w", n.ID, err))
 	}
+	// Several bodies (pagerduty's events) go one after the other; a
+	// failure stops there, and the retry sends them all again (the
+	// receiver folds repeats by their dedup keys).
+	for _, body := range bodies {
+		if err := w.post(ctx, n, body, now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// post POSTs one body of n.
+func (w *Webhook) post(ctx context.Context, n model.Notification, body []byte, now time.Time) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.url.String(), bytes.NewReader(body))
 	if err != nil {
 		return Permanent(fmt.Errorf("POST %s: %w", w.url.Host, stripURL(err)))

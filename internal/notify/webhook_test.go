@@ -1,10 +1,12 @@
 package notify
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"math"
 	"net/http"
@@ -118,8 +120,13 @@ func TestWebhookFlavours(t *testing.T) {
 					t.Fatalf("Send: %v", err)
 				}
 				reqs := srv.requests()
-				if len(reqs) != 1 {
-					t.Fatalf("server got %d requests, want 1", len(reqs))
+				want := 1
+				if fl.typ == TypePagerDuty {
+					// One event per alert.
+					want = max(len(n.Message.Alerts), 1)
+				}
+				if len(reqs) != want {
+					t.Fatalf("server got %d requests, want %d", len(reqs), want)
 				}
 				r := reqs[0]
 				if r.Method != http.MethodPost || r.Path != "/hooks/T000/B000/XXXX" {
@@ -137,12 +144,21 @@ func TestWebhookFlavours(t *testing.T) {
 						t.Errorf("header %s = %q, want %q", k, got, want)
 					}
 				}
-				verifyAsDocumented(t, testSecret, r.Header, r.Body)
-				checkGolden(t, fl.typ+"_"+ev+".json", indentJSON(t, r.Body))
+				var bodies [][]byte
+				for _, r := range reqs {
+					verifyAsDocumented(t, testSecret, r.Header, r.Body)
+					bodies = append(bodies, r.Body)
+				}
+				sent := r.Body
+				if fl.typ == TypePagerDuty {
+					sent = []byte("[" + string(bytes.Join(bodies, []byte(","))) + "]")
+				}
+				checkGolden(t, fl.typ+"_"+ev+".json", indentJSON(t, sent))
 
-				// The body is what RenderPayload gives.
-				want, err := RenderPayload(fl.typ, n, PayloadOptions{PublicURL: testPublicURL, RoutingKey: testRoutingKey, SentAt: testNow})
-				if err != nil || string(want) != string(r.Body) {
+				// The body is what RenderPayload gives (for pagerduty:
+				// the events sent, as an array).
+				body, err := RenderPayload(fl.typ, n, PayloadOptions{PublicURL: testPublicURL, RoutingKey: testRoutingKey, SentAt: testNow})
+				if err != nil || string(body) != string(sent) {
 					t.Errorf("RenderPayload differs from the body sent (%v)", err)
 				}
 			})
@@ -167,8 +183,9 @@ func TestWebhookWithoutSecret(t *testing.T) {
 	if err := json.Unmarshal(srv.requests()[0].Body, &p); err != nil {
 		t.Fatal(err)
 	}
-	if p.Version != "1" || p.Alert.ID == nil || *p.Alert.ID != testAlertID || p.Run == nil || p.Run.URL != nil {
-		t.Errorf("payload %+v: want version 1, the alert id, a run without URL (no public URL)", p)
+	if p.Version != "2" || len(p.Alerts) != 3 || p.Alerts[0].ID != testAlertID || p.Run == nil || p.Run.URL != nil ||
+		p.Counts != (PayloadCounts{Firing: 2, Resolved: 1}) {
+		t.Errorf("payload %+v: want version 2, the three alerts, a run without URL (no public URL)", p)
 	}
 }
 
@@ -348,19 +365,29 @@ func TestVerifySignature(t *testing.T) {
 func TestRenderRobust(t *testing.T) {
 	huge := strings.Repeat("a reason <b>&</b> that never ends ", 1000)
 	big := fixture(model.EventFiring, "c")
-	big.Message.Summary = huge
 	big.Message.Monitor = strings.Repeat("m", 500)
-	for i := range big.Message.Worst {
-		big.Message.Worst[i].Reason = huge
+	for i := range big.Message.Alerts {
+		a := &big.Message.Alerts[i]
+		a.Summary = huge
+		for j := range a.Worst {
+			a.Worst[j].Reason = huge
+		}
+		a.Worst = append(a.Worst, model.WorstInstance{TraceID: "extra", Score: 1})
 	}
-	big.Message.Worst = append(big.Message.Worst, model.WorstInstance{TraceID: "extra", Score: 1})
 	nan := fixture(model.EventFiring, "c")
-	nan.Message.Value = ptr(math.NaN())
-	nan.Message.Worst[0].Score = math.Inf(-1)
+	nan.Message.Alerts[0].Value = ptr(math.NaN())
+	nan.Message.Alerts[0].Worst[0].Score = math.Inf(-1)
 	nilValue := fixture(model.EventFiring, "c")
-	nilValue.Message.Value = nil
+	nilValue.Message.Alerts[0].Value = nil
+	// More alerts than a message lists (Slack: 50 blocks at most).
+	many := fixture(model.EventFiring, "c")
+	for i := range 80 {
+		a := many.Message.Alerts[0]
+		a.AlertID, a.Subject = fmt.Sprintf("a%02d", i), fmt.Sprintf("metric%02d", i)
+		many.Message.Alerts = append(many.Message.Alerts, a)
+	}
 
-	cases := map[string]model.Notification{"empty": {}, "huge": big, "nan": nan, "nil value": nilValue}
+	cases := map[string]model.Notification{"empty": {}, "huge": big, "nan": nan, "nil value": nilValue, "many": many}
 	for name, n := range cases {
 		for _, typ := range []string{TypeWebhook, TypeSlack, TypeTeams, TypePagerDuty} {
 			t.Run(name+"/"+typ, func(t *testing.T) {
@@ -368,38 +395,48 @@ func TestRenderRobust(t *testing.T) {
 				if err != nil {
 					t.Fatalf("RenderPayload: %v", err)
 				}
-				var doc map[string]any
+				var doc any
 				if err := json.Unmarshal(body, &doc); err != nil {
 					t.Fatalf("body is not JSON: %v", err)
 				}
-				if len(body) > 64<<10 {
+				if len(body) > 64<<10 && typ != TypePagerDuty { // pagerduty: one request per event
 					t.Errorf("body is %d bytes", len(body))
 				}
 				switch typ {
 				case TypeSlack:
 					checkSlackLimits(t, body)
 				case TypePagerDuty:
-					var ev pagerDutyEvent
-					if err := json.Unmarshal(body, &ev); err != nil {
+					var events []pagerDutyEvent
+					if err := json.Unmarshal(body, &events); err != nil {
 						t.Fatal(err)
 					}
-					if ev.Payload == nil || utf8.RuneCountInString(ev.Payload.Summary) > 1024 || ev.Payload.Summary == "" || ev.DedupKey == "" && name != "empty" {
-						t.Errorf("pagerduty event %+v: want a summary of 1-1024 characters and a dedup key", ev.Payload)
+					for _, ev := range events {
+						if ev.EventAction == "resolve" {
+							continue
+						}
+						if ev.Payload == nil || utf8.RuneCountInString(ev.Payload.Summary) > 1024 || ev.Payload.Summary == "" || ev.DedupKey == "" {
+							t.Errorf("pagerduty event %+v: want a summary of 1-1024 characters and a dedup key", ev.Payload)
+						}
 					}
 				case TypeWebhook:
 					var p Payload
 					if err := json.Unmarshal(body, &p); err != nil {
 						t.Fatal(err)
 					}
-					if name != "huge" && name != "empty" && p.Alert.Value != nil {
-						t.Errorf("value %v, want null", *p.Alert.Value)
+					if (name == "nan" || name == "nil value") && p.Alerts[0].Value != nil {
+						t.Errorf("value %v, want null", *p.Alerts[0].Value)
 					}
-					if len(p.Worst) > 3 {
-						t.Errorf("%d worst instances, want at most 3", len(p.Worst))
+					if len(p.Alerts) > maxGroupAlerts {
+						t.Errorf("%d alerts listed, want at most %d", len(p.Alerts), maxGroupAlerts)
 					}
-					for _, w := range p.Worst {
-						if w.Reason != nil && utf8.RuneCountInString(*w.Reason) > maxReasonRunes {
-							t.Errorf("reason of %d characters", utf8.RuneCountInString(*w.Reason))
+					for _, a := range p.Alerts {
+						if len(a.Worst) > 3 {
+							t.Errorf("%d worst instances, want at most 3", len(a.Worst))
+						}
+						for _, w := range a.Worst {
+							if w.Reason != nil && utf8.RuneCountInString(*w.Reason) > maxReasonRunes {
+								t.Errorf("reason of %d characters", utf8.RuneCountInString(*w.Reason))
+							}
 						}
 					}
 				}

@@ -271,17 +271,28 @@ type TraceEvaluation struct {
 type AlertSnapshot struct {
 	Trackers map[string]model.AlertTracker
 	Firing   map[string]model.Alert
+	// Groups are the monitor's delivery groups, by channel.
+	Groups map[string]model.AlertGroup
 }
 
 // AlertChanges is what the alert state machine decided when a run ended:
 // trackers to write (by monitor and key), alerts to write (by id; new or
-// changed) and notifications to queue in the outbox (one whose DedupKey
-// is already there is skipped).
+// changed), delivery groups to write (by monitor and channel) and
+// notifications to queue in the outbox (one whose DedupKey is already
+// there is skipped).
 type AlertChanges struct {
 	Trackers      []model.AlertTracker
 	Alerts        []model.Alert
+	Groups        []model.AlertGroup
 	Notifications []model.Notification
 }
+
+// GroupFlush decides what a due delivery group sends, given the
+// silences of its monitor in force: the group as it is to be written
+// back, and the notifications to queue (none: nothing to send, the group
+// only changes; one of status suppressed is recorded, never sent). It
+// must not block.
+type GroupFlush func(g model.AlertGroup, silences []model.Silence) (model.AlertGroup, []model.Notification, error)
 
 // AlertDecider decides a run's alert changes from its monitor's alert
 // state. The store calls it inside the transaction that ends the run, with
@@ -311,8 +322,18 @@ type AlertStore interface {
 	ListAlerts(ctx context.Context, q AlertQuery) (AlertPage, error)
 	// GetAlert returns ErrNotFound (wrapped) for an unknown id.
 	GetAlert(ctx context.Context, id string) (model.Alert, error)
-	// AlertNotifications returns an alert's notifications, oldest first.
+	// AlertNotifications returns an alert's notifications, oldest first:
+	// its own, and the group messages that told of it.
 	AlertNotifications(ctx context.Context, alertID string) ([]model.Notification, error)
+}
+
+// AlertAcks acknowledges alerts.
+type AlertAcks interface {
+	// AckAlert acknowledges a firing alert at now, with comment (an
+	// acknowledgement again replaces both) and returns it: its groups
+	// stop reminding of it until it resolves. ErrNotFound (wrapped) for an
+	// unknown id, ErrConflict (wrapped) for an alert that no longer fires.
+	AckAlert(ctx context.Context, id, comment string, now time.Time) (model.Alert, error)
 }
 
 // AlertStats counts what /metrics shows of alerts and the outbox.
@@ -322,6 +343,43 @@ type AlertStats interface {
 	// QueuedNotifications counts the pending notifications (due or
 	// waiting for a retry) of each channel that has any.
 	QueuedNotifications(ctx context.Context) (map[string]int, error)
+}
+
+// AlertGroups is the delivery groups of monitors' alerts: what waits to
+// be told to each target.
+type AlertGroups interface {
+	// FlushAlertGroups takes up to limit groups due at now (DueAt set and
+	// not after now), soonest first, and for each, in one transaction:
+	// calls flush with the silences of its monitor in force at now, writes
+	// the group it returns and queues its notifications (each linked to
+	// the alerts of its Message.Alerts; for one not suppressed, their
+	// last_notified time becomes now, and their reminders count one more
+	// when told as still firing). A group is flushed once: of several
+	// replicas, one takes it. It returns how many notifications it queued.
+	FlushAlertGroups(ctx context.Context, now time.Time, limit int, flush GroupFlush) (int, error)
+	// ListAlertGroups returns a monitor's delivery groups, by channel.
+	ListAlertGroups(ctx context.Context, monitor string) ([]model.AlertGroup, error)
+}
+
+// SilenceQuery selects silences.
+type SilenceQuery struct {
+	// ActiveAt, when set, selects the silences in force then; else all.
+	ActiveAt time.Time
+	// Monitor, when set, selects that monitor's.
+	Monitor string
+}
+
+// Silences mute monitors' alerts for a while.
+type Silences interface {
+	// CreateSilence records s (an empty ID gets one) and returns it.
+	CreateSilence(ctx context.Context, s model.Silence) (model.Silence, error)
+	// ListSilences returns the silences q selects, newest first, at most
+	// MaxLimit.
+	ListSilences(ctx context.Context, q SilenceQuery) ([]model.Silence, error)
+	// ExpireSilence ends a silence at now and returns it; ErrNotFound
+	// (wrapped) for an unknown id, ErrConflict (wrapped) for one that
+	// has ended already.
+	ExpireSilence(ctx context.Context, id string, now time.Time) (model.Silence, error)
 }
 
 // Outbox is the notifications queued for delivery. Every method is safe
@@ -355,6 +413,9 @@ type Store interface {
 	ResultStore
 	AlertStore
 	AlertStats
+	AlertAcks
+	AlertGroups
+	Silences
 	Outbox
 	// Ping reports whether the store can serve (for /readyz).
 	Ping(ctx context.Context) error

@@ -197,6 +197,25 @@ func (s *Runs) GetAlert(ctx context.Context, id string) (model.Alert, error) {
 	return a, nil
 }
 
+// AckAlert implements store.AlertAcks.
+func (s *Runs) AckAlert(ctx context.Context, id, comment string, now time.Time) (model.Alert, error) {
+	if err := ctx.Err(); err != nil {
+		return model.Alert{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, ok := s.alerts[id]
+	switch {
+	case !ok:
+		return model.Alert{}, fmt.Errorf("apitest: alert %s: %w", id, store.ErrNotFound)
+	case a.State != model.AlertFiring:
+		return model.Alert{}, fmt.Errorf("apitest: alert %s is %s: %w", id, a.State, store.ErrConflict)
+	}
+	a.AckedAt, a.AckComment = now.UTC(), comment
+	s.alerts[id] = a
+	return a, nil
+}
+
 // AlertNotifications implements store.AlertStore: oldest first (by
 // creation, then id).
 func (s *Runs) AlertNotifications(ctx context.Context, alertID string) ([]model.Notification, error) {

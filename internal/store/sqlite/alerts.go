@@ -13,18 +13,19 @@ import (
 	"github.com/flowwatch/flowwatch/internal/store"
 )
 
-// Alerts, their trackers and the outbox (schema: migrations/0008_alerts.sql).
+// Alerts, their trackers, delivery groups and the outbox (schema:
+// migrations/0008_alerts.sql, 0012_alert_groups.sql).
 // They are written only by applyAlerts, inside the transaction that ends a
 // run; the outbox is then drained through ClaimNotifications and
 // SettleNotification.
 
 const alertColumns = `id, monitor, key, kind, subject, state, summary, value, threshold, fired_ns,
-	firing_run_id, last_run_id, resolved_run_id, resolved_ns, last_notified_ns, reminders`
+	firing_run_id, last_run_id, resolved_run_id, resolved_ns, last_notified_ns, reminders, acked_ns, ack_comment`
 
 var alertPlaceholders = placeholders(alertColumns)
 
 const notificationColumns = `id, alert_id, monitor, channel, recipients, event, dedup_key, message, status,
-	attempts, next_attempt_ns, last_error, created_ns, done_ns, lease_owner, lease_until_ns`
+	attempts, next_attempt_ns, last_error, created_ns, done_ns, lease_owner, lease_until_ns, silence_id`
 
 var notificationPlaceholders = placeholders(notificationColumns)
 
@@ -39,16 +40,17 @@ func alertArgs(a model.Alert) []any {
 		value = *a.Value
 	}
 	return []any{a.ID, a.Monitor, a.Key, a.Kind, a.Subject, string(a.State), a.Summary, value, a.Threshold,
-		nsOf(a.FiredAt), a.FiringRunID, a.LastRunID, a.ResolvedRunID, nsOf(a.ResolvedAt), nsOf(a.LastNotifiedAt), a.Reminders}
+		nsOf(a.FiredAt), a.FiringRunID, a.LastRunID, a.ResolvedRunID, nsOf(a.ResolvedAt), nsOf(a.LastNotifiedAt), a.Reminders,
+		nsOf(a.AckedAt), a.AckComment}
 }
 
 func scanAlert(sc scanner) (model.Alert, error) {
 	var a model.Alert
 	var state string
 	var value sql.NullFloat64
-	var fired, resolved, notified int64
+	var fired, resolved, notified, acked int64
 	err := sc.Scan(&a.ID, &a.Monitor, &a.Key, &a.Kind, &a.Subject, &state, &a.Summary, &value, &a.Threshold,
-		&fired, &a.FiringRunID, &a.LastRunID, &a.ResolvedRunID, &resolved, &notified, &a.Reminders)
+		&fired, &a.FiringRunID, &a.LastRunID, &a.ResolvedRunID, &resolved, &notified, &a.Reminders, &acked, &a.AckComment)
 	if err != nil {
 		return model.Alert{}, err
 	}
@@ -57,7 +59,7 @@ func scanAlert(sc scanner) (model.Alert, error) {
 		v := value.Float64
 		a.Value = &v
 	}
-	a.FiredAt, a.ResolvedAt, a.LastNotifiedAt = timeOf(fired), timeOf(resolved), timeOf(notified)
+	a.FiredAt, a.ResolvedAt, a.LastNotifiedAt, a.AckedAt = timeOf(fired), timeOf(resolved), timeOf(notified), timeOf(acked)
 	return a, nil
 }
 
@@ -74,7 +76,7 @@ func notificationArgs(n model.Notification) ([]any, error) {
 		return nil, fmt.Errorf("message: %w", err)
 	}
 	return []any{n.ID, n.AlertID, n.Monitor, n.Channel, string(recipients), n.Event, n.DedupKey, message, string(n.Status),
-		n.Attempts, nsOf(n.NextAttemptAt), n.LastError, nsOf(n.CreatedAt), nsOf(n.DoneAt), n.LeaseOwner, nsOf(n.LeaseUntil)}, nil
+		n.Attempts, nsOf(n.NextAttemptAt), n.LastError, nsOf(n.CreatedAt), nsOf(n.DoneAt), n.LeaseOwner, nsOf(n.LeaseUntil), n.SilenceID}, nil
 }
 
 func scanNotification(sc scanner) (model.Notification, error) {
@@ -84,7 +86,7 @@ func scanNotification(sc scanner) (model.Notification, error) {
 	var status string
 	var next, created, done, lease int64
 	err := sc.Scan(&n.ID, &n.AlertID, &n.Monitor, &n.Channel, &recipients, &n.Event, &n.DedupKey, &message, &status,
-		&n.Attempts, &next, &n.LastError, &created, &done, &n.LeaseOwner, &lease)
+		&n.Attempts, &next, &n.LastError, &created, &done, &n.LeaseOwner, &lease, &n.SilenceID)
 	if err != nil {
 		return model.Notification{}, err
 	}
@@ -162,6 +164,9 @@ func alertSnapshot(tx *sql.Tx, monitor string) (store.AlertSnapshot, error) {
 	if err != nil {
 		return store.AlertSnapshot{}, err
 	}
+	if snap.Groups, err = alertGroups(tx, monitor); err != nil {
+		return store.AlertSnapshot{}, err
+	}
 	// By the index alerts_monitor_firing (an ORDER BY here would lead the
 	// planner to another); should a key have two firing alerts, the newest
 	// is kept.
@@ -224,38 +229,267 @@ func writeAlertChanges(tx *sql.Tx, monitor string, c store.AlertChanges, now tim
 				threshold = excluded.threshold, fired_ns = excluded.fired_ns, firing_run_id = excluded.firing_run_id,
 				last_run_id = excluded.last_run_id, resolved_run_id = excluded.resolved_run_id,
 				resolved_ns = excluded.resolved_ns, last_notified_ns = excluded.last_notified_ns,
-				reminders = excluded.reminders`, alertArgs(a)...); err != nil {
+				reminders = excluded.reminders, acked_ns = excluded.acked_ns, ack_comment = excluded.ack_comment`,
+			alertArgs(a)...); err != nil {
 			return fmt.Errorf("alert %s: %w", a.ID, err)
 		}
 	}
-	for _, n := range c.Notifications {
-		if n.DedupKey == "" {
-			return fmt.Errorf("notification of alert %s to channel %s has no dedup key", n.AlertID, n.Channel)
-		}
-		if err := sameMonitor(&n.Monitor, monitor, "notification "+n.DedupKey); err != nil {
+	for _, g := range c.Groups {
+		if err := sameMonitor(&g.Monitor, monitor, "group of channel "+g.Channel); err != nil {
 			return err
 		}
-		if n.CreatedAt.IsZero() {
-			n.CreatedAt = now
+		if err := writeAlertGroup(tx, g); err != nil {
+			return err
 		}
-		if n.NextAttemptAt.IsZero() {
-			n.NextAttemptAt = n.CreatedAt
-		}
-		if n.ID == "" {
-			n.ID = newRunID(n.CreatedAt) // time-ordered, like run ids
-		}
-		n.Status, n.Attempts, n.LastError, n.DoneAt = model.NotificationPending, 0, "", time.Time{}
-		n.LeaseOwner, n.LeaseUntil = "", time.Time{}
-		args, err := notificationArgs(n)
-		if err != nil {
-			return fmt.Errorf("notification %s: %w", n.DedupKey, err)
-		}
-		if _, err := tx.Exec(`INSERT INTO notifications (`+notificationColumns+`) VALUES (`+notificationPlaceholders+`)
-			ON CONFLICT (dedup_key) DO NOTHING`, args...); err != nil {
-			return fmt.Errorf("notification %s: %w", n.DedupKey, err)
+	}
+	for _, n := range c.Notifications {
+		if err := queueNotification(tx, monitor, n, now); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// queueNotification queues n in tx (nothing when its dedup key is queued
+// already) and links it to the alerts it tells of.
+func queueNotification(tx *sql.Tx, monitor string, n model.Notification, now time.Time) error {
+	if n.DedupKey == "" {
+		return fmt.Errorf("notification of alert %s to channel %s has no dedup key", n.AlertID, n.Channel)
+	}
+	if err := sameMonitor(&n.Monitor, monitor, "notification "+n.DedupKey); err != nil {
+		return err
+	}
+	if n.CreatedAt.IsZero() {
+		n.CreatedAt = now
+	}
+	if n.NextAttemptAt.IsZero() {
+		n.NextAttemptAt = n.CreatedAt
+	}
+	if n.ID == "" {
+		n.ID = newRunID(n.CreatedAt) // time-ordered, like run ids
+	}
+	n.Attempts, n.LastError, n.LeaseOwner, n.LeaseUntil = 0, "", "", time.Time{}
+	if n.Status == model.NotificationSuppressed {
+		// Recorded, never sent: done when queued.
+		n.DoneAt = n.CreatedAt
+	} else {
+		n.Status, n.SilenceID, n.DoneAt = model.NotificationPending, "", time.Time{}
+	}
+	args, err := notificationArgs(n)
+	if err != nil {
+		return fmt.Errorf("notification %s: %w", n.DedupKey, err)
+	}
+	res, err := tx.Exec(`INSERT INTO notifications (`+notificationColumns+`) VALUES (`+notificationPlaceholders+`)
+		ON CONFLICT (dedup_key) DO NOTHING`, args...)
+	if err != nil {
+		return fmt.Errorf("notification %s: %w", n.DedupKey, err)
+	}
+	if added, _ := res.RowsAffected(); added == 0 {
+		return nil
+	}
+	for _, a := range n.Message.Alerts {
+		if a.AlertID == "" {
+			continue
+		}
+		if _, err := tx.Exec(`INSERT INTO notification_alerts (alert_id, notification_id) VALUES (?, ?)
+			ON CONFLICT DO NOTHING`, a.AlertID, n.ID); err != nil {
+			return fmt.Errorf("notification %s: alert %s: %w", n.DedupKey, a.AlertID, err)
+		}
+	}
+	return nil
+}
+
+const alertGroupColumns = `monitor, channel, id, recipients, alerts, due_ns, last_sent_ns, sent`
+
+// scanAlertGroup reads a row of alertGroupColumns.
+func scanAlertGroup(sc scanner) (model.AlertGroup, error) {
+	var g model.AlertGroup
+	var recipients string
+	var alerts []byte
+	var due, last int64
+	if err := sc.Scan(&g.Monitor, &g.Channel, &g.ID, &recipients, &alerts, &due, &last, &g.Sent); err != nil {
+		return model.AlertGroup{}, err
+	}
+	if err := json.Unmarshal([]byte(recipients), &g.Recipients); err != nil {
+		return model.AlertGroup{}, fmt.Errorf("group %s/%s: recipients unreadable: %w", g.Monitor, g.Channel, err)
+	}
+	if err := json.Unmarshal(alerts, &g.Alerts); err != nil {
+		return model.AlertGroup{}, fmt.Errorf("group %s/%s: alerts unreadable: %w", g.Monitor, g.Channel, err)
+	}
+	g.DueAt, g.LastSentAt = timeOf(due), timeOf(last)
+	return g, nil
+}
+
+// alertGroups reads a monitor's delivery groups by channel in tx.
+func alertGroups(tx *sql.Tx, monitor string) (map[string]model.AlertGroup, error) {
+	rows, err := tx.Query(`SELECT `+alertGroupColumns+` FROM alert_groups WHERE monitor = ?`, monitor)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]model.AlertGroup{}
+	for rows.Next() {
+		g, err := scanAlertGroup(rows)
+		if err != nil {
+			return nil, err
+		}
+		out[g.Channel] = g
+	}
+	return out, rows.Err()
+}
+
+// writeAlertGroup writes g by monitor and channel in tx.
+func writeAlertGroup(tx *sql.Tx, g model.AlertGroup) error {
+	if g.ID == "" || g.Channel == "" {
+		return fmt.Errorf("group of monitor %s, channel %q: no id or channel", g.Monitor, g.Channel)
+	}
+	recipients, err := json.Marshal(g.Recipients)
+	if err != nil {
+		return fmt.Errorf("group of channel %s: recipients: %w", g.Channel, err)
+	}
+	if g.Alerts == nil {
+		g.Alerts = []model.GroupedAlert{}
+	}
+	alerts, err := json.Marshal(g.Alerts)
+	if err != nil {
+		return fmt.Errorf("group of channel %s: alerts: %w", g.Channel, err)
+	}
+	if _, err := tx.Exec(`INSERT INTO alert_groups (`+alertGroupColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (monitor, channel) DO UPDATE SET id = excluded.id, recipients = excluded.recipients,
+			alerts = excluded.alerts, due_ns = excluded.due_ns, last_sent_ns = excluded.last_sent_ns, sent = excluded.sent`,
+		g.Monitor, g.Channel, g.ID, string(recipients), alerts, nsOf(g.DueAt), nsOf(g.LastSentAt), g.Sent); err != nil {
+		return fmt.Errorf("group of channel %s: %w", g.Channel, err)
+	}
+	return nil
+}
+
+// FlushAlertGroups flushes up to limit groups due at now, all in one
+// write transaction (the single writer makes it the only flush at a
+// time).
+func (s *Store) FlushAlertGroups(ctx context.Context, now time.Time, limit int, flush store.GroupFlush) (int, error) {
+	switch {
+	case flush == nil:
+		return 0, errors.New("sqlite: flush alert groups: no flush function")
+	case limit <= 0:
+		return 0, fmt.Errorf("sqlite: flush alert groups: limit %d is not positive", limit)
+	}
+	limit = min(limit, store.MaxLimit)
+	if s.closed.Load() {
+		return 0, store.ErrClosed
+	}
+	// The sender asks every second: a read says whether anything is due
+	// before a write transaction is taken.
+	var due int
+	if err := s.rdb.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM alert_groups WHERE due_ns > 0 AND due_ns <= ? LIMIT 1)`,
+		nsOf(now)).Scan(&due); err != nil {
+		return 0, s.readErr("due alert groups", err)
+	}
+	if due == 0 {
+		return 0, nil
+	}
+	queued := 0
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		queued = 0
+		rows, err := tx.Query(`SELECT `+alertGroupColumns+` FROM alert_groups WHERE due_ns > 0 AND due_ns <= ?
+			ORDER BY due_ns, monitor, channel LIMIT ?`, nsOf(now), limit)
+		if err != nil {
+			return err
+		}
+		var due []model.AlertGroup
+		for rows.Next() {
+			g, err := scanAlertGroup(rows)
+			if err != nil {
+				rows.Close()
+				return err
+			}
+			due = append(due, g)
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return err
+		}
+		for _, g := range due {
+			silences, err := silencesOf(tx, g.Monitor, now)
+			if err != nil {
+				return fmt.Errorf("silences of monitor %s: %w", g.Monitor, err)
+			}
+			next, ns, err := flush(g, silences)
+			if err != nil {
+				return fmt.Errorf("group %s/%s: %w", g.Monitor, g.Channel, err)
+			}
+			next.Monitor, next.Channel = g.Monitor, g.Channel
+			if next.ID == "" {
+				next.ID = g.ID
+			}
+			if err := writeAlertGroup(tx, next); err != nil {
+				return fmt.Errorf("group %s: %w", g.Monitor, err)
+			}
+			for _, n := range ns {
+				n.Channel = g.Channel
+				if err := queueNotification(tx, g.Monitor, n, now); err != nil {
+					return fmt.Errorf("group %s/%s: %w", g.Monitor, g.Channel, err)
+				}
+				if n.Status == model.NotificationSuppressed {
+					continue
+				}
+				if err := markNotified(tx, n, now); err != nil {
+					return fmt.Errorf("group %s/%s: %w", g.Monitor, g.Channel, err)
+				}
+				queued++
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: flush alert groups: %w", err)
+	}
+	return queued, nil
+}
+
+// markNotified records on the alerts a queued message tells of firing
+// that they were told now.
+func markNotified(tx *sql.Tx, n model.Notification, now time.Time) error {
+	for _, a := range n.Message.Alerts {
+		if a.AlertID == "" || (a.Change != model.ChangeNew && a.Change != model.ChangeFiring) {
+			continue
+		}
+		reminder := 0
+		if a.Change == model.ChangeFiring {
+			reminder = 1
+		}
+		// Messages of one flush to several targets are one reminder.
+		if _, err := tx.Exec(`UPDATE alerts SET reminders = reminders + (CASE WHEN last_notified_ns < ?1 THEN ?2 ELSE 0 END),
+				last_notified_ns = ?1 WHERE id = ?3 AND state = 'firing'`,
+			nsOf(now), reminder, a.AlertID); err != nil {
+			return fmt.Errorf("alert %s: %w", a.AlertID, err)
+		}
+	}
+	return nil
+}
+
+// ListAlertGroups returns a monitor's delivery groups, by channel.
+func (s *Store) ListAlertGroups(ctx context.Context, monitor string) ([]model.AlertGroup, error) {
+	if s.closed.Load() {
+		return nil, store.ErrClosed
+	}
+	rows, err := s.rdb.QueryContext(ctx, `SELECT `+alertGroupColumns+` FROM alert_groups WHERE monitor = ? ORDER BY channel`, monitor)
+	if err != nil {
+		return nil, s.readErr("alert groups of "+monitor, err)
+	}
+	defer rows.Close()
+	var out []model.AlertGroup
+	for rows.Next() {
+		g, err := scanAlertGroup(rows)
+		if err != nil {
+			return nil, s.readErr("alert groups of "+monitor, err)
+		}
+		out = append(out, g)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.readErr("alert groups of "+monitor, err)
+	}
+	return out, nil
 }
 
 // ListAlerts returns alerts, newest fired first (then by id, descending).
@@ -341,7 +575,8 @@ func (s *Store) AlertNotifications(ctx context.Context, alertID string) ([]model
 	if s.closed.Load() {
 		return nil, store.ErrClosed
 	}
-	rows, err := s.rdb.QueryContext(ctx, `SELECT `+notificationColumns+` FROM notifications WHERE alert_id = ?
+	rows, err := s.rdb.QueryContext(ctx, `SELECT `+notificationColumns+` FROM notifications WHERE alert_id = ?1
+		OR id IN (SELECT notification_id FROM notification_alerts WHERE alert_id = ?1)
 		ORDER BY created_ns, id`, alertID)
 	if err != nil {
 		return nil, s.readErr("notifications of alert "+alertID, err)
@@ -349,6 +584,32 @@ func (s *Store) AlertNotifications(ctx context.Context, alertID string) ([]model
 	out, err := scanNotifications(rows)
 	if err != nil {
 		return nil, s.readErr("notifications of alert "+alertID, err)
+	}
+	return out, nil
+}
+
+// AckAlert acknowledges a firing alert.
+func (s *Store) AckAlert(ctx context.Context, id, comment string, now time.Time) (model.Alert, error) {
+	var out model.Alert
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		a, err := scanAlert(tx.QueryRow(`SELECT `+alertColumns+` FROM alerts WHERE id = ?`, id))
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			return store.ErrNotFound
+		case err != nil:
+			return err
+		case a.State != model.AlertFiring:
+			return fmt.Errorf("the alert is %s, not firing: %w", a.State, store.ErrConflict)
+		}
+		a.AckedAt, a.AckComment = now.UTC(), comment
+		if _, err := tx.Exec(`UPDATE alerts SET acked_ns = ?, ack_comment = ? WHERE id = ?`, nsOf(a.AckedAt), comment, id); err != nil {
+			return err
+		}
+		out = a
+		return nil
+	})
+	if err != nil {
+		return model.Alert{}, fmt.Errorf("sqlite: acknowledge alert %s: %w", id, err)
 	}
 	return out, nil
 }
@@ -522,6 +783,126 @@ func (s *Store) countBy(ctx context.Context, what, query string) (map[string]int
 	}
 	if err := rows.Err(); err != nil {
 		return nil, s.readErr(what, err)
+	}
+	return out, nil
+}
+
+const silenceColumns = `id, monitor, key, comment, created_ns, ends_at_ns, expired_ns`
+
+func scanSilence(sc scanner) (model.Silence, error) {
+	var x model.Silence
+	var created, ends, expired int64
+	if err := sc.Scan(&x.ID, &x.Monitor, &x.Key, &x.Comment, &created, &ends, &expired); err != nil {
+		return model.Silence{}, err
+	}
+	x.CreatedAt, x.EndsAt, x.ExpiredAt = timeOf(created), timeOf(ends), timeOf(expired)
+	return x, nil
+}
+
+// silencesOf reads the silences of monitor in force at now, in tx.
+func silencesOf(tx *sql.Tx, monitor string, now time.Time) ([]model.Silence, error) {
+	rows, err := tx.Query(`SELECT `+silenceColumns+` FROM silences WHERE monitor = ?1 AND ends_at_ns > ?2 AND created_ns <= ?2
+		ORDER BY created_ns, id`, monitor, nsOf(now))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []model.Silence
+	for rows.Next() {
+		x, err := scanSilence(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, x)
+	}
+	return out, rows.Err()
+}
+
+// CreateSilence records a silence.
+func (s *Store) CreateSilence(ctx context.Context, x model.Silence) (model.Silence, error) {
+	switch {
+	case x.Monitor == "":
+		return model.Silence{}, errors.New("sqlite: create silence: no monitor")
+	case !x.EndsAt.After(x.CreatedAt):
+		return model.Silence{}, fmt.Errorf("sqlite: create silence of %s: it ends (%s) before it starts (%s)", x.Monitor, x.EndsAt, x.CreatedAt)
+	}
+	if x.ID == "" {
+		x.ID = newRunID(x.CreatedAt)
+	}
+	x.CreatedAt, x.EndsAt, x.ExpiredAt = x.CreatedAt.UTC(), x.EndsAt.UTC(), time.Time{}
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		_, err := tx.Exec(`INSERT INTO silences (`+silenceColumns+`) VALUES (?, ?, ?, ?, ?, ?, 0)`,
+			x.ID, x.Monitor, x.Key, x.Comment, nsOf(x.CreatedAt), nsOf(x.EndsAt))
+		return err
+	})
+	if err != nil {
+		return model.Silence{}, fmt.Errorf("sqlite: create silence of %s: %w", x.Monitor, err)
+	}
+	return x, nil
+}
+
+// ListSilences returns silences, newest first.
+func (s *Store) ListSilences(ctx context.Context, q store.SilenceQuery) ([]model.Silence, error) {
+	if s.closed.Load() {
+		return nil, store.ErrClosed
+	}
+	var where []string
+	var args []any
+	if !q.ActiveAt.IsZero() {
+		where = append(where, `created_ns <= ? AND ends_at_ns > ?`)
+		args = append(args, nsOf(q.ActiveAt), nsOf(q.ActiveAt))
+	}
+	if q.Monitor != "" {
+		where = append(where, `monitor = ?`)
+		args = append(args, q.Monitor)
+	}
+	query := `SELECT ` + silenceColumns + ` FROM silences`
+	if len(where) > 0 {
+		query += ` WHERE ` + strings.Join(where, ` AND `)
+	}
+	query += ` ORDER BY created_ns DESC, id DESC LIMIT ?`
+	args = append(args, store.MaxLimit)
+	rows, err := s.rdb.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, s.readErr("list silences", err)
+	}
+	defer rows.Close()
+	var out []model.Silence
+	for rows.Next() {
+		x, err := scanSilence(rows)
+		if err != nil {
+			return nil, s.readErr("list silences", err)
+		}
+		out = append(out, x)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.readErr("list silences", err)
+	}
+	return out, nil
+}
+
+// ExpireSilence ends a silence early.
+func (s *Store) ExpireSilence(ctx context.Context, id string, now time.Time) (model.Silence, error) {
+	var out model.Silence
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		x, err := scanSilence(tx.QueryRow(`SELECT `+silenceColumns+` FROM silences WHERE id = ?`, id))
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			return store.ErrNotFound
+		case err != nil:
+			return err
+		case !now.Before(x.EndsAt):
+			return fmt.Errorf("it ended at %s: %w", x.EndsAt.UTC().Format(time.RFC3339), store.ErrConflict)
+		}
+		x.EndsAt, x.ExpiredAt = now.UTC(), now.UTC()
+		if _, err := tx.Exec(`UPDATE silences SET ends_at_ns = ?, expired_ns = ? WHERE id = ?`, nsOf(x.EndsAt), nsOf(x.ExpiredAt), id); err != nil {
+			return err
+		}
+		out = x
+		return nil
+	})
+	if err != nil {
+		return model.Silence{}, fmt.Errorf("sqlite: expire silence %s: %w", id, err)
 	}
 	return out, nil
 }

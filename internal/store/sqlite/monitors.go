@@ -98,7 +98,12 @@ func (s *Store) DeleteMonitor(ctx context.Context, name string, now time.Time) e
 			nsOf(now), name); err != nil {
 			return err
 		}
-		_, err = tx.Exec(`DELETE FROM alert_trackers WHERE monitor = ?`, name)
+		if _, err := tx.Exec(`DELETE FROM alert_trackers WHERE monitor = ?`, name); err != nil {
+			return err
+		}
+		// Its delivery groups go too: a message still waiting would tell
+		// of alerts resolved without one.
+		_, err = tx.Exec(`DELETE FROM alert_groups WHERE monitor = ?`, name)
 		return err
 	})
 	if err != nil {

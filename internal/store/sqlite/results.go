@@ -25,6 +25,12 @@ func (s *Store) SaveRunResult(ctx context.Context, owner string, res model.RunRe
 	if err != nil {
 		return fmt.Errorf("sqlite: save result of run %s: %w", res.RunID, err)
 	}
+	var judgeUsage []byte // NULL: no usage
+	if res.JudgeUsage != nil {
+		if judgeUsage, err = json.Marshal(res.JudgeUsage); err != nil {
+			return fmt.Errorf("sqlite: save result of run %s: %w", res.RunID, err)
+		}
+	}
 	err = s.write(ctx, func(tx *sql.Tx) error {
 		upd, err := tx.Exec(`UPDATE runs SET status = 'succeeded', error = '', finished_ns = ?, lease_until_ns = 0
 			WHERE id = ? AND status = 'running' AND lease_owner = ?`, nsOf(now), res.RunID, owner)
@@ -34,8 +40,9 @@ func (s *Store) SaveRunResult(ctx context.Context, owner string, res model.RunRe
 		if n, _ := upd.RowsAffected(); n == 0 {
 			return fmt.Errorf("run is not held by %s: %w", owner, store.ErrConflict)
 		}
-		if _, err := tx.Exec(`INSERT OR REPLACE INTO run_results (run_id, sampled, metrics, operational) VALUES (?, ?, ?, ?)`,
-			res.RunID, res.Sampled, metrics, operational); err != nil {
+		if _, err := tx.Exec(`INSERT OR REPLACE INTO run_results (run_id, sampled, metrics, operational, judge_errors, judge_error,
+			judge_usage) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			res.RunID, res.Sampled, metrics, operational, res.JudgeErrors, res.JudgeError, judgeUsage); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(`DELETE FROM run_instances WHERE run_id = ?`, res.RunID); err != nil {
@@ -71,22 +78,40 @@ func (s *Store) RunResult(ctx context.Context, runID string) (model.RunResult, e
 		return model.RunResult{}, store.ErrClosed
 	}
 	res := model.RunResult{RunID: runID}
-	var metrics, operational []byte
-	err := s.rdb.QueryRowContext(ctx, `SELECT sampled, metrics, operational FROM run_results WHERE run_id = ?`, runID).
-		Scan(&res.Sampled, &metrics, &operational)
+	var metrics, operational, judgeUsage []byte
+	err := s.rdb.QueryRowContext(ctx, `SELECT sampled, metrics, operational, judge_errors, judge_error, judge_usage
+		FROM run_results WHERE run_id = ?`, runID).
+		Scan(&res.Sampled, &metrics, &operational, &res.JudgeErrors, &res.JudgeError, &judgeUsage)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return model.RunResult{}, fmt.Errorf("sqlite: result of run %s: %w", runID, store.ErrNotFound)
 	case err != nil:
 		return model.RunResult{}, s.readErr("result of run "+runID, err)
 	}
-	if err := json.Unmarshal(metrics, &res.Metrics); err != nil {
-		return model.RunResult{}, fmt.Errorf("sqlite: result of run %s: metrics unreadable: %w", runID, err)
-	}
-	if err := json.Unmarshal(operational, &res.Operational); err != nil {
-		return model.RunResult{}, fmt.Errorf("sqlite: result of run %s: operational results unreadable: %w", runID, err)
+	if err := decodeResult(&res, metrics, operational, judgeUsage); err != nil {
+		return model.RunResult{}, err
 	}
 	return res, nil
+}
+
+// decodeResult fills a result from its stored columns: the metric and
+// operational results, and the judge's usage (nil when NULL). A result
+// with judge errors is degraded.
+func decodeResult(res *model.RunResult, metrics, operational, judgeUsage []byte) error {
+	if err := json.Unmarshal(metrics, &res.Metrics); err != nil {
+		return fmt.Errorf("sqlite: result of run %s: metrics unreadable: %w", res.RunID, err)
+	}
+	if err := json.Unmarshal(operational, &res.Operational); err != nil {
+		return fmt.Errorf("sqlite: result of run %s: operational results unreadable: %w", res.RunID, err)
+	}
+	if judgeUsage != nil {
+		res.JudgeUsage = &model.JudgeUsage{}
+		if err := json.Unmarshal(judgeUsage, res.JudgeUsage); err != nil {
+			return fmt.Errorf("sqlite: result of run %s: judge usage unreadable: %w", res.RunID, err)
+		}
+	}
+	res.Degraded = res.JudgeErrors > 0
+	return nil
 }
 
 // RunInstances returns the instances of a run that q selects.
@@ -220,7 +245,7 @@ func (w withExtra) Scan(dest ...any) error { return w.sc.Scan(append(dest, w.ext
 // [since, until) with their results, newest first, at most limit (the
 // parameters in that order, times in nanoseconds); it walks the index
 // runs_monitor_window_end.
-const runResultsQuery = `SELECT ` + runColumns + `, sampled, metrics, operational
+const runResultsQuery = `SELECT ` + runColumns + `, sampled, metrics, operational, judge_errors, judge_error, judge_usage
 	FROM runs JOIN run_results ON run_results.run_id = runs.id
 	WHERE monitor = ? AND status = 'succeeded' AND window_end_ns >= ? AND window_end_ns < ?
 	ORDER BY window_end_ns DESC, id DESC LIMIT ?`
@@ -247,17 +272,14 @@ func (s *Store) RunResults(ctx context.Context, monitor string, since, until tim
 	var out []store.RunWithResult
 	for rows.Next() {
 		var res model.RunResult
-		var metrics, operational []byte
-		run, err := scanRun(withExtra{rows, []any{&res.Sampled, &metrics, &operational}})
+		var metrics, operational, judgeUsage []byte
+		run, err := scanRun(withExtra{rows, []any{&res.Sampled, &metrics, &operational, &res.JudgeErrors, &res.JudgeError, &judgeUsage}})
 		if err != nil {
 			return nil, s.readErr(what, err)
 		}
 		res.RunID = run.ID
-		if err := json.Unmarshal(metrics, &res.Metrics); err != nil {
-			return nil, fmt.Errorf("sqlite: result of run %s: metrics unreadable: %w", run.ID, err)
-		}
-		if err := json.Unmarshal(operational, &res.Operational); err != nil {
-			return nil, fmt.Errorf("sqlite: result of run %s: operational results unreadable: %w", run.ID, err)
+		if err := decodeResult(&res, metrics, operational, judgeUsage); err != nil {
+			return nil, err
 		}
 		out = append(out, store.RunWithResult{Run: run, Result: res})
 	}

@@ -183,7 +183,7 @@ func testAlertDecider(t *testing.T, o opened) {
 		Trackers: map[string]model.AlertTracker{trackers1[0].Key: trackers1[0], trackers1[1].Key: trackers1[1]},
 		Firing:   map[string]model.Alert{fired.Key: fired},
 	}
-	if diff := cmp.Diff(want1, d2.snapshot(t, "run 2")); diff != "" {
+	if diff := cmp.Diff(want1, d2.snapshot(t, "run 2"), emptyAsNil); diff != "" {
 		t.Errorf("snapshot of run 2 (-want +got):\n%s", diff)
 	}
 	if _, err := s.RunResult(ctx, r2.ID); err != nil {
@@ -211,7 +211,7 @@ func testAlertDecider(t *testing.T, o opened) {
 		Trackers: map[string]model.AlertTracker{trackers2[0].Key: trackers2[0], trackers1[1].Key: trackers1[1]},
 		Firing:   map[string]model.Alert{fired.Key: reminded},
 	}
-	if diff := cmp.Diff(want2, d3.snapshot(t, "run 3")); diff != "" {
+	if diff := cmp.Diff(want2, d3.snapshot(t, "run 3"), emptyAsNil); diff != "" {
 		t.Errorf("snapshot of run 3 (-want +got):\n%s", diff)
 	}
 	if run, err := s.GetRun(ctx, r3.ID); err != nil || run.Status != model.RunFailed || run.Error != "judge unreachable" {
@@ -246,7 +246,7 @@ func testAlertDecider(t *testing.T, o opened) {
 			Trackers: map[string]model.AlertTracker{fired.Key: trackerG, trackers1[1].Key: trackers1[1], unhealthy.Key: trackerU},
 			Firing:   map[string]model.Alert{unhealthy.Key: unhealthy},
 		}
-		if diff := cmp.Diff(want, d.snapshot(t, fmt.Sprintf("run %d", h))); diff != "" {
+		if diff := cmp.Diff(want, d.snapshot(t, fmt.Sprintf("run %d", h)), emptyAsNil); diff != "" {
 			t.Errorf("snapshot of run %d (-want +got):\n%s", h, diff)
 		}
 		if diff := cmp.Diff(resolved, getAlert(t, s, fired.ID)); diff != "" {
@@ -666,5 +666,285 @@ func testDeleteMonitorAlerts(t *testing.T, o opened) {
 	finishAlertRun(t, s, "doomed", t0.Add(4*time.Hour), rec.decide)
 	if snap := rec.snapshot(t, "first run after re-creation"); len(snap.Trackers) != 0 || len(snap.Firing) != 0 {
 		t.Errorf("snapshot after re-creation: %+v, want empty", snap)
+	}
+}
+
+// testAlertGroups checks the delivery groups: written with a run's end and
+// read back in the next run's snapshot (by channel); flushed when due,
+// once, in one transaction with the message they queue (linked to its
+// alerts, whose last notification and reminders it updates); a flush that
+// fails changes nothing; a monitor's deletion takes its groups.
+func testAlertGroups(t *testing.T, o opened) {
+	ctx := context.Background()
+	s := o.store(t)
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	if _, _, err := s.PutMonitor(ctx, model.Monitor{Name: "rag"}, 0); err != nil {
+		t.Fatal(err)
+	}
+	end1 := t0.Add(time.Minute) // when the first run ends
+	alert := model.Alert{ID: "alert-a", Monitor: "rag", Key: "quality:groundedness", Kind: model.AlertQuality,
+		State: model.AlertFiring, FiredAt: end1}
+	msg := model.AlertMessage{AlertID: alert.ID, Monitor: "rag", Kind: model.AlertQuality, Subject: "groundedness",
+		State: model.AlertFiring, Summary: "groundedness pass rate 50.0% is below 70.0%", RunID: "r1"}
+	oncall := model.AlertGroup{ID: "g-oncall", Monitor: "rag", Channel: "oncall", DueAt: end1,
+		Alerts: []model.GroupedAlert{{AlertID: alert.ID, Key: alert.Key, State: model.AlertFiring, Message: msg}}}
+	emails := model.AlertGroup{ID: "g-emails", Monitor: "rag", Channel: model.EmailsChannel, Recipients: []string{"ml@example.com"},
+		DueAt: end1.Add(10 * time.Minute), Alerts: oncall.Alerts}
+	rec := &recorder{changes: store.AlertChanges{Alerts: []model.Alert{alert}, Groups: []model.AlertGroup{oncall, emails}}}
+	finishAlertRun(t, s, "rag", t0, rec.decide)
+
+	rec2 := &recorder{}
+	finishAlertRun(t, s, "rag", t0.Add(time.Hour), rec2.decide)
+	want := map[string]model.AlertGroup{"oncall": oncall, model.EmailsChannel: emails}
+	if diff := cmp.Diff(want, rec2.snapshot(t, "run 2").Groups, emptyAsNil); diff != "" {
+		t.Errorf("groups in the next run's snapshot (-want +got):\n%s", diff)
+	}
+	if got, err := s.ListAlertGroups(ctx, "rag"); err != nil || len(got) != 2 || got[0].Channel != model.EmailsChannel || got[1].Channel != "oncall" {
+		t.Errorf("ListAlertGroups = %+v, %v; want emails and oncall", got, err)
+	}
+
+	// flush tells of every member as the alert package does, or fails.
+	var calls []string
+	var failWith error
+	flush := func(now time.Time) store.GroupFlush {
+		return func(g model.AlertGroup, _ []model.Silence) (model.AlertGroup, []model.Notification, error) {
+			calls = append(calls, g.Channel)
+			if failWith != nil {
+				return model.AlertGroup{}, nil, failWith
+			}
+			var items []model.AlertMessage
+			for i, m := range g.Alerts {
+				item := m.Message
+				item.Change = model.ChangeNew
+				if m.Told == model.AlertFiring {
+					item.Change = model.ChangeFiring
+				}
+				items = append(items, item)
+				g.Alerts[i].Told = m.State
+			}
+			g.Sent++
+			g.LastSentAt, g.DueAt = now, time.Time{}
+			if g.Channel == model.EmailsChannel && g.Sent == 1 {
+				return g, nil, nil // nothing to say: only the group changes
+			}
+			return g, []model.Notification{{Monitor: g.Monitor, Channel: g.Channel, Recipients: g.Recipients,
+				Event: model.EventFiring, DedupKey: fmt.Sprintf("group/%s/%d", g.ID, g.Sent), CreatedAt: now,
+				Message: model.AlertMessage{Monitor: g.Monitor, Event: model.EventFiring, Alerts: items}}}, nil
+		}
+	}
+	flushAt := func(now time.Time, wantCalls []string, wantQueued int) {
+		t.Helper()
+		calls = nil
+		n, err := s.FlushAlertGroups(ctx, now, 10, flush(now))
+		if err != nil || n != wantQueued {
+			t.Errorf("FlushAlertGroups at %s = %d, %v; want %d queued", now, n, err, wantQueued)
+		}
+		if diff := cmp.Diff(wantCalls, calls, emptyAsNil); diff != "" {
+			t.Errorf("groups flushed at %s (-want +got):\n%s", now, diff)
+		}
+	}
+
+	// A flush that fails changes nothing: the group stays due.
+	failWith = errors.New("no")
+	if _, err := s.FlushAlertGroups(ctx, end1, 10, flush(end1)); err == nil {
+		t.Error("a failing flush reported no error")
+	}
+	failWith = nil
+	if ns := alertNotifications(t, s, alert.ID); len(ns) != 0 {
+		t.Errorf("a failed flush queued %d notifications", len(ns))
+	}
+
+	flushAt(end1.Add(-time.Second), nil, 0) // nothing due yet
+	flushAt(end1, []string{"oncall"}, 1)
+	flushAt(end1, nil, 0) // flushed once
+	ns := alertNotifications(t, s, alert.ID)
+	if len(ns) != 1 || ns[0].Channel != "oncall" || ns[0].DedupKey != "group/g-oncall/1" || ns[0].Status != model.NotificationPending ||
+		len(ns[0].Message.Alerts) != 1 || ns[0].Message.Alerts[0].Change != model.ChangeNew {
+		t.Fatalf("the alert's notifications after the flush: %+v", ns)
+	}
+	if a := getAlert(t, s, alert.ID); !a.LastNotifiedAt.Equal(end1) || a.Reminders != 0 {
+		t.Errorf("alert after its first message: notified %s, %d reminders; want %s, 0", a.LastNotifiedAt, a.Reminders, end1)
+	}
+	// The e-mails' group is due later; its flush queues nothing.
+	flushAt(end1.Add(10*time.Minute), []string{model.EmailsChannel}, 0)
+
+	// Both due again (a reminder): one flush queues both messages, and
+	// the alert counts one reminder.
+	remind := end1.Add(2 * time.Hour)
+	var groups []model.AlertGroup
+	for _, g := range rec2.snapshot(t, "run 2").Groups {
+		g.DueAt = remind
+		g.Alerts = []model.GroupedAlert{{AlertID: alert.ID, Key: alert.Key, State: model.AlertFiring, Told: model.AlertFiring, Message: msg}}
+		g.Sent, g.LastSentAt = 1, end1
+		groups = append(groups, g)
+	}
+	rec3 := &recorder{changes: store.AlertChanges{Groups: groups}}
+	finishAlertRun(t, s, "rag", t0.Add(2*time.Hour), rec3.decide)
+	flushAt(remind, []string{model.EmailsChannel, "oncall"}, 2)
+	if a := getAlert(t, s, alert.ID); !a.LastNotifiedAt.Equal(remind) || a.Reminders != 1 {
+		t.Errorf("alert after a reminder to two targets: notified %s, %d reminders; want %s, 1", a.LastNotifiedAt, a.Reminders, remind)
+	}
+	if ns := alertNotifications(t, s, alert.ID); len(ns) != 3 {
+		t.Errorf("the alert has %d notifications, want 3", len(ns))
+	}
+
+	// Persisted, and gone with the monitor.
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = o.store(t)
+	got, err := s.ListAlertGroups(ctx, "rag")
+	if err != nil || len(got) != 2 || got[1].Sent != 2 || !got[1].LastSentAt.Equal(remind) || !got[1].DueAt.IsZero() {
+		t.Errorf("groups after a restart: %+v, %v", got, err)
+	}
+	if err := s.DeleteMonitor(ctx, "rag", remind); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.ListAlertGroups(ctx, "rag"); err != nil || len(got) != 0 {
+		t.Errorf("groups of a deleted monitor: %+v, %v", got, err)
+	}
+}
+
+// testAckAlert checks acknowledgements: recorded on a firing alert with
+// their time and comment, seen by the next run's decider (and kept when
+// it writes the alert back), refused for an unknown or resolved alert.
+func testAckAlert(t *testing.T, o opened) {
+	ctx := context.Background()
+	s := o.store(t)
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	a := model.Alert{ID: "alert-a", Monitor: "rag", Key: "quality:groundedness", Kind: model.AlertQuality, State: model.AlertFiring, FiredAt: t0}
+	finishAlertRun(t, s, "rag", t0, (&recorder{changes: store.AlertChanges{Alerts: []model.Alert{a}}}).decide)
+
+	acked := t0.Add(10 * time.Minute)
+	got, err := s.AckAlert(ctx, a.ID, "looking into it", acked)
+	if err != nil || !got.AckedAt.Equal(acked) || got.AckComment != "looking into it" || got.State != model.AlertFiring {
+		t.Fatalf("AckAlert = %+v, %v", got, err)
+	}
+	if g := getAlert(t, s, a.ID); !g.AckedAt.Equal(acked) || g.AckComment != "looking into it" {
+		t.Errorf("acknowledged alert reads %+v", g)
+	}
+	if _, err := s.AckAlert(ctx, "nope", "", acked); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("AckAlert of an unknown alert: %v, want ErrNotFound", err)
+	}
+
+	// The next run sees it acknowledged, and writing it back keeps that.
+	rec := &recorder{}
+	decide := func(snap store.AlertSnapshot) (store.AlertChanges, error) {
+		rec.calls = append(rec.calls, snap)
+		b := snap.Firing[a.Key]
+		b.State, b.ResolvedAt = model.AlertResolved, t0.Add(time.Hour)
+		return store.AlertChanges{Alerts: []model.Alert{b}}, nil
+	}
+	finishAlertRun(t, s, "rag", t0.Add(time.Hour), decide)
+	if b := rec.snapshot(t, "run 2").Firing[a.Key]; !b.AckedAt.Equal(acked) {
+		t.Errorf("the next run's snapshot: %+v, want it acknowledged", b)
+	}
+	if g := getAlert(t, s, a.ID); g.State != model.AlertResolved || !g.AckedAt.Equal(acked) {
+		t.Errorf("resolved alert: %+v, want its acknowledgement kept", g)
+	}
+	if _, err := s.AckAlert(ctx, a.ID, "", acked); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("AckAlert of a resolved alert: %v, want ErrConflict", err)
+	}
+}
+
+// testSilences checks silences: created with an id, listed newest first
+// (all, in force at a time, of a monitor), ended early once; the silences
+// of a group's monitor in force are handed to its flush; and a suppressed
+// notification is recorded with its silence, done, never due, without
+// marking its alerts notified.
+func testSilences(t *testing.T, o opened) {
+	ctx := context.Background()
+	s := o.store(t)
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	mk := func(monitor, key string, from time.Time, d time.Duration) model.Silence {
+		t.Helper()
+		x, err := s.CreateSilence(ctx, model.Silence{Monitor: monitor, Key: key, Comment: "deploying", CreatedAt: from, EndsAt: from.Add(d)})
+		if err != nil || x.ID == "" {
+			t.Fatalf("CreateSilence = %+v, %v", x, err)
+		}
+		return x
+	}
+	all := mk("rag", "", t0, 2*time.Hour)
+	key := mk("rag", "quality:groundedness", t0.Add(time.Minute), time.Hour)
+	other := mk("other", "", t0.Add(2*time.Minute), time.Hour)
+	if _, err := s.CreateSilence(ctx, model.Silence{Monitor: "rag", CreatedAt: t0, EndsAt: t0}); err == nil {
+		t.Error("a silence that ends as it starts was accepted")
+	}
+	ids := func(q store.SilenceQuery) []string {
+		t.Helper()
+		xs, err := s.ListSilences(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, x := range xs {
+			out = append(out, x.ID)
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name string
+		q    store.SilenceQuery
+		want []string
+	}{
+		{"all", store.SilenceQuery{}, []string{other.ID, key.ID, all.ID}},
+		{"of a monitor", store.SilenceQuery{Monitor: "rag"}, []string{key.ID, all.ID}},
+		{"in force", store.SilenceQuery{ActiveAt: t0.Add(90 * time.Minute)}, []string{all.ID}},
+		{"before any", store.SilenceQuery{ActiveAt: t0.Add(-time.Second)}, nil},
+	} {
+		if diff := cmp.Diff(tc.want, ids(tc.q), emptyAsNil); diff != "" {
+			t.Errorf("ListSilences %s (-want +got):\n%s", tc.name, diff)
+		}
+	}
+
+	// A due group's flush gets the silences of its monitor in force.
+	alert := model.Alert{ID: "alert-a", Monitor: "rag", Key: "quality:groundedness", Kind: model.AlertQuality, State: model.AlertFiring, FiredAt: t0}
+	g := model.AlertGroup{ID: "g1", Monitor: "rag", Channel: "oncall", DueAt: t0.Add(30 * time.Minute),
+		Alerts: []model.GroupedAlert{{AlertID: alert.ID, Key: alert.Key, State: model.AlertFiring}}}
+	finishAlertRun(t, s, "rag", t0, (&recorder{changes: store.AlertChanges{Alerts: []model.Alert{alert}, Groups: []model.AlertGroup{g}}}).decide)
+	now := t0.Add(30 * time.Minute)
+	var got []model.Silence
+	n, err := s.FlushAlertGroups(ctx, now, 10, func(g model.AlertGroup, silences []model.Silence) (model.AlertGroup, []model.Notification, error) {
+		got = silences
+		g.DueAt = time.Time{}
+		return g, []model.Notification{{Monitor: "rag", Event: model.EventFiring, DedupKey: "group/g1/1/suppressed", CreatedAt: now,
+			Status: model.NotificationSuppressed, SilenceID: key.ID,
+			Message: model.AlertMessage{Alerts: []model.AlertMessage{{AlertID: alert.ID, Change: model.ChangeNew}}}}}, nil
+	})
+	if err != nil || n != 0 {
+		t.Errorf("FlushAlertGroups = %d, %v; want 0 queued for delivery", n, err)
+	}
+	var gotIDs []string
+	for _, x := range got {
+		gotIDs = append(gotIDs, x.ID)
+	}
+	if diff := cmp.Diff([]string{all.ID, key.ID}, gotIDs); diff != "" {
+		t.Errorf("silences handed to the flush (-want +got):\n%s", diff)
+	}
+	ns := alertNotifications(t, s, alert.ID)
+	if len(ns) != 1 || ns[0].Status != model.NotificationSuppressed || ns[0].SilenceID != key.ID || !ns[0].DoneAt.Equal(now) {
+		t.Fatalf("suppressed notification: %+v", ns)
+	}
+	if due, err := s.DueChannels(ctx, now.Add(time.Hour)); err != nil || len(due) != 0 {
+		t.Errorf("DueChannels with only a suppressed notification = %v, %v", due, err)
+	}
+	if a := getAlert(t, s, alert.ID); !a.LastNotifiedAt.IsZero() {
+		t.Errorf("a suppressed message marked the alert notified at %s", a.LastNotifiedAt)
+	}
+
+	// Ended early, once.
+	ended := t0.Add(40 * time.Minute)
+	x, err := s.ExpireSilence(ctx, all.ID, ended)
+	if err != nil || !x.EndsAt.Equal(ended) || !x.ExpiredAt.Equal(ended) {
+		t.Errorf("ExpireSilence = %+v, %v", x, err)
+	}
+	if _, err := s.ExpireSilence(ctx, all.ID, ended); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("ExpireSilence again: %v, want ErrConflict", err)
+	}
+	if _, err := s.ExpireSilence(ctx, "nope", ended); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("ExpireSilence of an unknown silence: %v, want ErrNotFound", err)
+	}
+	if diff := cmp.Diff([]string{key.ID}, ids(store.SilenceQuery{ActiveAt: ended, Monitor: "rag"})); diff != "" {
+		t.Errorf("in force after the expiry (-want +got):\n%s", diff)
 	}
 }

@@ -26,11 +26,16 @@ func testResults(t *testing.T, o opened) {
 	if _, _, err := s.ClaimRun(ctx, "a", t0, time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	score, rate, avg := 4.0, 0.5, 3.0
+	score, rate, avg, cost := 4.0, 0.5, 3.0, 0.0042
+	// A degraded run: the judge failed for one instance; what its replies
+	// consumed is kept per metric and in all.
 	res := model.RunResult{RunID: r.ID, Sampled: 3,
 		Metrics: []model.MetricResult{{Metric: "fluency", Judged: 2, NotEvaluable: 1, AverageScore: &avg, Passed: 1, PassRate: &rate,
-			PassRateCI: &[2]float64{0.09, 0.91}, PassScore: 4, MinPassRate: &rate}},
-		Operational: []model.OperationalResult{{Name: "error_rate", Value: &rate, Bound: model.Bound{Max: &rate}}}}
+			PassRateCI: &[2]float64{0.09, 0.91}, PassScore: 4, MinPassRate: &rate,
+			JudgeUsage: &model.JudgeUsage{InputTokens: 1200, OutputTokens: 80, CostUSD: &cost}}},
+		Operational: []model.OperationalResult{{Name: "error_rate", Value: &rate, Bound: model.Bound{Max: &rate}}},
+		Degraded:    true, JudgeErrors: 1, JudgeError: "judge error: malformed reply twice: not JSON",
+		JudgeUsage: &model.JudgeUsage{InputTokens: 1200, OutputTokens: 80, CostUSD: &cost}}
 	instances := []model.Instance{
 		{RunID: r.ID, Metric: "fluency", TraceID: "t1", Status: model.InstanceJudged, Score: &score, Passed: true, Reason: "clear",
 			JudgeModel: "gpt-4o", PromptVersion: "v1.1"},
@@ -163,6 +168,14 @@ func testRunResults(t *testing.T, o opened) {
 	for i := 0; i < 4; i++ {
 		end := t0.Add(time.Duration(i) * time.Hour)
 		res := result(float64(i + 1))
+		switch i {
+		case 1: // degraded, its judge's model without a price
+			res.Degraded, res.JudgeErrors, res.JudgeError = true, 3, "judge error: error status (HTTP 500) after 8 attempts"
+			res.JudgeUsage = &model.JudgeUsage{InputTokens: 300, OutputTokens: 20}
+		case 2: // judged without a failure
+			cost := 0.01
+			res.JudgeUsage = &model.JudgeUsage{InputTokens: 900, OutputTokens: 60, CostUSD: &cost}
+		}
 		r := finishRun(t, s, "m", end, end.Add(time.Minute), false, res, nil)
 		res.RunID = r.ID
 		runs = append(runs, store.RunWithResult{Run: r, Result: res})
