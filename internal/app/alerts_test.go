@@ -423,3 +423,103 @@ notify: {channels: [hooks]}
 		t.Errorf("after the test: %d notifications, the last %v", len(got), got[len(got)-1]["event"])
 	}
 }
+
+// TestJudgeOutageEndToEnd: the judge refuses every request (a revoked
+// key). The run still succeeds but is degraded, with the judge's error;
+// the monitor's unhealthy alerts go out as one e-mail for the run that
+// says the run was degraded, not as one e-mail per metric.
+func TestJudgeOutageEndToEnd(t *testing.T) {
+	ctx := context.Background()
+	box, port := startMailbox(t)
+	js := judgetest.New(t, judgetest.Options{Reply: func(judgetest.Request) judgetest.Reply {
+		return judgetest.Reply{Status: http.StatusUnauthorized, Content: "Incorrect API key provided"}
+	}})
+	a := startAppWith(t, t.TempDir(), func(c *config.Config) {
+		c.Judges = map[string]config.Judge{"j": {Type: "openai", BaseURL: js.BaseURL(), Model: "judge-model"}}
+		c.SMTP = &config.SMTP{Host: "127.0.0.1", Port: port, TLS: "none", From: "flowwatch@example.com"}
+	})
+	base := time.Now().UTC().Add(-20 * time.Minute)
+	var spans tracetest.SpanStubs
+	for i := range 6 {
+		r := otlptest.RAG{Service: "rag-app", Question: fmt.Sprintf("Where is my order %d?", i), Answer: "It ships tomorrow.",
+			Documents: []string{"Orders ship within two days."}, Model: "gpt-4o", Start: base.Add(time.Duration(i) * time.Minute)}
+		spans = append(spans, r.Spans()...)
+	}
+	if err := otlptest.ExportHTTP(ctx, a.HTTPAddr(), spans, false); err != nil {
+		t.Fatal(err)
+	}
+	monitorYAML := `name: outage
+target: {service: rag-app}
+schedule: {cron: "0 0 1 1 *"}
+window: {lookback: PT1H}
+judge: j
+quality:
+  groundedness: {pass_score: 3, min_pass_rate: 0.7}
+  relevance: {pass_score: 3, min_pass_rate: 0.7}
+  coherence: {pass_score: 3, min_pass_rate: 0.7}
+notify: {emails: [oncall@example.com]}
+`
+	if code := do(t, a, http.MethodPut, "/api/v1/monitors/outage", "application/yaml", monitorYAML, nil); code != http.StatusCreated {
+		t.Fatalf("PUT monitor: %d", code)
+	}
+	var created struct {
+		Run runWire `json:"run"`
+	}
+	if code := do(t, a, http.MethodPost, "/api/v1/monitors/outage/runs", "", "", &created); code != http.StatusAccepted {
+		t.Fatalf("POST run: %d", code)
+	}
+	var run struct {
+		restartRunWire
+		Degraded    bool   `json:"degraded"`
+		JudgeErrors int    `json:"judge_errors"`
+		JudgeError  string `json:"judge_error"`
+	}
+	waitRun(t, a, created.Run.ID, &run, func() bool { return run.Status == "succeeded" || run.Status == "failed" })
+	if run.Status != "succeeded" {
+		t.Fatalf("run %s: %s", run.Status, run.Error)
+	}
+	if !run.Degraded || run.JudgeErrors != 18 || !strings.Contains(run.JudgeError, "Incorrect API key") {
+		t.Errorf("run degraded=%v judge_errors=%d judge_error=%q; want degraded, 18 errors (6 traces x 3 metrics), the judge's message",
+			run.Degraded, run.JudgeErrors, run.JudgeError)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for len(box.messages()) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no e-mail about the outage")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	subject, text := mailText(t, box.messages()[0])
+	if !strings.HasPrefix(subject, "[FIRING:") || !strings.Contains(subject, "outage") {
+		t.Errorf("subject %q, want a FIRING group message about monitor outage", subject)
+	}
+	if !strings.Contains(text, "Degraded:") || !strings.Contains(text, "the judge failed for 18 instances") {
+		t.Errorf("e-mail does not say the run was degraded:\n%s", text)
+	}
+	// One message for the run, however many metrics it could not judge:
+	// every alert of the monitor links to the same notification.
+	var alerts struct {
+		Alerts []struct {
+			ID string `json:"id"`
+		} `json:"alerts"`
+	}
+	get(t, a, "/api/v1/alerts?monitor=outage", &alerts)
+	if len(alerts.Alerts) == 0 {
+		t.Fatal("no alert for the outage")
+	}
+	ids := map[string]bool{}
+	for _, al := range alerts.Alerts {
+		var one struct {
+			Notifications []struct {
+				ID string `json:"id"`
+			} `json:"notifications"`
+		}
+		get(t, a, "/api/v1/alerts/"+al.ID, &one)
+		for _, n := range one.Notifications {
+			ids[n.ID] = true
+		}
+	}
+	if len(ids) != 1 {
+		t.Errorf("%d alerts told of in %d notifications, want 1", len(alerts.Alerts), len(ids))
+	}
+}
