@@ -5,6 +5,7 @@
 # package manager; CA certificates for HTTPS judges, webhooks and SMTP).
 #
 #   docker build -t flowwatch --build-arg VERSION=$(git describe --tags --always --dirty) .
+#   docker run --rm -v flowwatch-data:/var/lib/flowwatch flowwatch keys create --name admin --scope admin
 #   docker run -d -p 127.0.0.1:4318:4318 -p 127.0.0.1:4317:4317 -v flowwatch-data:/var/lib/flowwatch flowwatch
 #
 # docs/deploy.md explains each choice made here.
@@ -39,8 +40,10 @@ WORKDIR /var/lib/flowwatch
 VOLUME ["/var/lib/flowwatch"]
 # Listening on every interface is this image's deliberate choice: a port
 # published by Docker reaches the container from outside its loopback only.
-# flowwatch has no API keys yet, so publish the ports only to networks whose
-# every client may read and write everything (see docs/deploy.md).
+# Beyond loopback flowwatch refuses to start without an API key: create one in
+# the data volume first (flowwatch keys create, above; docs/security.md), or
+# set FLOWWATCH_AUTH=none only on a network whose every client may read and
+# write everything.
 ENV FLOWWATCH_DATA_DIR=/var/lib/flowwatch \
     FLOWWATCH_HTTP_ADDRESS=0.0.0.0:4318 \
     FLOWWATCH_GRPC_ADDRESS=0.0.0.0:4317

@@ -36,10 +36,12 @@ type proc struct {
 	exited     chan struct{} // closed when the process has exited
 }
 
-// startServer runs `flowwatch serve` on dataDir in a child process.
-func startServer(t *testing.T, dataDir string) *proc {
+// startServer runs `flowwatch serve` on dataDir in a child process, with
+// extra arguments after the others.
+func startServer(t *testing.T, dataDir string, extra ...string) *proc {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "serve", "--data", dataDir, "--http", "127.0.0.1:0", "--grpc", "127.0.0.1:0", "--log-level", "warn")
+	args := append([]string{"serve", "--data", dataDir, "--http", "127.0.0.1:0", "--grpc", "127.0.0.1:0", "--log-level", "warn"}, extra...)
+	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(os.Environ(), "FLOWWATCH_TEST_MAIN=1")
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()

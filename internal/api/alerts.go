@@ -158,6 +158,14 @@ func (a *API) testChannel(w http.ResponseWriter, r *http.Request) error {
 	if a.testChan == nil || (to != nil && a.testChanTo == nil) {
 		return errNoNotifier
 	}
+	if to != nil && a.recipients != nil {
+		if err := a.recipients(r.Context(), to); err != nil {
+			return &statusError{status: http.StatusForbidden, msg: err.Error()}
+		}
+	}
+	if wait, ok := a.testLimit.take(name+"?to="+strings.Join(to, ","), a.now()); !ok {
+		return tooSoon(w, name, a.testLimit.every, wait)
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), testChannelTimeout)
 	defer cancel()
 	if a.ready != nil {

@@ -95,6 +95,20 @@ type Options struct {
 	// Ready, when set, is called before each request that reads the store;
 	// an error answers 503 with Retry-After. It should be cheap.
 	Ready func(ctx context.Context) error
+	// Keys is where API keys are kept (GET, POST /keys, DELETE
+	// /keys/{id}). Without it the key routes answer 503.
+	Keys store.APIKeys
+	// KeysChanged, when set, is called after a key was created or
+	// revoked (so the key checks see it at once).
+	KeysChanged func()
+	// CheckRecipients, when set, is asked about the e-mail addresses of a
+	// monitor's notify.emails (refused: 422) and of a test e-mail's ?to=
+	// (refused: 403); its error says which address and why.
+	CheckRecipients func(ctx context.Context, addrs []string) error
+	// ChannelTestInterval is how often one channel may be tested (with
+	// the same ?to= recipients); more often answers 429 with Retry-After.
+	// 0 means no limit (flowwatch serve uses DefaultChannelTestInterval).
+	ChannelTestInterval time.Duration
 	// Now is the clock relative times (since=1h) are taken from; nil means
 	// time.Now.
 	Now func() time.Time
@@ -105,24 +119,28 @@ type Options struct {
 
 // API is the JSON API v1 handler set.
 type API struct {
-	traces     store.TraceReader
-	rollups    store.RollupReader
-	monitors   store.MonitorStore
-	monitorEnv monitor.Env
-	runs       store.RunStore
-	results    store.ResultStore
-	summaries  SummaryReader
-	runNow     func(ctx context.Context, monitor string, windowStart, windowEnd *time.Time) (model.Run, error)
-	alerts     store.AlertStore
-	acks       store.AlertAcks
-	silences   store.Silences
-	channels   func() []ChannelInfo
-	testChan   func(ctx context.Context, name string) error
-	testChanTo func(ctx context.Context, name string, to []string) error
-	ready      func(ctx context.Context) error
-	now        func() time.Time
-	timeout    time.Duration
-	log        *slog.Logger
+	traces      store.TraceReader
+	rollups     store.RollupReader
+	monitors    store.MonitorStore
+	monitorEnv  monitor.Env
+	runs        store.RunStore
+	results     store.ResultStore
+	summaries   SummaryReader
+	runNow      func(ctx context.Context, monitor string, windowStart, windowEnd *time.Time) (model.Run, error)
+	alerts      store.AlertStore
+	acks        store.AlertAcks
+	silences    store.Silences
+	channels    func() []ChannelInfo
+	testChan    func(ctx context.Context, name string) error
+	testChanTo  func(ctx context.Context, name string, to []string) error
+	ready       func(ctx context.Context) error
+	keys        store.APIKeys
+	keysChanged func()
+	recipients  func(ctx context.Context, addrs []string) error
+	testLimit   *intervalLimit
+	now         func() time.Time
+	timeout     time.Duration
+	log         *slog.Logger
 }
 
 // New returns an API; register its routes with RegisterHTTP.
@@ -131,24 +149,27 @@ func New(opts Options, logger *slog.Logger) *API {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	a := &API{
-		traces:     opts.Traces,
-		rollups:    opts.Rollups,
-		monitors:   opts.Monitors,
-		monitorEnv: opts.MonitorEnv,
-		runs:       opts.Runs,
-		results:    opts.Results,
-		summaries:  opts.Summaries,
-		runNow:     opts.RunNow,
-		alerts:     opts.Alerts,
-		acks:       opts.Acks,
-		silences:   opts.Silences,
-		channels:   opts.Channels,
-		testChan:   opts.TestChannel,
-		testChanTo: opts.TestChannelTo,
-		ready:      opts.Ready,
-		now:        opts.Now,
-		timeout:    opts.QueryTimeout,
-		log:        logger.With("component", "api"),
+		traces:      opts.Traces,
+		rollups:     opts.Rollups,
+		monitors:    opts.Monitors,
+		monitorEnv:  opts.MonitorEnv,
+		runs:        opts.Runs,
+		results:     opts.Results,
+		summaries:   opts.Summaries,
+		runNow:      opts.RunNow,
+		alerts:      opts.Alerts,
+		acks:        opts.Acks,
+		silences:    opts.Silences,
+		channels:    opts.Channels,
+		testChan:    opts.TestChannel,
+		testChanTo:  opts.TestChannelTo,
+		ready:       opts.Ready,
+		keys:        opts.Keys,
+		keysChanged: opts.KeysChanged,
+		recipients:  opts.CheckRecipients,
+		now:         opts.Now,
+		timeout:     opts.QueryTimeout,
+		log:         logger.With("component", "api"),
 	}
 	if a.now == nil {
 		a.now = time.Now
@@ -156,6 +177,7 @@ func New(opts Options, logger *slog.Logger) *API {
 	if a.timeout <= 0 {
 		a.timeout = DefaultQueryTimeout
 	}
+	a.testLimit = newIntervalLimit(opts.ChannelTestInterval)
 	return a
 }
 
@@ -226,6 +248,11 @@ func (a *API) routes() []route {
 		get(Prefix+"channels", a.listChannels),
 		{pattern: Prefix + "channels/{name}/test", methods: []method{{http.MethodPost, a.testChannel}}},
 		get(Prefix+"openapi.json", a.openAPI),
+		{pattern: Prefix + "keys", methods: []method{
+			{http.MethodGet, a.listKeys},
+			{http.MethodPost, a.createKey},
+		}},
+		{pattern: Prefix + "keys/{id}", methods: []method{{http.MethodDelete, a.revokeKey}}},
 	}
 }
 
@@ -286,7 +313,9 @@ func (a *API) listTraces(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return fmt.Errorf("list traces: %w", err)
 	}
-	a.writeJSON(w, r, toTraceList(page.Traces, page.NextCursor))
+	list := toTraceList(page.Traces, page.NextCursor)
+	boundList(&list)
+	a.writeJSON(w, r, list)
 	return nil
 }
 
@@ -323,25 +352,39 @@ func (a *API) getTrace(w http.ResponseWriter, r *http.Request) error {
 		}
 		addEvaluations(&out, evals)
 	}
+	boundDetail(&out)
 	a.writeJSON(w, r, out)
 	return nil
 }
 
-// listServices serves GET /api/v1/services.
+// listServices serves GET /api/v1/services: a page of at most limit
+// (default and most store.MaxLimit) services, by service and deployment,
+// with a next_cursor while there are more.
 func (a *API) listServices(w http.ResponseWriter, r *http.Request) error {
-	if _, err := queryValues(r.URL.RawQuery, nil); err != nil {
+	vals, err := queryValues(r.URL.RawQuery, []string{"limit", "cursor"})
+	if err != nil {
 		return err
+	}
+	q := store.ServiceQuery{Limit: store.MaxLimit, Cursor: vals["cursor"]}
+	if v, ok := vals["limit"]; ok {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > store.MaxLimit {
+			return invalidParam("limit", v, fmt.Sprintf("must be an integer between 1 and %d", store.MaxLimit))
+		}
+		q.Limit = n
 	}
 	ctx, cancel, err := a.begin(r)
 	if err != nil {
 		return err
 	}
 	defer cancel()
-	infos, err := a.traces.ListServices(ctx)
+	page, err := a.traces.ServicesPage(ctx, q)
 	if err != nil {
 		return fmt.Errorf("list services: %w", err)
 	}
-	a.writeJSON(w, r, toServices(infos))
+	out := toServices(page.Services)
+	out.NextCursor = page.NextCursor
+	a.writeJSON(w, r, out)
 	return nil
 }
 

@@ -281,7 +281,9 @@ func TestErrors(t *testing.T) {
 		{"trace unknown", "GET", "/api/v1/traces/0123456789abcdef0123456789abcdef", 404, `trace 0123456789abcdef0123456789abcdef not found`},
 		{"trace unknown uppercase", "GET", "/api/v1/traces/0123456789ABCDEF0123456789ABCDEF", 404, `trace 0123456789abcdef0123456789abcdef not found`},
 		{"trace with parameter", "GET", "/api/v1/traces/" + apitest.RAGTraceID + "?pretty=1", 400, `unknown query parameter "pretty": this endpoint takes no query parameters`},
-		{"services with parameter", "GET", "/api/v1/services?service=x", 400, `unknown query parameter "service": this endpoint takes no query parameters`},
+		{"services with parameter", "GET", "/api/v1/services?service=x", 400, `unknown query parameter "service" (allowed: limit, cursor)`},
+		{"services with a bad limit", "GET", "/api/v1/services?limit=0", 400, `invalid "limit": must be an integer between 1 and 1000, got "0"`},
+		{"services with a foreign cursor", "GET", "/api/v1/services?cursor=%21%21", 400, `invalid "cursor": not a cursor this server issued for this query; start again without it`},
 		{"openapi with parameter", "GET", "/api/v1/openapi.json?v=2", 400, `unknown query parameter "v": this endpoint takes no query parameters`},
 
 		{"unknown endpoint", "GET", "/api/v1/nope", 404, `no such endpoint: /api/v1/nope (the API is described at /api/v1/openapi.json)`},
@@ -339,6 +341,9 @@ func (f failingReader) GetTrace(context.Context, string) (model.TraceDetail, err
 func (f failingReader) ListServices(context.Context) ([]model.ServiceInfo, error) {
 	return nil, f.err
 }
+func (f failingReader) ServicesPage(context.Context, store.ServiceQuery) (store.ServicePage, error) {
+	return store.ServicePage{}, f.err
+}
 
 // waitingReader blocks each read until its context ends and returns the
 // context's error, to exercise timeouts without timing anything.
@@ -355,6 +360,10 @@ func (waitingReader) GetTrace(ctx context.Context, _ string) (model.TraceDetail,
 func (waitingReader) ListServices(ctx context.Context) ([]model.ServiceInfo, error) {
 	<-ctx.Done()
 	return nil, ctx.Err()
+}
+func (waitingReader) ServicesPage(ctx context.Context, _ store.ServiceQuery) (store.ServicePage, error) {
+	<-ctx.Done()
+	return store.ServicePage{}, ctx.Err()
 }
 
 // syncBuffer is a log destination safe for concurrent handlers.

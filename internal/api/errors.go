@@ -62,6 +62,8 @@ func (e *notReadyError) Unwrap() error { return e.err }
 // a body of another media type 415; a body over the limit 413; a stale
 // If-Match 409.
 //
+// A monitor that would go beyond monitors.max_monitors is 409, saying so.
+//
 // Test notifications: a channel that is not configured is 404; one that
 // did not take the notification 502, with its error (URLs cut to scheme
 // and host).
@@ -73,6 +75,7 @@ func statusOf(err error) (int, string) {
 		nr *notReadyError
 		ve *monitor.ValidationError
 		mb *http.MaxBytesError
+		le *monitor.LimitError
 	)
 	switch {
 	case errors.As(err, &se):
@@ -87,6 +90,8 @@ func statusOf(err error) (int, string) {
 		return http.StatusBadRequest, re.msg
 	case errors.As(err, &ve):
 		return http.StatusUnprocessableEntity, invalidMonitorMessage(ve)
+	case errors.As(err, &le):
+		return http.StatusConflict, le.Error()
 	case errors.As(err, &mb):
 		return http.StatusRequestEntityTooLarge, fmt.Sprintf("request body too large: at most %s", byteSize(mb.Limit))
 	case errors.Is(err, store.ErrInvalidCursor):
@@ -95,6 +100,8 @@ func statusOf(err error) (int, string) {
 		return http.StatusConflict, "conflict: the resource changed meanwhile; read it again and retry"
 	case errors.Is(err, store.ErrNotFound):
 		return http.StatusNotFound, "not found"
+	case errors.Is(err, store.ErrUnwritable):
+		return http.StatusServiceUnavailable, "the store cannot write now (disk full, I/O error or read-only); retry later"
 	case errors.As(err, &nr):
 		return http.StatusServiceUnavailable, nr.Error()
 	case errors.Is(err, errNoStore):
@@ -111,6 +118,8 @@ func statusOf(err error) (int, string) {
 		return http.StatusServiceUnavailable, "server not ready: " + errNoAlerts.Error()
 	case errors.Is(err, errNoNotifier):
 		return http.StatusServiceUnavailable, errNoNotifier.Error()
+	case errors.Is(err, errNoKeys):
+		return http.StatusServiceUnavailable, "server not ready: " + errNoKeys.Error()
 	case errors.Is(err, store.ErrClosed):
 		return http.StatusServiceUnavailable, "server not ready: the store is closed (shutting down)"
 	case errors.Is(err, context.DeadlineExceeded):

@@ -124,6 +124,11 @@ func (a *API) putMonitor(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return asValidationError(err)
 	}
+	if a.recipients != nil && len(loaded.Monitor.Notify.Emails) > 0 {
+		if err := a.recipients(r.Context(), loaded.Monitor.Notify.Emails); err != nil {
+			return &monitor.ValidationError{Problems: []monitor.Problem{{Path: "notify.emails", Message: err.Error()}}}
+		}
+	}
 	if got := loaded.Monitor.Name; got != name {
 		return &requestError{fmt.Sprintf("the monitor file is named %q but the path names %q: they must be the same (send it to %smonitors/%s, or change its name)", clip(got), name, Prefix, clip(got))}
 	}

@@ -151,6 +151,11 @@ type TraceDetail struct {
 	Context    []Document  `json:"context"`
 	Spans      []Span      `json:"spans"`
 	Logs       []LogRecord `json:"logs"`
+	// SpansTruncated and LogsTruncated say that spans (log records) were
+	// left out to keep the answer within its size bound (about 16 MiB);
+	// span_count counts them all.
+	SpansTruncated bool `json:"spans_truncated"`
+	LogsTruncated  bool `json:"logs_truncated"`
 }
 
 // Document is one retrieved context document.
@@ -231,6 +236,9 @@ type Span struct {
 	DroppedAttributesCount uint32         `json:"dropped_attributes_count"`
 	DroppedEventsCount     uint32         `json:"dropped_events_count"`
 	DroppedLinksCount      uint32         `json:"dropped_links_count"`
+	// Truncated says that strings of this span were cut to 64 KiB in
+	// this answer (each ends with "…[truncated N bytes]").
+	Truncated bool `json:"truncated"`
 }
 
 // Message is one chat message.
@@ -286,11 +294,15 @@ type LogRecord struct {
 	Attributes   map[string]any `json:"attributes"`
 	Resource     map[string]any `json:"resource"`
 	Scope        Scope          `json:"scope"`
+	// Truncated says that strings of this record were cut in this answer.
+	Truncated bool `json:"truncated"`
 }
 
 // ServiceList is the body of GET /api/v1/services.
 type ServiceList struct {
 	Services []Service `json:"services"`
+	// NextCursor continues the listing (?cursor=); empty on the last page.
+	NextCursor string `json:"next_cursor"`
 }
 
 // Service is one service and deployment seen in the data.

@@ -22,13 +22,16 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/flowwatch/flowwatch/internal/api"
+	"github.com/flowwatch/flowwatch/internal/auth"
 	"github.com/flowwatch/flowwatch/internal/config"
 	"github.com/flowwatch/flowwatch/internal/eval"
 	"github.com/flowwatch/flowwatch/internal/ingest"
+	"github.com/flowwatch/flowwatch/internal/model"
 	"github.com/flowwatch/flowwatch/internal/monitor"
 	"github.com/flowwatch/flowwatch/internal/normalize"
 	"github.com/flowwatch/flowwatch/internal/notify"
 	"github.com/flowwatch/flowwatch/internal/pipeline"
+	"github.com/flowwatch/flowwatch/internal/redact"
 	"github.com/flowwatch/flowwatch/internal/rollup"
 	"github.com/flowwatch/flowwatch/internal/server"
 	"github.com/flowwatch/flowwatch/internal/store"
@@ -44,6 +47,7 @@ type App struct {
 	cfg       config.Config
 	log       *slog.Logger
 	store     *sqlite.Store
+	monitors  *monitor.Limited // the store's monitors, within monitors.max_monitors
 	server    *server.Server
 	scheduler *monitor.Scheduler
 	// stopScheduler ends the scheduler's context; schedulerDone is closed
@@ -90,6 +94,9 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 		if monitorFiles, err = readMonitorsDir(cfg.MonitorsDir, monitorEnv); err != nil {
 			return nil, err
 		}
+		if err := checkMonitorFileRecipients(cfg, monitorFiles); err != nil {
+			return nil, err
+		}
 	}
 	dbPath := cfg.SQLitePath()
 	if err := os.MkdirAll(filepath.Dir(dbPath), 0o750); err != nil {
@@ -99,7 +106,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 	if err != nil {
 		return nil, fmt.Errorf("pricing: %w", err)
 	}
-	deriver := normalize.Deriver{Prices: prices}
+	deriver := normalize.Deriver{Prices: prices, MaxTextBytes: cfg.Ingest.MaxAttributeValueBytes}
 	metrics, err := rollup.NewMetrics(rollup.MetricsOptions{}, logger)
 	if err != nil {
 		return nil, err
@@ -117,6 +124,16 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 		return nil, fmt.Errorf("open store %s: %w", dbPath, err)
 	}
 	a := &App{cfg: cfg, log: logger.With("component", "app"), store: st, monitorFiles: monitorFiles}
+	// Who may do what (auth.go): API keys, checked on every request.
+	authn, err := auth.New(auth.Options{Keys: st, Mode: cfg.Auth, Loopback: isLoopback(cfg.HTTP.Address) && isLoopback(cfg.GRPC.Address),
+		SecureCookies: secureCookies(cfg)}, logger)
+	if err == nil {
+		err = checkStartAuth(ctx, cfg, authn)
+	}
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
 
 	// Quality monitors: one judge per connection (its limits hold across
 	// monitors), the run engine and the scheduler.
@@ -141,23 +158,40 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 		st.Close()
 		return nil, err
 	}
-	a.scheduler, err = monitor.NewScheduler(monitor.SchedulerOptions{Store: st, Execute: engine.Run, Alerts: alertDecider(groupTiming(cfg), logger)}, logger)
+	a.monitors = &monitor.Limited{MonitorStore: st, Max: cfg.Monitors.MaxMonitors}
+	a.scheduler, err = monitor.NewScheduler(monitor.SchedulerOptions{Store: st, Execute: engine.Run, Alerts: alertDecider(groupTiming(cfg), logger),
+		MaxConcurrent: cfg.Monitors.MaxConcurrentRuns}, logger)
 	if err != nil {
 		st.Close()
 		return nil, err
 	}
 
-	pl, err := pipeline.New(pipeline.Options{Writer: st, Deriver: deriver}, logger)
+	// Redaction rewrites each batch before it is normalized, so that
+	// nothing stored, shown or judged holds what it removed.
+	var rd *redact.Redactor
+	var redactor pipeline.Redactor
+	if o := cfg.Redaction.Options(); o.Enabled() {
+		if rd, err = redact.New(o, logger); err != nil {
+			st.Close()
+			return nil, fmt.Errorf("redaction: %w", err)
+		}
+		redactor = rd
+	}
+	pl, err := pipeline.New(pipeline.Options{Writer: st, Deriver: deriver, Redactor: redactor,
+		Limits: normalize.Limits{MaxValueBytes: cfg.Ingest.MaxAttributeValueBytes}}, logger)
 	if err != nil {
 		st.Close()
 		return nil, err
 	}
-	rcv, err := ingest.New(ingest.Options{Consumer: pl, MaxBodyBytes: cfg.HTTP.MaxBodyBytes}, logger)
-	if err != nil {
-		st.Close()
-		return nil, err
-	}
+	// A request takes an admission slot only once its body is in (the
+	// receiver reads it first, within body_timeout and body_memory_bytes).
 	adm := server.NewAdmission(cfg.Ingest.MaxInFlight, time.Duration(cfg.Ingest.QueueTimeout), time.Second)
+	rcv, err := ingest.New(ingest.Options{Consumer: pl, Gate: adm, MaxBodyBytes: cfg.HTTP.MaxBodyBytes,
+		BodyTimeout: time.Duration(cfg.Ingest.BodyTimeout), BodyMemoryBytes: cfg.Ingest.BodyMemoryBytes}, logger)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
 
 	health := rollup.NewHealth(rollup.HealthOptions{
 		Ingest: func() rollup.IngestStats {
@@ -166,15 +200,17 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 				SpansAccepted: s.AcceptedSpans, SpansRejected: s.RejectedSpans, SpansRefused: s.RefusedSpans,
 				LogRecordsAccepted: s.AcceptedLogRecords, LogRecordsRejected: s.RejectedLogRecords,
 				LogRecordsRefused: s.RefusedLogRecords, RepairedStrings: s.RepairedStrings,
+				TruncatedValues: pl.Truncated(), BodyMemoryBytes: bodyMemory(rcv),
 				RefusedRequests: rollup.RefusedRequests{
 					MethodNotAllowed: s.Refused.MethodNotAllowed, UnsupportedMediaType: s.Refused.UnsupportedMediaType,
-					TooLarge: s.Refused.TooLarge, BadData: s.Refused.BadData, Overloaded: s.Refused.Overloaded,
+					TooLarge: s.Refused.TooLarge, BadData: s.Refused.BadData, Timeout: s.Refused.Timeout, Overloaded: s.Refused.Overloaded,
 					Unavailable: s.Refused.Unavailable, Internal: s.Refused.Internal,
 					AtCapacity: adm.Refused(),
 				},
 			}
 		},
 		InFlight: adm.InFlight,
+		Screened: pl.Screened,
 		Queue:    st.WriteQueue,
 	})
 	reg := prometheus.NewRegistry()
@@ -182,6 +218,9 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	reg.MustRegister(newAlertCollector(st))
+	if rd != nil {
+		reg.MustRegister(rd.Collector())
+	}
 
 	// Alerts: the channels of the configuration and the outbox's sender.
 	chans, err := buildChannels(cfg, logger)
@@ -201,12 +240,12 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 	rcv.RegisterHTTP(otlp)
 	mux := http.NewServeMux()
 	for _, p := range ingest.Prefixes() {
-		mux.Handle(p+"/v1/", adm.HTTP(otlp))
+		mux.Handle(p+"/v1/", otlp)
 	}
 	api.New(api.Options{
 		Traces:     st,
 		Rollups:    st,
-		Monitors:   st,
+		Monitors:   a.monitors,
 		MonitorEnv: monitorEnv,
 		Runs:       st,
 		Results:    st,
@@ -230,8 +269,13 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 			}
 			return err
 		},
-		Ready: a.Ready,
+		Ready:               a.Ready,
+		Keys:                st,
+		KeysChanged:         authn.Invalidate,
+		CheckRecipients:     recipientCheck(cfg, authn),
+		ChannelTestInterval: api.DefaultChannelTestInterval,
 	}, logger).RegisterHTTP(mux)
+	authn.RegisterHTTP(mux)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{
 		EnableOpenMetrics:   true,
 		ErrorLog:            slog.NewLogLogger(logger.Handler(), slog.LevelError),
@@ -242,7 +286,13 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		if err := a.Ready(r.Context()); err != nil {
+		err := a.Ready(r.Context())
+		if err == nil {
+			// Not ready while the store cannot write (disk full, read-only):
+			// exports would fail. Reads still work, so only readiness says so.
+			err = a.store.Writable(r.Context())
+		}
+		if err != nil {
 			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "error": err.Error()})
 			return
 		}
@@ -273,17 +323,24 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 	dash.RegisterHTTP(mux)
 
 	gopts := append(ingest.GRPCServerOptions(cfg.GRPCMaxRecvBytes()),
-		grpc.ChainUnaryInterceptor(adm.UnaryInterceptor()))
+		grpc.ChainUnaryInterceptor(authn.UnaryInterceptor(model.ScopeIngest), adm.UnaryInterceptor()),
+		grpc.ChainStreamInterceptor(authn.StreamInterceptor(model.ScopeIngest)))
 	gs := grpc.NewServer(gopts...)
 	rcv.RegisterGRPC(gs)
 
 	a.server = server.New(server.Options{
 		HTTPAddress: cfg.HTTP.Address,
 		GRPCAddress: cfg.GRPC.Address,
-		Handler:     mux,
+		Handler:     guard(cfg, authn, mux),
 		GRPC:        gs,
 	}, logger)
 	return a, nil
+}
+
+// bodyMemory is the memory held by OTLP/HTTP bodies now.
+func bodyMemory(r *ingest.Receiver) int64 {
+	used, _ := r.BodyMemory()
+	return used
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
@@ -297,8 +354,16 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 // the scheduler, so that neither the API nor a run sees the store without
 // them.
 func (a *App) Start(ctx context.Context) error {
-	if err := applyMonitorFiles(ctx, a.store, a.monitorFiles, a.log); err != nil {
+	if err := applyMonitorFiles(ctx, a.monitors, a.monitorFiles, a.log); err != nil {
 		return err
+	}
+	// The data directory is locked to this process: a run found running
+	// was left by a flowwatch that is gone, and is taken up at once
+	// rather than when its lease runs out.
+	if n, err := a.store.ExpireLeases(ctx); err != nil {
+		return err
+	} else if n > 0 {
+		a.log.Info("runs_taken_over", "runs", n)
 	}
 	if err := a.server.Start(ctx); err != nil {
 		return err

@@ -167,6 +167,9 @@ type serviceLister interface {
 // targetWarning says when no trace of a monitor's target has been
 // received (monitor.TargetWarning), if st can list the services seen.
 func targetWarning(ctx context.Context, st store.MonitorStore, m model.Monitor, log *slog.Logger) string {
+	if l, ok := st.(*monitor.Limited); ok {
+		st = l.MonitorStore
+	}
 	sl, ok := st.(serviceLister)
 	if !ok {
 		return ""

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"syscall"
 	"time"
@@ -54,8 +55,39 @@ func newAPIClient(server string, timeout time.Duration) (*apiClient, error) {
 	}
 	return &apiClient{
 		base: strings.TrimRight(u.String(), "/"),
-		http: &http.Client{Timeout: timeout},
+		http: &http.Client{Timeout: timeout, Transport: keyTransport{
+			key: strings.TrimSpace(os.Getenv(apiKeyEnv)), host: u.Host, next: http.DefaultTransport}},
 	}, nil
+}
+
+// apiKeyEnv holds the API key the commands send (flowwatch keys create).
+const apiKeyEnv = "FLOWWATCH_API_KEY"
+
+// keyTransport adds the API key to requests to the server's own host
+// (never to another host a redirect may lead to).
+type keyTransport struct {
+	key, host string
+	next      http.RoundTripper
+}
+
+func (t keyTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if t.key == "" || r.URL.Host != t.host || r.Header.Get("Authorization") != "" {
+		return t.next.RoundTrip(r)
+	}
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+t.key)
+	return t.next.RoundTrip(r)
+}
+
+// keyHint explains a refusal for want of a key (401) or scope (403).
+func keyHint(status int) string {
+	switch status {
+	case http.StatusUnauthorized:
+		return " (set " + apiKeyEnv + " to a key of this server: flowwatch keys create)"
+	case http.StatusForbidden:
+		return " (" + apiKeyEnv + " holds a key without the scope this needs)"
+	}
+	return ""
 }
 
 // get fetches an API path (relative to /api/v1/) and returns the body of a
@@ -93,7 +125,7 @@ func (c *apiClient) get(ctx context.Context, path string, query url.Values) ([]b
 	if json.Unmarshal(body, &e) != nil || e.Error == nil {
 		return nil, fmt.Errorf("the server at %s answered %s to GET /api/v1/%s; is it a flowwatch server?", c.base, res.Status, path)
 	}
-	msg := errors.New(*e.Error)
+	msg := errors.New(*e.Error + keyHint(res.StatusCode))
 	switch res.StatusCode {
 	case http.StatusNotFound:
 		return nil, exitError{code: ExitNotFound, err: msg}

@@ -527,7 +527,7 @@ func answerError(c *apiClient, method, path string, status int, body []byte) err
 	if json.Unmarshal(body, &e) != nil || e.Error == nil {
 		return fmt.Errorf("the server at %s answered %d %s to %s /api/v1/%s; is it a flowwatch server?", c.base, status, http.StatusText(status), method, path)
 	}
-	msg := errors.New(*e.Error)
+	msg := errors.New(*e.Error + keyHint(status))
 	switch status {
 	case http.StatusNotFound:
 		return exitError{code: ExitNotFound, err: msg}

@@ -71,5 +71,6 @@ http://127.0.0.1:4318 (HTTP) or 127.0.0.1:4317 (gRPC).`,
 	root.AddCommand(newVersionCmd(), newServeCmd(), newTracesCmd(), newMetricsCmd(), newMonitorCmd(), newAlertsCmd(), newBenchCmd(), newDemoCmd())
 	root.AddCommand(newHealthcheckCmd())
 	root.AddCommand(newRunsCmd())
+	root.AddCommand(newKeysCmd())
 	return root
 }

@@ -32,6 +32,10 @@ Settings come from, in increasing precedence: built-in defaults, the config
 file (--config or FLOWWATCH_CONFIG), FLOWWATCH_* environment variables, and
 these flags. See docs/configuration.md for every key.
 
+On loopback no API key is needed until one is created; listening on any other
+address needs one ('flowwatch keys create', before starting) or auth: none.
+See docs/security.md.
+
 Environment variables: ` + strings.Join(config.EnvNames(), ", ") + `.`,
 		Args: cobra.NoArgs,
 		Example: `  flowwatch serve

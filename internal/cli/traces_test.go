@@ -233,6 +233,9 @@ func (failingReader) GetTrace(context.Context, string) (model.TraceDetail, error
 func (failingReader) ListServices(context.Context) ([]model.ServiceInfo, error) {
 	return nil, fmt.Errorf("boom")
 }
+func (failingReader) ServicesPage(context.Context, store.ServiceQuery) (store.ServicePage, error) {
+	return store.ServicePage{}, fmt.Errorf("boom")
+}
 
 // TestServerTrouble covers the ways talking to the server can fail.
 func TestServerTrouble(t *testing.T) {

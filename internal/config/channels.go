@@ -327,6 +327,10 @@ type Notifications struct {
 	// doubles it (with jitter) up to MaxBackoff.
 	InitialBackoff Duration `yaml:"initial_backoff"`
 	MaxBackoff     Duration `yaml:"max_backoff"`
+	// AllowedRecipients are the e-mail addresses ("ops@example.com") and
+	// domains ("@example.com") that monitors' notify.emails and test
+	// e-mails may name (recipients.go).
+	AllowedRecipients []string `yaml:"allowed_recipients"`
 }
 
 // LookupFunc reads an environment variable (os.LookupEnv).

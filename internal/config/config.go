@@ -42,6 +42,8 @@ type Config struct {
 	// directory of the config file; set otherwise (environment, code) it
 	// is relative to the working directory.
 	MonitorsDir string `yaml:"monitors_dir"`
+	// Monitors bounds the monitors and their runs.
+	Monitors Monitors `yaml:"monitors"`
 	// SMTP is the mail server e-mail notifications go through; nil when
 	// not configured (then no e-mail can be sent).
 	SMTP *SMTP `yaml:"smtp"`
@@ -51,6 +53,13 @@ type Config struct {
 	// Notifications bounds how long and how often a notification is
 	// retried.
 	Notifications Notifications `yaml:"notifications"`
+	// Redaction removes secrets and personal data at ingest (see
+	// redaction.go); off unless configured.
+	Redaction Redaction `yaml:"redaction"`
+	// Auth is auto (default: API keys are required once one has been created, and
+	// always beyond loopback), keys (always required) or none (never
+	// checked: a trusted network). See docs/security.md.
+	Auth string `yaml:"auth"`
 
 	// Source, set by Load, says where each key was written so that
 	// Validate's problems name the file, line and column; nil otherwise.
@@ -112,6 +121,10 @@ type HTTPConfig struct {
 	// Pprof serves Go's profiling endpoints under /debug/pprof/ (off by
 	// default: they reveal internals and cost CPU when used).
 	Pprof bool `yaml:"pprof"`
+	// AllowedHosts are host names, besides IP addresses, localhost and
+	// the hosts of public_url and address, that requests may name in
+	// their Host header (DNS rebinding defence).
+	AllowedHosts []string `yaml:"allowed_hosts"`
 }
 
 // GRPCConfig is the OTLP/gRPC listener.
@@ -142,6 +155,33 @@ type Ingest struct {
 	MaxInFlight int `yaml:"max_in_flight"`
 	// QueueTimeout is how long an export waits for a slot.
 	QueueTimeout Duration `yaml:"queue_timeout"`
+	// BodyTimeout is how long an OTLP/HTTP body has to arrive once its
+	// headers are in; a slower body gets 408. A slot is taken only once
+	// the body is in.
+	BodyTimeout Duration `yaml:"body_timeout"`
+	// BodyMemoryBytes bounds the OTLP/HTTP bodies held in memory at once
+	// while they are read and decoded; beyond it exports get 429.
+	BodyMemoryBytes int64 `yaml:"body_memory_bytes"`
+	// MaxAttributeValueBytes caps each stored string value (attribute
+	// values, elements of arrays, log bodies, status messages); longer
+	// ones are cut and end with a truncation marker.
+	MaxAttributeValueBytes int `yaml:"max_attribute_value_bytes"`
+}
+
+// Defaults of the monitors section.
+const (
+	DefaultMaxMonitors       = 500
+	DefaultMaxConcurrentRuns = 4
+)
+
+// Monitors bounds quality monitors.
+type Monitors struct {
+	// MaxMonitors is how many monitors the server holds at most
+	// (default 500); applying one more is refused.
+	MaxMonitors int `yaml:"max_monitors"`
+	// MaxConcurrentRuns is how many runs execute at once (default 4);
+	// more wait in the queue.
+	MaxConcurrentRuns int `yaml:"max_concurrent_runs"`
 }
 
 // Log configures flowwatch's own logs.
@@ -183,13 +223,14 @@ func Default() Config {
 		},
 		GRPC:    GRPCConfig{Address: "127.0.0.1:4317"},
 		Storage: Storage{SQLite: SQLite{Path: "flowwatch.db", Synchronous: "normal"}},
-		Ingest:  Ingest{MaxInFlight: 16, QueueTimeout: Duration(2 * time.Second)},
+		Ingest:  Ingest{MaxInFlight: 16, QueueTimeout: Duration(2 * time.Second), BodyTimeout: Duration(10 * time.Second), BodyMemoryBytes: 256 << 20, MaxAttributeValueBytes: 64 << 10},
 		Log:     Log{Level: "info", Format: "text"},
 		Notifications: Notifications{
 			GiveUpAfter:    Duration(DefaultGiveUpAfter),
 			InitialBackoff: Duration(DefaultInitialBackoff),
 			MaxBackoff:     Duration(DefaultMaxBackoff),
 		},
+		Monitors: Monitors{MaxMonitors: DefaultMaxMonitors, MaxConcurrentRuns: DefaultMaxConcurrentRuns},
 	}
 }
 
@@ -281,9 +322,35 @@ var envKeys = []struct {
 		c.Ingest.QueueTimeout = Duration(d)
 		return err
 	}},
+	{"INGEST_BODY_TIMEOUT", "ingest.body_timeout", func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		c.Ingest.BodyTimeout = Duration(d)
+		return err
+	}},
+	{"INGEST_BODY_MEMORY_BYTES", "ingest.body_memory_bytes", func(c *Config, v string) error { return setInt64(&c.Ingest.BodyMemoryBytes, v) }},
+	{"INGEST_MAX_ATTRIBUTE_VALUE_BYTES", "ingest.max_attribute_value_bytes", func(c *Config, v string) error {
+		var n int64
+		err := setInt64(&n, v)
+		c.Ingest.MaxAttributeValueBytes = int(n)
+		return err
+	}},
 	{"LOG_LEVEL", "log.level", func(c *Config, v string) error { c.Log.Level = v; return nil }},
 	{"LOG_FORMAT", "log.format", func(c *Config, v string) error { c.Log.Format = v; return nil }},
 	{"MONITORS_DIR", "monitors_dir", func(c *Config, v string) error { c.MonitorsDir = v; return nil }},
+	{"MONITORS_MAX_MONITORS", "monitors.max_monitors", func(c *Config, v string) error {
+		var n int64
+		err := setInt64(&n, v)
+		c.Monitors.MaxMonitors = int(n)
+		return err
+	}},
+	{"MONITORS_MAX_CONCURRENT_RUNS", "monitors.max_concurrent_runs", func(c *Config, v string) error {
+		var n int64
+		err := setInt64(&n, v)
+		c.Monitors.MaxConcurrentRuns = int(n)
+		return err
+	}},
+	{"REDACTION_DETECTORS", "redaction.detectors", setDetectors},
+	{"AUTH", "auth", func(c *Config, v string) error { c.Auth = v; return nil }},
 }
 
 // EnvNames lists the environment variables ApplyEnv reads.
@@ -380,6 +447,21 @@ func (c *Config) validate() []error {
 	if q := time.Duration(c.Ingest.QueueTimeout); q < 0 || q > time.Minute {
 		add("ingest.queue_timeout", "must be between 0s and 1m, got %s", q)
 	}
+	if d := time.Duration(c.Ingest.BodyTimeout); d < 100*time.Millisecond || d > 10*time.Minute {
+		add("ingest.body_timeout", "must be between 100ms and 10m, got %s", d)
+	}
+	if n := c.Ingest.BodyMemoryBytes; n < c.HTTP.MaxBodyBytes || n > 64<<30 {
+		add("ingest.body_memory_bytes", "must be between http.max_body_bytes (%d) and %d, got %d", c.HTTP.MaxBodyBytes, int64(64<<30), n)
+	}
+	if n := c.Ingest.MaxAttributeValueBytes; n < 1<<10 || n > 64<<20 {
+		add("ingest.max_attribute_value_bytes", "must be between %d and %d, got %d", 1<<10, 64<<20, n)
+	}
+	if n := c.Monitors.MaxMonitors; n < 1 || n > 100000 {
+		add("monitors.max_monitors", "must be between 1 and 100000, got %d", n)
+	}
+	if n := c.Monitors.MaxConcurrentRuns; n < 1 || n > 256 {
+		add("monitors.max_concurrent_runs", "must be between 1 and 256, got %d", n)
+	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
@@ -390,6 +472,22 @@ func (c *Config) validate() []error {
 	default:
 		add("log.format", "must be text or json, got %q", c.Log.Format)
 	}
+	switch c.Auth {
+	case "", "auto", "keys", "none":
+	default:
+		add("auth", "must be auto, keys or none, got %q", c.Auth)
+	}
+	for i, h := range c.HTTP.AllowedHosts {
+		if strings.TrimSpace(h) == "" || strings.ContainsAny(h, "/ :@") {
+			add(fmt.Sprintf("http.allowed_hosts[%d]", i), "%q is not a host name (no scheme, port or path)", h)
+		}
+	}
+	for i, r := range c.Notifications.AllowedRecipients {
+		if !validRecipientRule(r) {
+			add(fmt.Sprintf("notifications.allowed_recipients[%d]", i), "%q is neither an e-mail address nor @domain", r)
+		}
+	}
+	errs = append(errs, c.Redaction.validate()...)
 	if c.MonitorsDir != "" && strings.TrimSpace(c.MonitorsDir) == "" {
 		add("monitors_dir", "must not be blank: a directory of monitor files, or leave it out")
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"os"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -74,21 +75,32 @@ func TestReadAtMost(t *testing.T) {
 		src     io.Reader
 		limit   int64
 		hint    int64
+		budget  int64 // 0: no budget
 		wantLen int
 		wantErr error
 	}{
-		{"exact hint", bytes.NewReader(data), 1 << 20, int64(len(data)), len(data), nil},
-		{"no hint", bytes.NewReader(data), 1 << 20, 0, len(data), nil},
-		{"wrong hint", bytes.NewReader(data), 1 << 20, 10, len(data), nil},
-		{"one byte reads", iotest.OneByteReader(bytes.NewReader(data[:5000])), 1 << 20, 0, 5000, nil},
-		{"exactly the limit", bytes.NewReader(data), int64(len(data)), 0, len(data), nil},
-		{"one over the limit", bytes.NewReader(data), int64(len(data)) - 1, 0, 0, errTooLarge},
-		{"hint over the limit", bytes.NewReader(data), 1000, int64(len(data)), 0, errTooLarge},
-		{"empty", bytes.NewReader(nil), 1000, 0, 0, nil},
-		{"read error", iotest.ErrReader(io.ErrUnexpectedEOF), 1000, 0, 0, io.ErrUnexpectedEOF},
+		{"exact hint", bytes.NewReader(data), 1 << 20, int64(len(data)), 0, len(data), nil},
+		{"no hint", bytes.NewReader(data), 1 << 20, 0, 0, len(data), nil},
+		{"wrong hint", bytes.NewReader(data), 1 << 20, 10, 0, len(data), nil},
+		{"one byte reads", iotest.OneByteReader(bytes.NewReader(data[:5000])), 1 << 20, 0, 0, 5000, nil},
+		{"exactly the limit", bytes.NewReader(data), int64(len(data)), 0, 0, len(data), nil},
+		{"one over the limit", bytes.NewReader(data), int64(len(data)) - 1, 0, 0, 0, errTooLarge},
+		{"hint over the limit", bytes.NewReader(data), 1000, int64(len(data)), 0, 0, errTooLarge},
+		{"empty", bytes.NewReader(nil), 1000, 0, 0, 0, nil},
+		{"read error", iotest.ErrReader(io.ErrUnexpectedEOF), 1000, 0, 0, 0, io.ErrUnexpectedEOF},
+		{"timeout", iotest.ErrReader(os.ErrDeadlineExceeded), 1000, 0, 0, 0, errBodyTimeout},
+		{"within the budget", bytes.NewReader(data), 1 << 20, int64(len(data)), int64(len(data)) + 1, len(data), nil},
+		{"budget spent at the first chunk", bytes.NewReader(data), 1 << 20, int64(len(data)), 1000, 0, errBudget},
+		{"budget spent growing", bytes.NewReader(data), 1 << 20, int64(len(data)), firstChunk + 10, 0, errBudget},
+		{"large announced size, little sent", bytes.NewReader(data[:100]), 1 << 20, 1 << 20, firstChunk, 100, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := readAtMost(tc.src, tc.limit, tc.hint)
+			var res *reservation
+			b := &bodyBudget{limit: tc.budget}
+			if tc.budget > 0 {
+				res = &reservation{budget: b}
+			}
+			got, err := readAtMost(tc.src, tc.limit, tc.hint, res)
 			if !errors.Is(err, tc.wantErr) {
 				t.Fatalf("error = %v, want %v", err, tc.wantErr)
 			}
@@ -97,6 +109,18 @@ func TestReadAtMost(t *testing.T) {
 			}
 			if int64(cap(got)) > tc.limit+1 {
 				t.Errorf("buffer capacity %d exceeds limit+1 = %d", cap(got), tc.limit+1)
+			}
+			if res != nil {
+				if err == nil && res.held != int64(cap(got)) {
+					t.Errorf("reserved %d bytes for a buffer of %d", res.held, cap(got))
+				}
+				if b.Used() > tc.budget {
+					t.Errorf("budget used %d, over its limit %d", b.Used(), tc.budget)
+				}
+				res.release()
+				if b.Used() != 0 {
+					t.Errorf("after release the budget still holds %d bytes", b.Used())
+				}
 			}
 		})
 	}

@@ -52,43 +52,57 @@ func (r *Receiver) RegisterHTTP(mux *http.ServeMux) {
 }
 
 func (r *Receiver) handleTraces(w http.ResponseWriter, req *http.Request) {
-	enc, body, f := r.readRequest(w, req)
+	enc, body, res, f := r.readRequest(w, req)
 	if f != nil {
 		r.writeFailure(w, req, f)
 		return
 	}
+	if !r.gate.Acquire(req.Context()) { // the gate counts its refusals (at capacity)
+		res.release()
+		r.writeFailure(w, req, &failure{reason: reasonOverloaded, message: msgAtCapacity})
+		return
+	}
+	defer r.gate.Release()
 	td, err := decodeTraces(enc, body)
+	res.release()
 	if err != nil {
 		r.writeFailure(w, req, r.refuse(badData(err)))
 		return
 	}
-	res, f := r.consumeTraces(req.Context(), td)
+	out, f := r.consumeTraces(req.Context(), td)
 	if f != nil {
 		r.writeFailure(w, req, f)
 		return
 	}
-	out, err := encodeTracesResponse(enc, res)
-	r.writeSuccess(w, req, enc, out, err)
+	resp, err := encodeTracesResponse(enc, out)
+	r.writeSuccess(w, req, enc, resp, err)
 }
 
 func (r *Receiver) handleLogs(w http.ResponseWriter, req *http.Request) {
-	enc, body, f := r.readRequest(w, req)
+	enc, body, res, f := r.readRequest(w, req)
 	if f != nil {
 		r.writeFailure(w, req, f)
 		return
 	}
+	if !r.gate.Acquire(req.Context()) { // the gate counts its refusals (at capacity)
+		res.release()
+		r.writeFailure(w, req, &failure{reason: reasonOverloaded, message: msgAtCapacity})
+		return
+	}
+	defer r.gate.Release()
 	ld, err := decodeLogs(enc, body)
+	res.release()
 	if err != nil {
 		r.writeFailure(w, req, r.refuse(badData(err)))
 		return
 	}
-	res, f := r.consumeLogs(req.Context(), ld)
+	out, f := r.consumeLogs(req.Context(), ld)
 	if f != nil {
 		r.writeFailure(w, req, f)
 		return
 	}
-	out, err := encodeLogsResponse(enc, res)
-	r.writeSuccess(w, req, enc, out, err)
+	resp, err := encodeLogsResponse(enc, out)
+	r.writeSuccess(w, req, enc, resp, err)
 }
 
 func (r *Receiver) handleMethodNotAllowed(w http.ResponseWriter, req *http.Request) {
@@ -114,13 +128,15 @@ func tooLarge(limit int64) *failure {
 var errTooLarge = errors.New("body too large")
 
 // readRequest checks the content type and encoding and reads the whole
-// body, decompressed, within the body limit. Nothing beyond the limit is
+// body, decompressed, within the body limit, the body timeout and the
+// receiver's body memory budget; the caller releases the returned
+// reservation once the body is decoded. Nothing beyond the limit is
 // buffered: the raw body is read through http.MaxBytesReader and the
 // decompressed stream through a limit of its own.
-func (r *Receiver) readRequest(w http.ResponseWriter, req *http.Request) (encoding, []byte, *failure) {
+func (r *Receiver) readRequest(w http.ResponseWriter, req *http.Request) (encoding, []byte, *reservation, *failure) {
 	enc, ok := encodingOf(req.Header.Get("Content-Type"))
 	if !ok {
-		return 0, nil, r.refuse(&failure{
+		return 0, nil, nil, r.refuse(&failure{
 			reason: reasonMediaType,
 			message: fmt.Sprintf("unsupported Content-Type %q; use %s or %s",
 				req.Header.Get("Content-Type"), contentTypeProto, contentTypeJSON),
@@ -128,15 +144,20 @@ func (r *Receiver) readRequest(w http.ResponseWriter, req *http.Request) (encodi
 	}
 	ce := strings.ToLower(strings.TrimSpace(req.Header.Get("Content-Encoding")))
 	if ce != "" && ce != "identity" && ce != "gzip" && ce != "x-gzip" {
-		return enc, nil, r.refuse(&failure{
+		return enc, nil, nil, r.refuse(&failure{
 			reason:  reasonMediaType,
 			message: fmt.Sprintf("unsupported Content-Encoding %q; use gzip or none", ce),
 		})
 	}
 	if req.ContentLength > r.maxBody {
-		return enc, nil, r.refuse(tooLarge(r.maxBody))
+		return enc, nil, nil, r.refuse(tooLarge(r.maxBody))
 	}
 
+	// The body must arrive within bodyTimeout: a slow client holds its own
+	// connection and a little of the budget, never an admission slot.
+	rc := http.NewResponseController(w)
+	deadlineSet := rc.SetReadDeadline(time.Now().Add(r.bodyTimeout)) == nil
+	res := &reservation{budget: &r.budget}
 	raw := http.MaxBytesReader(w, req.Body, r.maxBody)
 	defer raw.Close()
 	var (
@@ -144,71 +165,57 @@ func (r *Receiver) readRequest(w http.ResponseWriter, req *http.Request) (encodi
 		err  error
 	)
 	if ce == "gzip" || ce == "x-gzip" {
-		body, err = readGzip(raw, r.maxBody)
+		body, err = readGzip(raw, r.maxBody, res)
 	} else {
-		body, err = readAtMost(raw, r.maxBody, req.ContentLength)
-		if err != nil && !errors.Is(err, errTooLarge) {
+		body, err = readAtMost(raw, r.maxBody, req.ContentLength, res)
+		if err != nil && !errors.Is(err, errTooLarge) && !errors.Is(err, errBudget) {
 			err = fmt.Errorf("read request body: %w", err)
 		}
 	}
 	if err != nil {
+		res.release()
+		// The deadline stays as it is: a connection whose body was not read
+		// to its end is closed after the answer, without waiting for more.
 		var mbe *http.MaxBytesError
-		if errors.Is(err, errTooLarge) || errors.As(err, &mbe) {
-			return enc, nil, r.refuse(tooLarge(r.maxBody))
+		switch {
+		case errors.Is(err, errTooLarge) || errors.As(err, &mbe):
+			return enc, nil, nil, r.refuse(tooLarge(r.maxBody))
+		case errors.Is(err, errBudget):
+			return enc, nil, nil, r.refuse(&failure{reason: reasonOverloaded, message: msgBodiesBusy})
+		case errors.Is(err, errBodyTimeout):
+			w.Header().Set("Connection", "close")
+			return enc, nil, nil, r.refuse(&failure{reason: reasonTimeout,
+				message: fmt.Sprintf("request body not received within %s; send it faster or in smaller exports", r.bodyTimeout)})
 		}
-		return enc, nil, r.refuse(badData(err))
+		return enc, nil, nil, r.refuse(badData(err))
 	}
-	return enc, body, nil
+	if deadlineSet {
+		// The body is in: what follows (waiting for a slot, the write) is
+		// bounded by the server, and an expired read deadline would make
+		// net/http cancel the request when it next reads the connection.
+		_ = rc.SetReadDeadline(time.Time{})
+	}
+	return enc, body, res, nil
 }
 
 // readGzip decompresses src, refusing more than limit decompressed bytes.
-func readGzip(src io.Reader, limit int64) ([]byte, error) {
+func readGzip(src io.Reader, limit int64, res *reservation) ([]byte, error) {
 	zr, err := gzip.NewReader(src)
 	if err != nil {
 		if errors.Is(err, io.EOF) {
 			return nil, nil // an empty body is an empty request, compressed or not
 		}
+		if isTimeout(err) {
+			return nil, fmt.Errorf("%w: %w", errBodyTimeout, err)
+		}
 		return nil, fmt.Errorf("read gzip body: %w", err)
 	}
 	defer zr.Close()
-	body, err := readAtMost(zr, limit, 0)
-	if err != nil && !errors.Is(err, errTooLarge) {
+	body, err := readAtMost(zr, limit, 0, res)
+	if err != nil && !errors.Is(err, errTooLarge) && !errors.Is(err, errBudget) && !errors.Is(err, errBodyTimeout) {
 		return nil, fmt.Errorf("read gzip body: %w", err)
 	}
 	return body, err
-}
-
-// readAtMost reads src to the end into a buffer that never grows beyond
-// limit+1 bytes; more than limit bytes is errTooLarge. sizeHint, if
-// positive, sizes the buffer up front (Content-Length).
-func readAtMost(src io.Reader, limit, sizeHint int64) ([]byte, error) {
-	const minRead = 32 << 10
-	size := int64(minRead)
-	if sizeHint > 0 {
-		size = sizeHint + 1 // room to see EOF without growing
-	}
-	buf := make([]byte, 0, min(size, limit+1))
-	for {
-		if len(buf) == cap(buf) {
-			if int64(len(buf)) > limit {
-				return nil, errTooLarge
-			}
-			grown := make([]byte, len(buf), min(max(2*int64(cap(buf)), minRead), limit+1))
-			copy(grown, buf)
-			buf = grown
-		}
-		n, err := src.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if int64(len(buf)) > limit {
-			return nil, errTooLarge
-		}
-		if err == io.EOF {
-			return buf, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-	}
 }
 
 // writeSuccess writes a 200 with an encoded Export*ServiceResponse.
@@ -236,6 +243,8 @@ func httpStatus(rs reason) int {
 		return http.StatusRequestEntityTooLarge
 	case reasonBadData:
 		return http.StatusBadRequest
+	case reasonTimeout:
+		return http.StatusRequestTimeout
 	case reasonOverloaded:
 		return http.StatusTooManyRequests
 	case reasonUnavailable:
@@ -254,6 +263,8 @@ func grpcCode(rs reason) codes.Code {
 		return codes.InvalidArgument
 	case reasonTooLarge, reasonOverloaded:
 		return codes.ResourceExhausted
+	case reasonTimeout:
+		return codes.DeadlineExceeded
 	case reasonUnavailable:
 		return codes.Unavailable
 	default:

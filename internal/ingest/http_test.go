@@ -625,6 +625,8 @@ func TestNewOptions(t *testing.T) {
 		{"no consumer", Options{}, "Consumer is required"},
 		{"negative body limit", Options{Consumer: c, MaxBodyBytes: -1}, "MaxBodyBytes must not be negative"},
 		{"negative retry", Options{Consumer: c, RetryAfter: -time.Second}, "RetryAfter must not be negative"},
+		{"negative body timeout", Options{Consumer: c, BodyTimeout: -time.Second}, "must not be negative"},
+		{"negative body memory", Options{Consumer: c, BodyMemoryBytes: -1}, "must not be negative"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r, err := New(tc.opts, nil)
@@ -632,8 +634,9 @@ func TestNewOptions(t *testing.T) {
 				if err != nil {
 					t.Fatalf("New: %v", err)
 				}
-				if r.maxBody != DefaultMaxBodyBytes || r.retryAfter != DefaultRetryAfter {
-					t.Errorf("defaults = %d, %s", r.maxBody, r.retryAfter)
+				if r.maxBody != DefaultMaxBodyBytes || r.retryAfter != DefaultRetryAfter ||
+					r.bodyTimeout != DefaultBodyTimeout || r.budget.limit != DefaultBodyMemoryBytes {
+					t.Errorf("defaults = %d, %s, %s, %d", r.maxBody, r.retryAfter, r.bodyTimeout, r.budget.limit)
 				}
 				return
 			}

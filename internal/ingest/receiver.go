@@ -17,6 +17,16 @@ import (
 // applied both to the bytes on the wire and to the decompressed body.
 const DefaultMaxBodyBytes = 16 << 20
 
+// DefaultBodyTimeout is the default time an OTLP/HTTP body has to arrive,
+// from when its headers are read: the export timeout of the OpenTelemetry
+// SDKs (OTEL_EXPORTER_OTLP_TIMEOUT), after which the exporter has given up
+// anyway.
+const DefaultBodyTimeout = 10 * time.Second
+
+// DefaultBodyMemoryBytes is the default budget for OTLP/HTTP bodies held
+// in memory at once, from their first byte until they are decoded.
+const DefaultBodyMemoryBytes = 256 << 20
+
 // DefaultRetryAfter is the default delay an exporter is asked to wait before
 // retrying a refused export.
 const DefaultRetryAfter = time.Second
@@ -28,6 +38,21 @@ type Options struct {
 	// MaxBodyBytes limits an OTLP/HTTP body, before and after
 	// decompression; larger bodies get 413. Zero means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
+	// Gate admits requests whose body has fully arrived to decoding and
+	// the consumer (nil admits all). Taking the slot only then means a
+	// slow client never holds one.
+	Gate Gate
+	// BodyTimeout bounds the time an OTLP/HTTP body has to arrive, from
+	// when the handler starts reading it; a body still incomplete then is
+	// answered 408 and its connection closed. Zero means
+	// DefaultBodyTimeout.
+	BodyTimeout time.Duration
+	// BodyMemoryBytes bounds the bytes of OTLP/HTTP bodies held in memory
+	// at once, from their first byte until they are decoded (decompressed
+	// size for gzip bodies); a body that would exceed it is refused with
+	// 429. Zero means DefaultBodyMemoryBytes; it is raised to MaxBodyBytes
+	// if smaller, so that one largest body always fits.
+	BodyMemoryBytes int64
 	// RetryAfter is the delay sent with 429/503 (Retry-After) and with
 	// RESOURCE_EXHAUSTED/UNAVAILABLE (RetryInfo). Zero means
 	// DefaultRetryAfter; it is rounded up to whole seconds for HTTP.
@@ -39,11 +64,14 @@ type Options struct {
 // answers with the status codes of the OTLP specification. It is safe for
 // concurrent use.
 type Receiver struct {
-	consumer   Consumer
-	maxBody    int64
-	retryAfter time.Duration
-	log        *slog.Logger
-	counters   counters
+	consumer    Consumer
+	gate        Gate
+	maxBody     int64
+	bodyTimeout time.Duration
+	budget      bodyBudget
+	retryAfter  time.Duration
+	log         *slog.Logger
+	counters    counters
 }
 
 // New returns a Receiver. A nil logger discards logs.
@@ -57,8 +85,22 @@ func New(opts Options, logger *slog.Logger) (*Receiver, error) {
 	if opts.RetryAfter < 0 {
 		return nil, fmt.Errorf("ingest: Options.RetryAfter must not be negative, got %s", opts.RetryAfter)
 	}
+	if opts.BodyTimeout < 0 || opts.BodyMemoryBytes < 0 {
+		return nil, fmt.Errorf("ingest: Options.BodyTimeout and BodyMemoryBytes must not be negative, got %s and %d", opts.BodyTimeout, opts.BodyMemoryBytes)
+	}
 	if opts.MaxBodyBytes == 0 {
 		opts.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if opts.BodyTimeout == 0 {
+		opts.BodyTimeout = DefaultBodyTimeout
+	}
+	if opts.BodyMemoryBytes == 0 {
+		opts.BodyMemoryBytes = DefaultBodyMemoryBytes
+	}
+	// One largest body, grown to limit+1 bytes to see its end, must fit.
+	opts.BodyMemoryBytes = max(opts.BodyMemoryBytes, opts.MaxBodyBytes+1)
+	if opts.Gate == nil {
+		opts.Gate = openGate{}
 	}
 	if opts.RetryAfter == 0 {
 		opts.RetryAfter = DefaultRetryAfter
@@ -66,13 +108,27 @@ func New(opts Options, logger *slog.Logger) (*Receiver, error) {
 	if logger == nil {
 		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	return &Receiver{
-		consumer:   opts.Consumer,
-		maxBody:    opts.MaxBodyBytes,
-		retryAfter: opts.RetryAfter,
-		log:        logger.With("component", "ingest"),
-	}, nil
+	r := &Receiver{
+		consumer:    opts.Consumer,
+		gate:        opts.Gate,
+		maxBody:     opts.MaxBodyBytes,
+		bodyTimeout: opts.BodyTimeout,
+		retryAfter:  opts.RetryAfter,
+		log:         logger.With("component", "ingest"),
+	}
+	r.budget.limit = opts.BodyMemoryBytes
+	return r, nil
 }
+
+// openGate admits every request.
+type openGate struct{}
+
+func (openGate) Acquire(context.Context) bool { return true }
+func (openGate) Release()                     {}
+
+// BodyMemory reports the bytes of OTLP/HTTP bodies held in memory now and
+// the budget for them (Options.BodyMemoryBytes).
+func (r *Receiver) BodyMemory() (used, limit int64) { return r.budget.Used(), r.budget.limit }
 
 // Stats is a snapshot of a Receiver's counters since New, meant to feed
 // metrics later.
@@ -103,7 +159,8 @@ type RefusedRequests struct {
 	UnsupportedMediaType int64 // 415: content type or content encoding
 	TooLarge             int64 // 413 (gRPC's receive limit is enforced by grpc-go, uncounted here)
 	BadData              int64 // 400: undecodable body (gRPC decoding happens in grpc-go, uncounted here)
-	Overloaded           int64 // 429 / RESOURCE_EXHAUSTED
+	Timeout              int64 // 408: the body did not arrive within the body timeout
+	Overloaded           int64 // 429 / RESOURCE_EXHAUSTED: the consumer at capacity, or the body memory budget spent
 	Unavailable          int64 // 503 / UNAVAILABLE, including canceled requests
 	Internal             int64 // 500 / INTERNAL
 }
@@ -125,6 +182,7 @@ func (r *Receiver) Stats() Stats {
 			UnsupportedMediaType: c.refused[reasonMediaType].Load(),
 			TooLarge:             c.refused[reasonTooLarge].Load(),
 			BadData:              c.refused[reasonBadData].Load(),
+			Timeout:              c.refused[reasonTimeout].Load(),
 			Overloaded:           c.refused[reasonOverloaded].Load(),
 			Unavailable:          c.refused[reasonUnavailable].Load(),
 			Internal:             c.refused[reasonInternal].Load(),
@@ -148,6 +206,7 @@ const (
 	reasonMediaType
 	reasonTooLarge
 	reasonBadData
+	reasonTimeout
 	reasonOverloaded
 	reasonUnavailable
 	reasonInternal
@@ -171,6 +230,9 @@ const (
 	msgOverloaded  = "flowwatch is overloaded; retry later"
 	msgUnavailable = "flowwatch cannot store data right now; retry later"
 	msgInternal    = "flowwatch failed to store the data"
+	// msgAtCapacity is the gate's refusal; msgBodiesBusy the budget's.
+	msgAtCapacity = "flowwatch is at its ingest capacity; retry later"
+	msgBodiesBusy = "flowwatch is reading too many request bodies at once; retry later"
 )
 
 // signalKind names what an export carries, for counters and logs.

@@ -47,10 +47,14 @@ type EngineOptions struct {
 	// rather than dropping some silently.
 	MaxSampled int
 	// FlushEvery is how many fresh evaluations are gathered before they
-	// are written to the evaluation cache (default 256). They are also
-	// written when a run ends for any reason, so a run stopped half-way
-	// and tried again does not pay for them twice.
-	FlushEvery int
+	// are written to the evaluation cache (default 256), and FlushInterval
+	// how long one waits at most (default 1s): a verdict is durable within
+	// about FlushInterval of the judge's reply, so that a run stopped
+	// half-way, even by kill -9, and tried again does not pay for it
+	// twice, while writes stay batched. What is gathered is also written
+	// when a run ends for any reason.
+	FlushEvery    int
+	FlushInterval time.Duration
 	// Breaker configures the breaker each run gives its judge calls: a
 	// run gives up on a judge that fails request after request, rather
 	// than retrying every instance (see eval.Breaker).
@@ -81,6 +85,9 @@ func NewEngine(o EngineOptions, logger *slog.Logger) (*Engine, error) {
 	}
 	if o.FlushEvery <= 0 {
 		o.FlushEvery = 256
+	}
+	if o.FlushInterval <= 0 {
+		o.FlushInterval = time.Second
 	}
 	if o.Judges == nil {
 		o.Judges = func(string) (Judge, bool) { return nil, false }
@@ -334,6 +341,7 @@ func (e *Engine) evaluate(ctx context.Context, run model.Run, m model.Monitor, j
 
 	results := make([][]model.Instance, len(traces))
 	cache := &cacheWriter{store: e.o.Store, every: e.o.FlushEvery}
+	stopFlusher := cache.flushEvery(ctx, e.o.FlushInterval, e.log.With("monitor", m.Name, "run", run.ID))
 	var (
 		mu       sync.Mutex
 		done     int
@@ -374,6 +382,7 @@ feed:
 	}
 	close(work)
 	wg.Wait()
+	stopFlusher()
 	// What was judged is kept even when the run stops here (shutdown, a
 	// failure): a retry of the run finds it in the cache.
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
@@ -522,7 +531,38 @@ func (c *cacheWriter) add(ctx context.Context, evals []model.Evaluation) error {
 	return nil
 }
 
-// flush writes whatever is gathered.
+// flushEvery writes what is gathered every interval until the returned
+// stop is called (stop waits for a write in progress). A failed write
+// keeps its evaluations for the next, and is logged once.
+func (c *cacheWriter) flushEvery(ctx context.Context, interval time.Duration, log *slog.Logger) (stop func()) {
+	done, exited := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(exited)
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		warned := false // once per run, not once per tick
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if err := c.flush(ctx); err != nil && ctx.Err() == nil && !warned {
+					warned = true
+					log.Warn("evaluation_cache_write_failed", "err", err)
+				}
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-exited
+	}
+}
+
+// flush writes whatever is gathered; on failure it is kept for the next
+// flush.
 func (c *cacheWriter) flush(ctx context.Context) error {
 	c.mu.Lock()
 	batch := c.pending
@@ -532,6 +572,9 @@ func (c *cacheWriter) flush(ctx context.Context) error {
 		return nil
 	}
 	if err := c.store.CacheEvaluations(ctx, batch); err != nil {
+		c.mu.Lock()
+		c.pending = append(batch, c.pending...)
+		c.mu.Unlock()
 		return fmt.Errorf("write the evaluation cache: %w", err)
 	}
 	return nil

@@ -162,6 +162,8 @@ func TestLoadBadMessages(t *testing.T) {
 		{"unknown_keys.yaml", "quality.groundedness.pass", 9, `expected one of: min_average, min_pass_rate, pass_score`},
 		{"bad_cron_fields.yaml", "schedule.cron", 4, `has 4 fields; a cron expression has 5`},
 		{"bad_cron_range.yaml", "schedule.cron", 4, `the hour field "25" is not valid: 25 is outside 0-23`},
+		{"cron_never_fires.yaml", "schedule.cron", 4, `"0 0 30 2 *" never fires: no date within eight years matches it`},
+		{"cron_31st_of_short_months.yaml", "schedule.cron", 4, `never fires`},
 		{"bad_cron_range.yaml", "schedule.timezone", 5, `unknown time zone "Mars/Olympus_Mons"; use an IANA name`},
 		{"window_p1m.yaml", "window.lookback", 5, `P1M: months are not allowed (their length varies); use days, e.g. P30D`},
 		{"window_p1m.yaml", "window.offset", 6, `must not be negative`},

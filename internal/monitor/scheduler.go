@@ -42,7 +42,8 @@ type Executor func(ctx context.Context, run model.Run, m model.Monitor, progress
 type SchedulerOptions struct {
 	Store   SchedulerStore
 	Execute Executor
-	// MaxConcurrent bounds the runs executing at once (default 4).
+	// MaxConcurrent bounds the runs executing at once (default 4;
+	// monitors.max_concurrent_runs).
 	MaxConcurrent int
 	// Lease is how long a claimed run stays this scheduler's without being
 	// renewed (default 1m): when its scheduler stops without giving it
@@ -73,12 +74,22 @@ type SchedulerOptions struct {
 // restart neither skips nor doubles one: a run due while flowwatch was
 // down is recorded once when it starts again (ticks missed in between are
 // not each run), and a run whose scheduler stopped mid-way is taken over
-// when its lease ends and tried once more.
+// when its lease ends and tried once more. A monitor has at most one
+// scheduled run waiting: a tick that comes while it still waits moves it
+// to that tick (the store coalesces them), so a monitor that falls behind
+// runs once, for its latest tick and that tick's window. A monitor whose
+// schedule gives no next time is skipped and logged once per version.
 type Scheduler struct {
 	o   SchedulerOptions
 	log *slog.Logger
 	sem chan struct{}
 	wg  sync.WaitGroup
+
+	// unschedulable holds the version of each monitor whose schedule
+	// gives no next time, once logged: it is logged once per version,
+	// not on every poll.
+	mu            sync.Mutex
+	unschedulable map[string]int64
 }
 
 // NewScheduler returns a scheduler; start it with Run.
@@ -114,7 +125,8 @@ func NewScheduler(o SchedulerOptions, logger *slog.Logger) (*Scheduler, error) {
 		_, _ = rand.Read(b[:])
 		o.Owner = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:]))
 	}
-	return &Scheduler{o: o, log: logger.With("component", "scheduler"), sem: make(chan struct{}, o.MaxConcurrent)}, nil
+	return &Scheduler{o: o, log: logger.With("component", "scheduler"), sem: make(chan struct{}, o.MaxConcurrent),
+		unschedulable: map[string]int64{}}, nil
 }
 
 // Run schedules and executes runs until ctx ends, then waits for the runs
@@ -160,10 +172,11 @@ func (s *Scheduler) Schedule(ctx context.Context) error {
 		if !ok {
 			// A new monitor runs first at its first tick from now.
 			first, err := Next(m.Schedule, now)
-			if err == nil {
-				err = s.o.Store.SetNextRunTime(ctx, m.Name, first)
-			}
 			if err != nil {
+				s.cannotSchedule(sm, err)
+				continue
+			}
+			if err := s.o.Store.SetNextRunTime(ctx, m.Name, first); err != nil {
 				errs = append(errs, fmt.Errorf("monitor %s: %w", m.Name, err))
 			}
 			continue
@@ -176,12 +189,12 @@ func (s *Scheduler) Schedule(ctx context.Context) error {
 		// the first tick after now.
 		tick, following, err := latestTick(m.Schedule, next, now)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("monitor %s: %w", m.Name, err))
+			s.cannotSchedule(sm, err)
 			continue
 		}
 		start, end, err := WindowAt(m.Window, tick)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("monitor %s: %w", m.Name, err))
+			s.cannotSchedule(sm, err)
 			continue
 		}
 		run := model.Run{Monitor: m.Name, MonitorVersion: sm.Version, ScheduledAt: tick,
@@ -196,6 +209,20 @@ func (s *Scheduler) Schedule(ctx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// cannotSchedule reports a monitor whose schedule or window gives no run
+// (a cron that never fires, say, stored before monitors were checked for
+// it): once per version of the monitor, since every poll finds it again.
+func (s *Scheduler) cannotSchedule(sm model.StoredMonitor, err error) {
+	s.mu.Lock()
+	v, seen := s.unschedulable[sm.Monitor.Name]
+	s.unschedulable[sm.Monitor.Name] = sm.Version
+	s.mu.Unlock()
+	if seen && v == sm.Version {
+		return
+	}
+	s.log.Error("monitor_unschedulable", "monitor", sm.Monitor.Name, "version", sm.Version, "err", err)
 }
 
 // maxCatchUp bounds the ticks latestTick steps through (a month of

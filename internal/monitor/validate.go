@@ -124,6 +124,7 @@ func validate(m model.Monitor, env Env) []issue {
 		add("target.service", "required: the service.name resource attribute your application reports (on the reference platform, the endpoint name)")
 	}
 
+	scheduleChecked := len(out)
 	switch {
 	case m.Schedule.Cron == "" && m.Schedule.Recurrence == nil:
 		add("schedule", `set when the monitor runs: either cron (e.g. cron: "*/5 * * * *") or recurrence (e.g. recurrence: {frequency: day, interval: 1, hours: [10]})`)
@@ -138,6 +139,11 @@ func validate(m model.Monitor, env Env) []issue {
 	}
 	if msg := checkTimezone(m.Schedule.Timezone); msg != "" {
 		add("schedule.timezone", "%s", msg)
+	}
+	if len(out) == scheduleChecked {
+		if path, msg := checkFires(m.Schedule, time.Now()); msg != "" {
+			add(path, "%s", msg)
+		}
 	}
 
 	if m.Window.Lookback == "" {
@@ -539,4 +545,18 @@ func plural(n int, one, many string) string {
 		return one
 	}
 	return many
+}
+
+// checkFires checks that a valid schedule fires at all: a cron expression
+// such as "0 0 30 2 *" (February 30th) is valid field by field but names
+// no day there is. It returns the field and the problem, or "" when the
+// schedule fires within eight years of now.
+func checkFires(s model.Schedule, now time.Time) (path, msg string) {
+	if _, err := Next(s, now); err == nil {
+		return "", ""
+	}
+	if s.Cron != "" {
+		return "schedule.cron", fmt.Sprintf("%q never fires: no date within eight years matches it (check the day-of-month and month fields name a day that exists, e.g. not February 30th)", clip(s.Cron))
+	}
+	return "schedule.recurrence", "never fires: no time within eight years matches it"
 }

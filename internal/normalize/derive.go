@@ -15,6 +15,10 @@ type Deriver struct {
 	// Prices, when set, gives the cost of a model call that reported
 	// tokens but no cost.
 	Prices Pricer
+	// MaxTextBytes caps the derived texts (question, answer, input,
+	// output, system prompt, error message), which may join several
+	// values; zero means DefaultMaxValueBytes.
+	MaxTextBytes int
 }
 
 // Pricer prices a model's usage; false means the model has no price.
@@ -35,6 +39,11 @@ func (d Deriver) DeriveSpan(span *model.Span, logs []model.LogRecord) {
 	var v view
 	v.init(span, logs)
 	span.Derived = v.derive()
+	limit := d.MaxTextBytes
+	if limit <= 0 {
+		limit = DefaultMaxValueBytes
+	}
+	clipDerived(&span.Derived, max(limit, minValueBytes))
 	u := &span.Derived.Usage
 	if !u.CostKnown && u.Known && d.Prices != nil && span.Derived.Kind.IsModelCall() {
 		u.CostUSD, u.CostKnown = d.Prices.Cost(span.Derived.Model, *u)
@@ -223,8 +232,8 @@ func (v *view) hasList(key string) bool {
 
 func (v *view) derive() model.Derived {
 	d := model.Derived{
-		Service:    firstResource(v.s.ResourceAttributes, serviceKeys),
-		Deployment: firstResource(v.s.ResourceAttributes, deploymentKeys),
+		Service:    clipName(firstResource(v.s.ResourceAttributes, serviceKeys)),
+		Deployment: clipName(firstResource(v.s.ResourceAttributes, deploymentKeys)),
 	}
 	if d.Service == "" {
 		d.Service = defaultService

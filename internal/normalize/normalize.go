@@ -36,6 +36,13 @@ type Limits struct {
 	// MaxDepth bounds the nesting of AnyValue maps and lists (default 32).
 	// Deeper values are replaced by a marker string.
 	MaxDepth int
+	// MaxValueBytes caps every string of the batch that is stored
+	// (attribute keys and values, each element of an array, each value
+	// of a map, log bodies, span and event names, status messages;
+	// default DefaultMaxValueBytes). A longer string is cut to the cap,
+	// ending with "…[truncated N bytes]"; bytes values are cut without a
+	// marker. Each cut is counted in Report.Truncated.
+	MaxValueBytes int
 }
 
 func (l Limits) withDefaults() Limits {
@@ -45,6 +52,10 @@ func (l Limits) withDefaults() Limits {
 	if l.MaxDepth <= 0 {
 		l.MaxDepth = DefaultMaxDepth
 	}
+	if l.MaxValueBytes <= 0 {
+		l.MaxValueBytes = DefaultMaxValueBytes
+	}
+	l.MaxValueBytes = max(l.MaxValueBytes, minValueBytes)
 	return l
 }
 
@@ -62,6 +73,8 @@ type Report struct {
 	Problems []string
 	// Omitted counts problems found beyond the kept ones.
 	Omitted int
+	// Truncated counts values cut to Limits.MaxValueBytes.
+	Truncated int64
 }
 
 func (r *Report) add(problem string) {
@@ -130,6 +143,10 @@ func (c *converter) note(r *Report, loc location, what string) {
 	if c.badUTF8 {
 		r.add(fmt.Sprintf("%s: invalid UTF-8 in %s replaced", loc, what))
 	}
+	if c.truncated > 0 {
+		r.Truncated += int64(c.truncated)
+		r.add(fmt.Sprintf("%s: %d %s values longer than %d bytes truncated", loc, c.truncated, what, c.maxValue))
+	}
 	c.reset()
 }
 
@@ -148,7 +165,7 @@ func Traces(td ptrace.Traces, lim Limits) ([]model.Span, Report) {
 func (d Deriver) Traces(td ptrace.Traces, lim Limits) ([]model.Span, Report) {
 	lim = lim.withDefaults()
 	var rep Report
-	c := converter{maxAttrs: lim.MaxAttributes, maxDepth: lim.MaxDepth}
+	c := converter{maxAttrs: lim.MaxAttributes, maxDepth: lim.MaxDepth, maxValue: lim.MaxValueBytes}
 	spans := make([]model.Span, 0, td.SpanCount())
 	var ids idCache
 
@@ -218,7 +235,7 @@ func (c *converter) span(p ptrace.Span, s *model.Span, ids *idCache) {
 	if !p.ParentSpanID().IsEmpty() {
 		s.ParentSpanID = spanIDHex(p.ParentSpanID())
 	}
-	s.Name = c.text(p.Name())
+	s.Name = c.str(p.Name())
 	s.OTelKind = otelKind(p.Kind())
 	s.StartTime = time.Unix(0, timestamp(p.StartTimestamp())).UTC()
 	s.EndTime = time.Unix(0, timestamp(p.EndTimestamp())).UTC()
@@ -230,7 +247,7 @@ func (c *converter) span(p ptrace.Span, s *model.Span, ids *idCache) {
 	default:
 		s.StatusCode = model.StatusUnset
 	}
-	s.StatusMessage = c.text(p.Status().Message())
+	s.StatusMessage = c.str(p.Status().Message())
 	s.TraceState = c.text(p.TraceState().AsRaw())
 	s.Flags = p.Flags()
 
@@ -247,7 +264,7 @@ func (c *converter) span(p ptrace.Span, s *model.Span, ids *idCache) {
 			attrs, _ := c.attrs(e.Attributes())
 			s.Events[i] = model.Event{
 				Time:       time.Unix(0, timestamp(e.Timestamp())).UTC(),
-				Name:       c.text(e.Name()),
+				Name:       c.str(e.Name()),
 				Attributes: attrs,
 			}
 		}
@@ -273,7 +290,7 @@ func (c *converter) span(p ptrace.Span, s *model.Span, ids *idCache) {
 func Logs(ld plog.Logs, lim Limits) ([]model.LogRecord, Report) {
 	lim = lim.withDefaults()
 	var rep Report
-	c := converter{maxAttrs: lim.MaxAttributes, maxDepth: lim.MaxDepth}
+	c := converter{maxAttrs: lim.MaxAttributes, maxDepth: lim.MaxDepth, maxValue: lim.MaxValueBytes}
 	records := make([]model.LogRecord, 0, ld.LogRecordCount())
 
 	rls := ld.ResourceLogs()
@@ -306,7 +323,7 @@ func Logs(ld plog.Logs, lim Limits) ([]model.LogRecord, Report) {
 					TraceID:            traceIDHex(lr.TraceID()),
 					SpanID:             spanIDHex(lr.SpanID()),
 					Time:               time.Unix(0, timestamp(ts)).UTC(),
-					EventName:          c.text(lr.EventName()),
+					EventName:          c.str(lr.EventName()),
 					SeverityText:       c.text(lr.SeverityText()),
 					Body:               c.value(lr.Body(), 1),
 					Attributes:         attrs,

@@ -14,15 +14,17 @@ import (
 type converter struct {
 	maxAttrs int
 	maxDepth int
+	maxValue int // bytes of one string (clip.go)
 
 	// Per item; reset by the caller.
 	overLimit int  // attributes dropped because a map exceeded maxAttrs
 	tooDeep   bool // a value was nested deeper than maxDepth
 	badUTF8   bool // a string was not valid UTF-8 and was repaired
+	truncated int  // values cut to maxValue
 }
 
 func (c *converter) reset() {
-	c.overLimit, c.tooDeep, c.badUTF8 = 0, false, false
+	c.overLimit, c.tooDeep, c.badUTF8, c.truncated = 0, false, false, 0
 }
 
 // text returns s with invalid UTF-8 sequences replaced, so that the value
@@ -50,7 +52,7 @@ func (c *converter) attrs(m pcommon.Map) (map[string]any, int) {
 			stopped = true
 			return false
 		}
-		k = c.text(k)
+		k = c.str(k)
 		if _, dup := out[k]; dup {
 			return true
 		}
@@ -69,7 +71,7 @@ func (c *converter) attrs(m pcommon.Map) (map[string]any, int) {
 func (c *converter) value(v pcommon.Value, depth int) any {
 	switch v.Type() {
 	case pcommon.ValueTypeStr:
-		return c.text(v.Str())
+		return c.str(v.Str())
 	case pcommon.ValueTypeInt:
 		return v.Int()
 	case pcommon.ValueTypeDouble:
@@ -82,7 +84,7 @@ func (c *converter) value(v pcommon.Value, depth int) any {
 	case pcommon.ValueTypeBool:
 		return v.Bool()
 	case pcommon.ValueTypeBytes:
-		return v.Bytes().AsRaw()
+		return c.bytesValue(v.Bytes().AsRaw())
 	case pcommon.ValueTypeMap:
 		if depth > c.maxDepth {
 			c.tooDeep = true
@@ -91,7 +93,7 @@ func (c *converter) value(v pcommon.Value, depth int) any {
 		m := v.Map()
 		out := make(map[string]any, m.Len())
 		m.Range(func(k string, e pcommon.Value) bool {
-			k = c.text(k)
+			k = c.str(k)
 			if _, dup := out[k]; !dup {
 				out[k] = c.value(e, depth+1)
 			}

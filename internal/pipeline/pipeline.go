@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/ptrace"
@@ -27,6 +28,15 @@ type Options struct {
 	// Deriver computes spans' derived fields (the zero value prices
 	// nothing); it should be the store's.
 	Deriver normalize.Deriver
+	// Redactor, when set, removes secrets from each batch in place
+	// before it is normalized (internal/redact).
+	Redactor Redactor
+}
+
+// Redactor rewrites batches in place before anything is derived from them.
+type Redactor interface {
+	Traces(ptrace.Traces)
+	Logs(plog.Logs)
 }
 
 // Pipeline normalizes and writes batches.
@@ -35,7 +45,16 @@ type Pipeline struct {
 	limits  normalize.Limits
 	deriver normalize.Deriver
 	log     *slog.Logger
+	redact  Redactor
+	// screening checks spans' times, ids and names (screen.go).
+	screening screening
+	// truncated counts values cut to Limits.MaxValueBytes.
+	truncated atomic.Int64
 }
+
+// Truncated counts the values cut to the value cap
+// (normalize.Limits.MaxValueBytes) since New.
+func (p *Pipeline) Truncated() int64 { return p.truncated.Load() }
 
 // New returns a Pipeline.
 func New(opts Options, logger *slog.Logger) (*Pipeline, error) {
@@ -45,12 +64,17 @@ func New(opts Options, logger *slog.Logger) (*Pipeline, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Pipeline{w: opts.Writer, limits: opts.Limits, deriver: opts.Deriver, log: logger.With("component", "pipeline")}, nil
+	return &Pipeline{w: opts.Writer, limits: opts.Limits, deriver: opts.Deriver, redact: opts.Redactor, log: logger.With("component", "pipeline")}, nil
 }
 
 // ConsumeTraces normalizes and durably writes a traces batch.
 func (p *Pipeline) ConsumeTraces(ctx context.Context, td ptrace.Traces) (ingest.Result, error) {
+	if p.redact != nil {
+		p.redact.Traces(td)
+	}
 	spans, rep := p.deriver.Traces(td, p.limits)
+	spans = p.screening.screen(spans, &rep)
+	p.truncated.Add(rep.Truncated)
 	if len(spans) > 0 {
 		if _, err := p.w.WriteBatch(ctx, model.Batch{Spans: spans}); err != nil {
 			return ingest.Result{}, writeError(err, len(spans), "spans")
@@ -62,7 +86,11 @@ func (p *Pipeline) ConsumeTraces(ctx context.Context, td ptrace.Traces) (ingest.
 // ConsumeLogs normalizes and durably writes a logs batch. Only records
 // attached to spans are kept; the rest are reported as rejected.
 func (p *Pipeline) ConsumeLogs(ctx context.Context, ld plog.Logs) (ingest.Result, error) {
+	if p.redact != nil {
+		p.redact.Logs(ld)
+	}
 	logs, rep := normalize.Logs(ld, p.limits)
+	p.truncated.Add(rep.Truncated)
 	if len(logs) > 0 {
 		if _, err := p.w.WriteBatch(ctx, model.Batch{Logs: logs}); err != nil {
 			return ingest.Result{}, writeError(err, len(logs), "log records")
@@ -71,11 +99,13 @@ func (p *Pipeline) ConsumeLogs(ctx context.Context, ld plog.Logs) (ingest.Result
 	return ingest.Result{Rejected: rep.Rejected, Message: rep.Message()}, nil
 }
 
-// writeError classifies a store failure for the edge: a closed store or a
-// cancelled request is retryable (503), anything else is an internal error.
+// writeError classifies a store failure for the edge: a closed store, a
+// store that cannot write now (disk full, read-only) or a cancelled
+// request is retryable (503), anything else is an internal error.
 func writeError(err error, n int, what string) error {
 	switch {
-	case errors.Is(err, store.ErrClosed), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, store.ErrClosed), errors.Is(err, store.ErrUnwritable),
+		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return fmt.Errorf("write %d %s: %w: %w", n, what, ingest.ErrUnavailable, err)
 	default:
 		return fmt.Errorf("write %d %s: %w", n, what, err)

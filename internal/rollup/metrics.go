@@ -1,6 +1,7 @@
 package rollup
 
 import (
+	"container/list"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -20,6 +21,10 @@ import (
 // DefaultMaxSeries is the default cap on the label sets Metrics keeps per
 // kind of row (see MetricsOptions.MaxSeries).
 const DefaultMaxSeries = 2000
+
+// DefaultIdleAfter is how long a label set is idle before a new one may
+// take its place at the cap (see MetricsOptions.MaxSeries).
+const DefaultIdleAfter = 15 * time.Minute
 
 // Other is the value that replaces service, deployment and model in the
 // label set observations are folded into once MetricsOptions.MaxSeries
@@ -51,7 +56,21 @@ type MetricsOptions struct {
 	// observation with a new label set is counted under service,
 	// deployment and model "other" and in
 	// flowwatch_metrics_series_folded_total. Zero means DefaultMaxSeries.
+	//
+	// A label set idle (no observation) for IdleAfter gives its place to
+	// a new one: at the cap, the least recently active label set, if idle
+	// that long, is dropped from the exposition (counted in
+	// flowwatch_metrics_series_evicted_total) and the new one takes its
+	// place, so that a service first seen after the cap is reached is
+	// exported on its own once others fall idle. Prometheus sees the
+	// dropped series end; should it come back, it starts again from zero,
+	// which rate() and increase() read as a counter reset.
 	MaxSeries int
+	// IdleAfter is how long a label set must have been idle to be
+	// evicted at the cap (default DefaultIdleAfter).
+	IdleAfter time.Duration
+	// Now is the clock of activity (default time.Now).
+	Now func() time.Time
 	// RequestBuckets are the histogram bounds of request durations, in
 	// seconds, strictly increasing. Nil means DefaultRequestBuckets.
 	RequestBuckets []float64
@@ -71,6 +90,8 @@ type MetricsOptions struct {
 // Metrics implements prometheus.Collector. It is safe for concurrent use.
 type Metrics struct {
 	maxSeries      int
+	idleAfter      time.Duration
+	now            func() time.Time
 	requestBuckets []float64
 	writeBuckets   []float64
 	log            *slog.Logger
@@ -86,12 +107,19 @@ type Metrics struct {
 	fullRequests, fullLLM     bool
 	writes                    histogram
 	writtenSpans              int64
+
+	// requestActivity and llmActivity order the label sets (but the
+	// folded one) by their last observation; evictedRequests and
+	// evictedLLM count those dropped for a new one.
+	requestActivity, llmActivity *activity
+	evictedRequests, evictedLLM  int64
 }
 
 type metricsDescs struct {
 	requests, requestDuration              *prometheus.Desc
 	llmCalls, llmTokens, llmCost, unpriced *prometheus.Desc
 	writeDuration, writtenSpans, folded    *prometheus.Desc
+	evicted                                *prometheus.Desc
 }
 
 // seriesKey is the label set of a row kind's families; model is empty for
@@ -120,6 +148,12 @@ func NewMetrics(opts MetricsOptions, logger *slog.Logger) (*Metrics, error) {
 	if opts.MaxSeries == 0 {
 		opts.MaxSeries = DefaultMaxSeries
 	}
+	if opts.IdleAfter <= 0 {
+		opts.IdleAfter = DefaultIdleAfter
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
 	if opts.RequestBuckets == nil {
 		opts.RequestBuckets = DefaultRequestBuckets()
 	}
@@ -139,6 +173,8 @@ func NewMetrics(opts MetricsOptions, logger *slog.Logger) (*Metrics, error) {
 	sdm := []string{"service", "deployment", "model"}
 	m := &Metrics{
 		maxSeries:      opts.MaxSeries,
+		idleAfter:      opts.IdleAfter,
+		now:            opts.Now,
 		requestBuckets: slices.Clone(opts.RequestBuckets),
 		writeBuckets:   slices.Clone(opts.WriteBuckets),
 		log:            logger.With("component", "metrics"),
@@ -170,10 +206,16 @@ func NewMetrics(opts MetricsOptions, logger *slog.Logger) (*Metrics, error) {
 			folded: prometheus.NewDesc("flowwatch_metrics_series_folded_total",
 				"Observations counted under service, deployment and model \"other\" because the cap on label sets was reached, by kind (request or llm).",
 				[]string{"kind"}, nil),
+			evicted: prometheus.NewDesc("flowwatch_metrics_series_evicted_total",
+				"Label sets dropped from the exposition, once idle, to make room for a new one at the cap on label sets, by kind (request or llm).",
+				[]string{"kind"}, nil),
 		},
 		requests: make(map[seriesKey]*requestSeries),
 		llm:      make(map[seriesKey]*llmSeries),
 		writes:   newHistogram(len(opts.WriteBuckets)),
+
+		requestActivity: newActivity(),
+		llmActivity:     newActivity(),
 	}
 	return m, nil
 }
@@ -200,13 +242,14 @@ func (m *Metrics) Observe(obs []Observation) {
 	if len(obs) == 0 {
 		return
 	}
+	now := m.now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for i := range obs {
 		o := &obs[i]
 		switch o.Kind {
 		case Requests:
-			s := m.requestSeries(seriesKey{service: labelValue(o.Service), deployment: labelValue(o.Deployment)})
+			s := m.requestSeries(seriesKey{service: labelValue(o.Service), deployment: labelValue(o.Deployment)}, now)
 			if o.Status == model.StatusError {
 				s.errors++
 			} else {
@@ -214,7 +257,7 @@ func (m *Metrics) Observe(obs []Observation) {
 			}
 			s.duration.observe(m.requestBuckets, max(o.Duration, 0).Seconds())
 		case LLMCalls:
-			s := m.llmSeries(seriesKey{service: labelValue(o.Service), deployment: labelValue(o.Deployment), model: labelValue(o.Model)})
+			s := m.llmSeries(seriesKey{service: labelValue(o.Service), deployment: labelValue(o.Deployment), model: labelValue(o.Model)}, now)
 			if o.Status == model.StatusError {
 				s.errors++
 			} else {
@@ -246,10 +289,22 @@ func (m *Metrics) ObserveWrite(d time.Duration, spans int) {
 }
 
 // requestSeries returns the series of k, or of the folded key when k is
-// new and the cap is reached. m.mu is held.
-func (m *Metrics) requestSeries(k seriesKey) *requestSeries {
+// new and the cap is reached with no label set idle enough to give way.
+// m.mu is held.
+func (m *Metrics) requestSeries(k seriesKey, now time.Time) *requestSeries {
 	if s, ok := m.requests[k]; ok {
+		m.requestActivity.touch(k, now)
 		return s
+	}
+	if len(m.requests) >= m.maxSeries {
+		if old, ok := m.requestActivity.idle(now, m.idleAfter); ok {
+			delete(m.requests, old)
+			m.evictedRequests++
+			s := &requestSeries{duration: newHistogram(len(m.requestBuckets))}
+			m.requests[k] = s
+			m.requestActivity.touch(k, now)
+			return s
+		}
 	}
 	if len(m.requests) >= m.maxSeries {
 		m.foldedRequests++
@@ -264,13 +319,27 @@ func (m *Metrics) requestSeries(k seriesKey) *requestSeries {
 	}
 	s := &requestSeries{duration: newHistogram(len(m.requestBuckets))}
 	m.requests[k] = s
+	if k.service != Other {
+		m.requestActivity.touch(k, now)
+	}
 	return s
 }
 
 // llmSeries is requestSeries for model calls. m.mu is held.
-func (m *Metrics) llmSeries(k seriesKey) *llmSeries {
+func (m *Metrics) llmSeries(k seriesKey, now time.Time) *llmSeries {
 	if s, ok := m.llm[k]; ok {
+		m.llmActivity.touch(k, now)
 		return s
+	}
+	if len(m.llm) >= m.maxSeries {
+		if old, ok := m.llmActivity.idle(now, m.idleAfter); ok {
+			delete(m.llm, old)
+			m.evictedLLM++
+			s := &llmSeries{}
+			m.llm[k] = s
+			m.llmActivity.touch(k, now)
+			return s
+		}
 	}
 	if len(m.llm) >= m.maxSeries {
 		m.foldedLLM++
@@ -285,7 +354,56 @@ func (m *Metrics) llmSeries(k seriesKey) *llmSeries {
 	}
 	s := &llmSeries{}
 	m.llm[k] = s
+	if k.service != Other {
+		m.llmActivity.touch(k, now)
+	}
 	return s
+}
+
+// activity orders label sets by their last observation, most recent
+// first.
+type activity struct {
+	order *list.List // of *lastSeen
+	at    map[seriesKey]*list.Element
+}
+
+type lastSeen struct {
+	k    seriesKey
+	last time.Time
+}
+
+func newActivity() *activity {
+	return &activity{order: list.New(), at: map[seriesKey]*list.Element{}}
+}
+
+// touch records an observation of k at now. The folded label set is not
+// tracked: it is never evicted.
+func (a *activity) touch(k seriesKey, now time.Time) {
+	if k.service == Other && k.deployment == Other {
+		return
+	}
+	if e, ok := a.at[k]; ok {
+		e.Value.(*lastSeen).last = now
+		a.order.MoveToFront(e)
+		return
+	}
+	a.at[k] = a.order.PushFront(&lastSeen{k: k, last: now})
+}
+
+// idle removes and returns the least recently active label set if it has
+// been idle for at least d at now.
+func (a *activity) idle(now time.Time, d time.Duration) (seriesKey, bool) {
+	e := a.order.Back()
+	if e == nil {
+		return seriesKey{}, false
+	}
+	ls := e.Value.(*lastSeen)
+	if now.Sub(ls.last) < d {
+		return seriesKey{}, false
+	}
+	a.order.Remove(e)
+	delete(a.at, ls.k)
+	return ls.k, true
 }
 
 // labelValue makes a value safe and bounded as a label value: valid UTF-8
@@ -310,7 +428,7 @@ func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 	d := &m.d
 	for _, desc := range []*prometheus.Desc{
 		d.requests, d.requestDuration, d.llmCalls, d.llmTokens, d.llmCost, d.unpriced,
-		d.writeDuration, d.writtenSpans, d.folded,
+		d.writeDuration, d.writtenSpans, d.folded, d.evicted,
 	} {
 		ch <- desc
 	}
@@ -344,6 +462,7 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	writes := m.writes
 	writes.counts = slices.Clone(m.writes.counts)
 	writtenSpans, foldedRequests, foldedLLM := m.writtenSpans, m.foldedRequests, m.foldedLLM
+	evictedRequests, evictedLLM := m.evictedRequests, m.evictedLLM
 	m.mu.Unlock()
 
 	d := &m.d
@@ -367,6 +486,8 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	ch <- counter(d.writtenSpans, writtenSpans)
 	ch <- counter(d.folded, foldedRequests, string(Requests))
 	ch <- counter(d.folded, foldedLLM, string(LLMCalls))
+	ch <- counter(d.evicted, evictedRequests, string(Requests))
+	ch <- counter(d.evicted, evictedLLM, string(LLMCalls))
 }
 
 func counter(desc *prometheus.Desc, v int64, labels ...string) prometheus.Metric {
@@ -422,12 +543,15 @@ func (h *histogram) metric(desc *prometheus.Desc, bounds []float64, labels ...st
 type HealthOptions struct {
 	// Ingest returns the OTLP edge's counters since the process started.
 	Ingest func() IngestStats
-	// InFlight returns the export requests being read, decoded or
-	// written now.
+	// InFlight returns the export requests being decoded or written
+	// now (a request counts once its body has arrived).
 	InFlight func() int64
 	// Queue returns the batches waiting for the store's writer and how
 	// many the queue holds at most.
 	Queue func() (depth, capacity int)
+	// Screened returns the spans whose times, ids or names were fixed or
+	// rejected on ingest, by reason (pipeline.Pipeline.Screened).
+	Screened func() map[string]int64
 }
 
 // IngestStats are the OTLP edge's counters. Items are "received" once
@@ -445,6 +569,12 @@ type IngestStats struct {
 	SpansRefused, LogRecordsRefused int64
 	// RepairedStrings counts strings whose invalid UTF-8 was replaced.
 	RepairedStrings int64
+	// TruncatedValues counts values cut to the value cap
+	// (ingest.max_attribute_value_bytes).
+	TruncatedValues int64
+	// BodyMemoryBytes is the memory held now by OTLP/HTTP bodies being
+	// read or decoded.
+	BodyMemoryBytes int64
 	// RefusedRequests counts export requests refused whole, by reason.
 	RefusedRequests RefusedRequests
 }
@@ -456,8 +586,9 @@ type RefusedRequests struct {
 	UnsupportedMediaType int64 // unsupported_media_type (415)
 	TooLarge             int64 // too_large (413)
 	BadData              int64 // bad_data (400: undecodable body)
+	Timeout              int64 // timeout (408: the body did not arrive within ingest.body_timeout)
 	Overloaded           int64 // overloaded (429: the write path is at capacity)
-	AtCapacity           int64 // at_capacity (429: no admission slot before the body was read)
+	AtCapacity           int64 // at_capacity (429: no admission slot once the body was read)
 	Unavailable          int64 // unavailable (503, canceled requests included)
 	Internal             int64 // internal (500)
 }
@@ -468,6 +599,7 @@ func (r RefusedRequests) byReason() []reasonCount {
 		{"unsupported_media_type", r.UnsupportedMediaType},
 		{"too_large", r.TooLarge},
 		{"bad_data", r.BadData},
+		{"timeout", r.Timeout},
 		{"overloaded", r.Overloaded},
 		{"at_capacity", r.AtCapacity},
 		{"unavailable", r.Unavailable},
@@ -489,7 +621,9 @@ type Health struct {
 
 	spansReceived, spansRejected, logsReceived, logsRejected *prometheus.Desc
 	requestsRefused, repaired, inFlight                      *prometheus.Desc
+	truncated, bodyMemory                                    *prometheus.Desc
 	queueDepth, queueCapacity                                *prometheus.Desc
+	screened                                                 *prometheus.Desc
 }
 
 // NewHealth returns a Health over the given sources. It logs nothing, so
@@ -516,10 +650,19 @@ func NewHealth(opts HealthOptions) *Health {
 			"reason")
 		add(&h.repaired, "flowwatch_ingest_repaired_strings_total",
 			"Strings whose invalid UTF-8 was replaced with U+FFFD on ingest.")
+		add(&h.truncated, "flowwatch_ingest_truncated_values_total",
+			"Values (attribute values, array elements, log bodies, names, status messages) cut to ingest.max_attribute_value_bytes on ingest.")
+		add(&h.bodyMemory, "flowwatch_ingest_body_memory_bytes",
+			"Memory held now by OTLP/HTTP request bodies being read or decoded (bounded by ingest.body_memory_bytes).")
 	}
 	if opts.InFlight != nil {
 		add(&h.inFlight, "flowwatch_ingest_requests_in_flight",
-			"OTLP export requests being read, decoded or written now.")
+			"OTLP export requests being decoded or written now (counted once their body has arrived).")
+	}
+	if opts.Screened != nil {
+		add(&h.screened, "flowwatch_ingest_spans_screened_total",
+			"Spans whose times, ids or names were fixed or rejected on ingest, by reason: start_time_missing, end_time_invalid and name_too_long (fixed and kept), start_time_in_future and duplicate_span_id (rejected in a partial success).",
+			"reason")
 	}
 	if opts.Queue != nil {
 		add(&h.queueDepth, "flowwatch_store_queue_depth",
@@ -551,9 +694,22 @@ func (h *Health) Collect(ch chan<- prometheus.Metric) {
 			ch <- counter(h.requestsRefused, r.n, r.reason)
 		}
 		ch <- counter(h.repaired, s.RepairedStrings)
+		ch <- counter(h.truncated, s.TruncatedValues)
+		ch <- constMetric(h.bodyMemory, prometheus.GaugeValue, float64(s.BodyMemoryBytes))
 	}
 	if h.src.InFlight != nil {
 		ch <- constMetric(h.inFlight, prometheus.GaugeValue, float64(h.src.InFlight()))
+	}
+	if h.src.Screened != nil {
+		counts := h.src.Screened()
+		reasons := make([]string, 0, len(counts))
+		for r := range counts {
+			reasons = append(reasons, r)
+		}
+		slices.Sort(reasons)
+		for _, r := range reasons {
+			ch <- counter(h.screened, counts[r], r)
+		}
 	}
 	if h.src.Queue != nil {
 		depth, capacity := h.src.Queue()

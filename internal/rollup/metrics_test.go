@@ -170,10 +170,10 @@ func TestMetricsScrape(t *testing.T) {
 					return rollup.IngestStats{
 						SpansAccepted: 100, SpansRejected: 3, SpansRefused: 20,
 						LogRecordsAccepted: 7, LogRecordsRejected: 1, LogRecordsRefused: 0,
-						RepairedStrings: 4,
+						RepairedStrings: 4, TruncatedValues: 9, BodyMemoryBytes: 65536,
 						RefusedRequests: rollup.RefusedRequests{
 							MethodNotAllowed: 1, UnsupportedMediaType: 2, TooLarge: 3, BadData: 4,
-							Overloaded: 5, AtCapacity: 6, Unavailable: 7, Internal: 8,
+							Overloaded: 5, AtCapacity: 6, Unavailable: 7, Internal: 8, Timeout: 10,
 						},
 					}
 				},
@@ -196,7 +196,10 @@ func TestMetricsScrape(t *testing.T) {
 				`flowwatch_ingest_requests_refused_total{reason="at_capacity"}`:            6,
 				`flowwatch_ingest_requests_refused_total{reason="unavailable"}`:            7,
 				`flowwatch_ingest_requests_refused_total{reason="internal"}`:               8,
+				`flowwatch_ingest_requests_refused_total{reason="timeout"}`:                10,
 				`flowwatch_ingest_repaired_strings_total`:                                  4,
+				`flowwatch_ingest_truncated_values_total`:                                  9,
+				`flowwatch_ingest_body_memory_bytes`:                                       65536,
 				`flowwatch_ingest_requests_in_flight`:                                      3,
 				`flowwatch_store_queue_depth`:                                              5,
 				`flowwatch_store_queue_capacity`:                                           64,
@@ -392,6 +395,8 @@ func base() series {
 		`flowwatch_store_written_spans_total`:                      0,
 		`flowwatch_metrics_series_folded_total{kind="request"}`:    0,
 		`flowwatch_metrics_series_folded_total{kind="llm"}`:        0,
+		`flowwatch_metrics_series_evicted_total{kind="request"}`:   0,
+		`flowwatch_metrics_series_evicted_total{kind="llm"}`:       0,
 	}
 }
 
@@ -564,3 +569,77 @@ func flatten(t *testing.T, fams []*dto.MetricFamily) series {
 }
 
 func posInf() float64 { return math.Inf(1) }
+
+// TestMetricsEvictIdle: at the cap, a new label set takes the place of
+// the least recently active one if it has been idle for IdleAfter, so a
+// service first seen after the cap was reached gets a series of its own;
+// while every label set is active, new ones fold into "other".
+func TestMetricsEvictIdle(t *testing.T) {
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	now := t0
+	m, err := rollup.NewMetrics(rollup.MetricsOptions{MaxSeries: 2, IdleAfter: 15 * time.Minute, Now: func() time.Time { return now },
+		RequestBuckets: testRequestBuckets, WriteBuckets: testWriteBuckets}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := func(svc string) rollup.Observation {
+		return rollup.Observation{Kind: rollup.Requests, Time: now, Service: svc, Deployment: "p", Status: model.StatusOK, Duration: 250 * time.Millisecond}
+	}
+	llm := func(svc string) rollup.Observation {
+		return rollup.Observation{Kind: rollup.LLMCalls, Time: now, Service: svc, Deployment: "p", Model: "m", Status: model.StatusOK,
+			Duration: time.Second, Usage: model.Usage{Known: true, InputTokens: 1, OutputTokens: 1, TotalTokens: 2}}
+	}
+	steps := []struct {
+		after    time.Duration
+		services []string
+	}{
+		{0, []string{"idle", "busy"}},
+		{10 * time.Minute, []string{"busy"}},
+		{14 * time.Minute, []string{"early"}}, // idle is 14 minutes idle: folded
+		{20 * time.Minute, []string{"busy", "new"}},
+		{21 * time.Minute, []string{"late"}}, // busy and new are active: folded
+	}
+	for _, st := range steps {
+		now = t0.Add(st.after)
+		var obs []rollup.Observation
+		for _, s := range st.services {
+			obs = append(obs, req(s), llm(s))
+		}
+		m.Observe(obs)
+	}
+	got := scrapeText(t, serve(t, m))
+	want := merge(base(),
+		requests("busy", "p", 3, 0, [3]float64{3, 3, 3}, 0.75),
+		requests("new", "p", 1, 0, [3]float64{1, 1, 1}, 0.25),
+		requests("other", "other", 2, 0, [3]float64{2, 2, 2}, 0.5),
+		calls("busy", "p", "m", 3, 0, 3, 3, 0, 0, 3),
+		calls("new", "p", "m", 1, 0, 1, 1, 0, 0, 1),
+		calls("other", "other", "other", 2, 0, 2, 2, 0, 0, 2),
+		series{
+			`flowwatch_metrics_series_folded_total{kind="request"}`:  2,
+			`flowwatch_metrics_series_folded_total{kind="llm"}`:      2,
+			`flowwatch_metrics_series_evicted_total{kind="request"}`: 1,
+			`flowwatch_metrics_series_evicted_total{kind="llm"}`:     1,
+		},
+	)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("scrape (-want +got):\n%s", diff)
+	}
+}
+
+// TestHealthScreened: the spans screened on ingest are exported by
+// reason.
+func TestHealthScreened(t *testing.T) {
+	h := rollup.NewHealth(rollup.HealthOptions{Screened: func() map[string]int64 {
+		return map[string]int64{"duplicate_span_id": 2, "start_time_missing": 1, "name_too_long": 0}
+	}})
+	got := scrapeText(t, serve(t, h))
+	want := series{
+		`flowwatch_ingest_spans_screened_total{reason="duplicate_span_id"}`:  2,
+		`flowwatch_ingest_spans_screened_total{reason="name_too_long"}`:      0,
+		`flowwatch_ingest_spans_screened_total{reason="start_time_missing"}`: 1,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("scrape (-want +got):\n%s", diff)
+	}
+}

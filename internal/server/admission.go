@@ -2,28 +2,24 @@ package server
 
 import (
 	"context"
-	"mime"
-	"net/http"
-	"strconv"
 	"sync/atomic"
 	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
-	spb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 )
 
-// Admission bounds how many export requests are read, decoded and written
-// at once. It is applied before a request body is read, so memory stays
-// bounded by max × body limit however many exporters connect. A request
-// that finds no slot within the wait is refused with 429 (HTTP) or
-// RESOURCE_EXHAUSTED (gRPC) and a retry delay, as the OTLP specification
-// asks of an overloaded server.
+// Admission bounds how many export requests are decoded and written at
+// once. A slot is taken only once a request's body has fully arrived: for
+// OTLP/HTTP the ingest receiver reads the body (within its own time and
+// memory bounds) and then calls Acquire, so a slow client never holds a
+// slot; grpc-go hands the interceptor a message already received. A
+// request that finds no slot within the wait is refused with 429 (HTTP)
+// or RESOURCE_EXHAUSTED (gRPC) and a retry delay, as the OTLP
+// specification asks of an overloaded server.
 type Admission struct {
 	slots      chan struct{}
 	wait       time.Duration
@@ -43,7 +39,9 @@ func NewAdmission(max int, wait, retryAfter time.Duration) *Admission {
 	return &Admission{slots: make(chan struct{}, max), wait: wait, retryAfter: retryAfter}
 }
 
-func (a *Admission) acquire(ctx context.Context) bool {
+// Acquire takes a slot, waiting up to the admission's wait; false (and
+// counted as refused) when none came free in time or ctx ended.
+func (a *Admission) Acquire(ctx context.Context) bool {
 	select {
 	case a.slots <- struct{}{}:
 		a.inFlight.Add(1)
@@ -67,7 +65,8 @@ func (a *Admission) acquire(ctx context.Context) bool {
 	return false
 }
 
-func (a *Admission) release() {
+// Release gives back a slot taken by Acquire.
+func (a *Admission) Release() {
 	a.inFlight.Add(-1)
 	<-a.slots
 }
@@ -80,55 +79,17 @@ func (a *Admission) InFlight() int64 { return a.inFlight.Load() }
 
 const overloadMessage = "flowwatch is at its ingest capacity; retry later"
 
-// HTTP wraps an OTLP/HTTP handler.
-func (a *Admission) HTTP(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost { // let the handler answer 405
-			next.ServeHTTP(w, r)
-			return
-		}
-		if !a.acquire(r.Context()) {
-			writeOverloaded(w, r, a.retryAfter)
-			return
-		}
-		defer a.release()
-		next.ServeHTTP(w, r)
-	})
-}
-
-// writeOverloaded answers 429 with Retry-After and a google.rpc.Status body
-// in the request's encoding.
-func writeOverloaded(w http.ResponseWriter, r *http.Request, retryAfter time.Duration) {
-	secs := int(retryAfter.Round(time.Second) / time.Second)
-	if secs < 1 {
-		secs = 1
-	}
-	w.Header().Set("Retry-After", strconv.Itoa(secs))
-	st := &spb.Status{Code: int32(codes.ResourceExhausted), Message: overloadMessage}
-	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	var body []byte
-	if mt == "application/x-protobuf" {
-		body, _ = proto.Marshal(st)
-	} else {
-		mt = "application/json"
-		body, _ = protojson.Marshal(st)
-	}
-	w.Header().Set("Content-Type", mt)
-	w.WriteHeader(http.StatusTooManyRequests)
-	_, _ = w.Write(body)
-}
-
 // UnaryInterceptor applies admission to gRPC exports.
 func (a *Admission) UnaryInterceptor() grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-		if !a.acquire(ctx) {
+		if !a.Acquire(ctx) {
 			st := status.New(codes.ResourceExhausted, overloadMessage)
 			if d, err := st.WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(a.retryAfter)}); err == nil {
 				st = d
 			}
 			return nil, st.Err()
 		}
-		defer a.release()
+		defer a.Release()
 		return handler(ctx, req)
 	}
 }

@@ -3,82 +3,61 @@ package server
 import (
 	"context"
 	"errors"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
 
-func TestAdmissionHTTP(t *testing.T) {
-	adm := NewAdmission(1, 0, 0)
-	inside := make(chan struct{})
-	release := make(chan struct{})
-	h := adm.HTTP(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		close(inside)
-		<-release
-		w.WriteHeader(http.StatusOK)
-	}))
-	srv := httptest.NewServer(h)
-	defer srv.Close()
-
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		resp, err := http.Post(srv.URL, "application/x-protobuf", strings.NewReader(""))
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			t.Errorf("admitted request: status %d", resp.StatusCode)
-		}
-	}()
-	<-inside
-
-	tests := []struct {
-		name, contentType, wantType string
+func TestAdmissionAcquire(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		wait     time.Duration
+		cancel   bool
+		freeSlot bool // the held slot is released while the second waits
+		want     bool
 	}{
-		{"protobuf", "application/x-protobuf", "application/x-protobuf"},
-		{"json", "application/json", "application/json"},
-		{"other", "text/plain", "application/json"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			resp, err := http.Post(srv.URL, tt.contentType, strings.NewReader("x"))
-			if err != nil {
-				t.Fatal(err)
+		{"no wait", 0, false, false, false},
+		{"wait ends", 20 * time.Millisecond, false, false, false},
+		{"context ends", time.Minute, true, false, false},
+		{"slot comes free", time.Minute, false, true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			adm := NewAdmission(1, tc.wait, 0)
+			if !adm.Acquire(context.Background()) {
+				t.Fatal("first Acquire refused")
 			}
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusTooManyRequests {
-				t.Fatalf("status %d, want 429", resp.StatusCode)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			if tc.cancel {
+				cancel()
 			}
-			if got := resp.Header.Get("Retry-After"); got != "1" {
-				t.Errorf("Retry-After = %q, want 1", got)
+			if tc.freeSlot {
+				go adm.Release()
 			}
-			if got := resp.Header.Get("Content-Type"); got != tt.wantType {
-				t.Errorf("Content-Type = %q, want %q", got, tt.wantType)
+			if got := adm.Acquire(ctx); got != tc.want {
+				t.Fatalf("second Acquire = %v, want %v", got, tc.want)
 			}
-			if tt.wantType == "application/json" && !strings.Contains(string(body), "ingest capacity") {
-				t.Errorf("body %q does not explain the refusal", body)
+			wantRefused := int64(1)
+			if tc.want {
+				wantRefused = 0
+			}
+			if got := adm.Refused(); got != wantRefused {
+				t.Errorf("Refused() = %d, want %d", got, wantRefused)
+			}
+			if got := adm.InFlight(); got != 1 {
+				t.Errorf("InFlight() = %d, want 1", got)
+			}
+			adm.Release()
+			if got := adm.InFlight(); got != 0 {
+				t.Errorf("InFlight() = %d after Release, want 0", got)
 			}
 		})
-	}
-	if got := adm.Refused(); got != int64(len(tests)) {
-		t.Errorf("Refused() = %d, want %d", got, len(tests))
-	}
-	close(release)
-	wg.Wait()
-	if got := adm.InFlight(); got != 0 {
-		t.Errorf("InFlight() = %d after all requests, want 0", got)
 	}
 }
 

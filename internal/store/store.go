@@ -23,6 +23,10 @@ var (
 	ErrInvalidCursor = errors.New("invalid cursor")
 	// ErrClosed is returned after Close.
 	ErrClosed = errors.New("store closed")
+	// ErrUnwritable is wrapped by a write that failed because the store
+	// cannot write now (disk full, I/O error, read-only file system or
+	// file): retrying later may succeed, unlike retrying a bad batch.
+	ErrUnwritable = errors.New("store cannot write")
 )
 
 // Deriver recomputes what flowwatch derives from raw data. The store calls
@@ -102,6 +106,24 @@ type TraceReader interface {
 	// GetTrace returns ErrNotFound (wrapped) for an unknown id.
 	GetTrace(ctx context.Context, traceID string) (model.TraceDetail, error)
 	ListServices(ctx context.Context) ([]model.ServiceInfo, error)
+	// ServicesPage returns a page of the services and deployments seen,
+	// ordered by service then deployment; ErrInvalidCursor (wrapped) for
+	// a cursor it did not issue.
+	ServicesPage(ctx context.Context, q ServiceQuery) (ServicePage, error)
+}
+
+// ServiceQuery selects a page of services.
+type ServiceQuery struct {
+	// Cursor continues after the last entry of a page (its NextCursor).
+	Cursor string
+	// Limit is the page size (0: MaxLimit; capped at MaxLimit).
+	Limit int
+}
+
+// ServicePage is a page of services; NextCursor is empty on the last.
+type ServicePage struct {
+	Services   []model.ServiceInfo
+	NextCursor string
 }
 
 // MaxSummaryIDs bounds the ids of one TraceSummaries call.
@@ -158,7 +180,10 @@ type MonitorStore interface {
 	// unknown name. Its runs and alert history stay. Its firing alerts
 	// are resolved at now, without a run or a notification (nothing will
 	// run to resolve them), and its alert state machines are forgotten,
-	// so that a monitor created again under the name starts afresh.
+	// so that a monitor created again under the name starts afresh. Its
+	// pending runs (queued, not yet claimed) are failed at now with an
+	// error saying the monitor was deleted, and its next run time is
+	// forgotten; a run already executing finishes.
 	DeleteMonitor(ctx context.Context, name string, now time.Time) error
 }
 
@@ -174,7 +199,10 @@ type RunStore interface {
 	// ScheduleRun records a due scheduled run and sets the monitor's next
 	// run time to next, in one transaction. A run already recorded for the
 	// same monitor and ScheduledAt is not recorded again: it is returned
-	// with created false (next is still set).
+	// with created false (next is still set). Runs of a monitor that fell
+	// behind coalesce: when the monitor has a scheduled run still pending
+	// (not yet claimed), that run is moved to r's ScheduledAt and window
+	// and returned with created false, instead of a second one queued.
 	ScheduleRun(ctx context.Context, r model.Run, next time.Time) (model.Run, bool, error)
 	// CreateRun records a manual run.
 	CreateRun(ctx context.Context, r model.Run) (model.Run, error)
@@ -199,6 +227,17 @@ type RunStore interface {
 	GetRun(ctx context.Context, id string) (model.Run, error)
 	// ListRuns returns a monitor's runs, newest first, at most limit.
 	ListRuns(ctx context.Context, monitor string, limit int) ([]model.Run, error)
+}
+
+// LeaseRecovery is provided by a store that only one process writes at a
+// time (the embedded one, which locks its data directory): every lease
+// found when it opens was held by a process that is gone.
+type LeaseRecovery interface {
+	// ExpireLeases ends the lease of every running run so that a
+	// scheduler claims it at once instead of waiting for the lease to
+	// run out; the attempt stays counted. It returns how many runs it
+	// freed.
+	ExpireLeases(ctx context.Context) (int, error)
 }
 
 // EvalCacheKey identifies a cached evaluation.
@@ -382,6 +421,22 @@ type Silences interface {
 	ExpireSilence(ctx context.Context, id string, now time.Time) (model.Silence, error)
 }
 
+// APIKeys keeps the API keys (hashed; the secret is never given to the
+// store).
+type APIKeys interface {
+	// CreateAPIKey records k (the store assigns its ID) and returns it;
+	// ErrConflict (wrapped) when an active key has the same name.
+	CreateAPIKey(ctx context.Context, k model.APIKey) (model.APIKey, error)
+	// ListAPIKeys returns every key, revoked ones too, oldest first.
+	ListAPIKeys(ctx context.Context) ([]model.APIKey, error)
+	// RevokeAPIKey revokes, at now, the active key whose ID or name is
+	// idOrName and returns it; ErrNotFound (wrapped) when there is none.
+	RevokeAPIKey(ctx context.Context, idOrName string, now time.Time) (model.APIKey, error)
+	// TouchAPIKeys records when keys (by ID) were last used; unknown IDs
+	// are ignored, and a time never moves back.
+	TouchAPIKeys(ctx context.Context, used map[string]time.Time) error
+}
+
 // Outbox is the notifications queued for delivery. Every method is safe
 // for several senders (replicas) at once: a notification is leased to one
 // sender at a time.
@@ -417,6 +472,7 @@ type Store interface {
 	AlertGroups
 	Silences
 	Outbox
+	APIKeys
 	// Ping reports whether the store can serve (for /readyz).
 	Ping(ctx context.Context) error
 	Close() error

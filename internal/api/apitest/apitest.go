@@ -206,6 +206,36 @@ func (r *Reader) ListServices(ctx context.Context) ([]model.ServiceInfo, error) 
 	return out, nil
 }
 
+// ServicesPage implements store.TraceReader: ListServices by service and
+// deployment, a page at a time.
+func (r *Reader) ServicesPage(ctx context.Context, q store.ServiceQuery) (store.ServicePage, error) {
+	all, err := r.ListServices(ctx)
+	if err != nil {
+		return store.ServicePage{}, err
+	}
+	key := func(si model.ServiceInfo) string { return si.Service + "\x00" + si.Deployment }
+	sort.Slice(all, func(i, j int) bool { return key(all[i]) < key(all[j]) })
+	if q.Cursor != "" {
+		after, err := base64.RawURLEncoding.DecodeString(q.Cursor)
+		if err != nil {
+			return store.ServicePage{}, fmt.Errorf("apitest: services cursor: %w", store.ErrInvalidCursor)
+		}
+		i := sort.Search(len(all), func(i int) bool { return key(all[i]) > string(after) })
+		all = all[i:]
+	}
+	limit := q.Limit
+	if limit <= 0 || limit > store.MaxLimit {
+		limit = store.MaxLimit
+	}
+	var page store.ServicePage
+	if len(all) > limit {
+		all = all[:limit]
+		page.NextCursor = base64.RawURLEncoding.EncodeToString([]byte(key(all[limit-1])))
+	}
+	page.Services = all
+	return page, nil
+}
+
 // Now is the fixture's "now": every fixture trace started before it.
 func Now() time.Time { return time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC) }
 

@@ -84,6 +84,10 @@ func (s *Store) ListMonitors(ctx context.Context) ([]model.StoredMonitor, error)
 	return s.scanMonitors(rows)
 }
 
+// MonitorDeletedError is the error of a queued run whose monitor was
+// deleted.
+const MonitorDeletedError = "canceled: the monitor was deleted before the run started"
+
 // DeleteMonitor removes a monitor.
 func (s *Store) DeleteMonitor(ctx context.Context, name string, now time.Time) error {
 	err := s.write(ctx, func(tx *sql.Tx) error {
@@ -103,7 +107,15 @@ func (s *Store) DeleteMonitor(ctx context.Context, name string, now time.Time) e
 		}
 		// Its delivery groups go too: a message still waiting would tell
 		// of alerts resolved without one.
-		_, err = tx.Exec(`DELETE FROM alert_groups WHERE monitor = ?`, name)
+		if _, err := tx.Exec(`DELETE FROM alert_groups WHERE monitor = ?`, name); err != nil {
+			return err
+		}
+		// Its queued runs will not run: they end now, saying why.
+		if _, err := tx.Exec(`UPDATE runs SET status = 'failed', error = ?, finished_ns = ?
+			WHERE monitor = ? AND status = 'pending'`, MonitorDeletedError, nsOf(now), name); err != nil {
+			return err
+		}
+		_, err = tx.Exec(`DELETE FROM monitor_schedule WHERE monitor = ?`, name)
 		return err
 	})
 	if err != nil {

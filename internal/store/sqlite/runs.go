@@ -127,6 +127,28 @@ func (s *Store) ScheduleRun(ctx context.Context, r model.Run, next time.Time) (m
 		case !errors.Is(err, sql.ErrNoRows):
 			return err
 		}
+		// A scheduled run still waiting is moved to this tick rather than
+		// a second one queued behind it.
+		queued, err := scanRun(tx.QueryRow(`SELECT `+runColumns+` FROM runs
+			WHERE monitor = ? AND trigger = 'schedule' AND status = 'pending'
+			ORDER BY scheduled_ns DESC LIMIT 1`, r.Monitor))
+		switch {
+		case err == nil:
+			if !r.ScheduledAt.After(queued.ScheduledAt) {
+				out = queued
+				return nil
+			}
+			queued.MonitorVersion, queued.ScheduledAt = r.MonitorVersion, r.ScheduledAt
+			queued.WindowStart, queued.WindowEnd = r.WindowStart, r.WindowEnd
+			if _, err := tx.Exec(`UPDATE runs SET monitor_version = ?, scheduled_ns = ?, window_start_ns = ?, window_end_ns = ?
+				WHERE id = ?`, queued.MonitorVersion, nsOf(queued.ScheduledAt), nsOf(queued.WindowStart), nsOf(queued.WindowEnd), queued.ID); err != nil {
+				return err
+			}
+			out = queued
+			return nil
+		case !errors.Is(err, sql.ErrNoRows):
+			return err
+		}
 		out.ID = newRunID(r.CreatedAt)
 		if _, err := tx.Exec(`INSERT INTO runs (`+runColumns+`) VALUES (`+runPlaceholders+`)`,
 			runArgs(out)...); err != nil {
@@ -250,6 +272,25 @@ func (s *Store) ReleaseRun(ctx context.Context, id, owner string) error {
 		return fmt.Errorf("sqlite: release run %s: %w", id, err)
 	}
 	return nil
+}
+
+// ExpireLeases ends the lease of every running run (see
+// store.LeaseRecovery): the data directory lock makes this process the
+// only one writing, so whoever held them is gone.
+func (s *Store) ExpireLeases(ctx context.Context) (int, error) {
+	var n int64
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.Exec(`UPDATE runs SET lease_until_ns = 0 WHERE status = 'running' AND lease_until_ns > 0`)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: expire run leases: %w", err)
+	}
+	return int(n), nil
 }
 
 // GetRun returns a run by id.

@@ -213,6 +213,13 @@ type Store struct {
 	closed    atomic.Bool
 	closeOnce sync.Once
 	closeErr  error
+
+	// health is whether writes fail for want of a writable database
+	// (writable.go).
+	health writeHealth
+
+	// lock is the data directory lock (lock.go), held until Close.
+	lock *dirLock
 }
 
 var _ store.Store = (*Store)(nil)
@@ -235,6 +242,9 @@ func Open(ctx context.Context, opts Options, logger *slog.Logger) (*Store, error
 	if err := os.MkdirAll(filepath.Dir(abs), 0o750); err != nil {
 		return nil, fmt.Errorf("sqlite: create directory for %s: %w", abs, err)
 	}
+	if err := checkWritableDir(abs); err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
 	migs, err := loadMigrations(migrationFiles, "migrations")
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: %w", err)
@@ -252,12 +262,16 @@ func Open(ctx context.Context, opts Options, logger *slog.Logger) (*Store, error
 		ckpt:        make(chan struct{}, 1),
 		ckptDone:    make(chan struct{}),
 	}
+	s.health.probeEvery = probeEvery
 	ok := false
 	defer func() {
 		if !ok {
 			s.closeHandles()
 		}
 	}()
+	if s.lock, err = acquireLock(abs); err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
 
 	s.wdb, err = sql.Open("sqlite", dsn(abs, opts, false))
 	if err != nil {
@@ -456,6 +470,9 @@ func (s *Store) closeHandles() error {
 	}
 	if s.codec != nil {
 		s.codec.close()
+	}
+	if err := s.lock.release(); err != nil {
+		errs = append(errs, fmt.Errorf("release lock: %w", err))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("sqlite: %w", err)

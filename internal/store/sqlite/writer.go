@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"math"
@@ -287,7 +288,12 @@ func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 // runJob runs a job in its own transaction.
 func (s *Store) runJob(j *job) {
 	defer close(j.done)
-	j.err = s.inTx(j.fn)
+	// A job that fails for want of a writable database marks the store
+	// unwritable; one that succeeds does not clear the mark (it may have
+	// written nothing): batches and Writable's probe do.
+	if j.err = s.inTx(j.fn); j.err != nil {
+		j.err = s.unwritableErr(j.err)
+	}
 }
 
 // inTx runs fn in a transaction on the writer's connection (only the writer
@@ -364,7 +370,7 @@ func (s *Store) commitGroup(group []*request) {
 	obs, err := s.writeGroup(group)
 	if err == nil {
 		s.committed(start, group, obs)
-	} else if len(group) > 1 {
+	} else if len(group) > 1 && !isUnwritable(err) { // a full disk fails each alike
 		s.log.Warn("group_commit_failed", "err", err, "batches", len(group))
 		for _, r := range group {
 			r.res = store.WriteResult{}
@@ -379,12 +385,26 @@ func (s *Store) commitGroup(group []*request) {
 			r.err = err
 		}
 	}
+	ok := false
 	for _, r := range group {
 		if r.err != nil {
 			r.res = store.WriteResult{}
-			s.log.Error("batch_write_failed", "err", r.err, "spans", len(r.spans), "logs", len(r.logs))
+			r.err = s.unwritableErr(r.err)
+			if errors.Is(r.err, store.ErrUnwritable) {
+				// Every export fails alike until the disk has room again:
+				// the fault is logged once (store_unwritable), the
+				// exporters retry.
+				s.log.Debug("batch_write_failed", "err", r.err, "spans", len(r.spans), "logs", len(r.logs))
+			} else {
+				s.log.Error("batch_write_failed", "err", r.err, "spans", len(r.spans), "logs", len(r.logs))
+			}
+		} else {
+			ok = true
 		}
 		close(r.done)
+	}
+	if ok {
+		s.writeSucceeded()
 	}
 }
 
