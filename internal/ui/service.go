@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/flowwatch/flowwatch/internal/model"
@@ -127,12 +128,16 @@ func (u *UI) service(w http.ResponseWriter, r *http.Request) error {
 	// The cards and the models table: totals, read from hour rows where
 	// the range allows; the charts read rows at their step.
 	sc := scope{Service: svc, Deployment: dep}
-	reqTotals, err := u.totals(ctx, rollup.Requests, rg, sc, nil)
-	if err != nil {
-		return err
-	}
-	llmByModel, err := u.totals(ctx, rollup.LLMCalls, rg, sc, byModelKey)
-	if err != nil {
+	var (
+		wg             sync.WaitGroup
+		reqTotals      map[scope]*rollup.Point
+		llmByModel     map[scope]*rollup.Point
+		reqErr, llmErr error
+	)
+	wg.Go(func() { reqTotals, reqErr = u.totals(ctx, rollup.Requests, rg, sc, nil) })
+	wg.Go(func() { llmByModel, llmErr = u.totals(ctx, rollup.LLMCalls, rg, sc, byModelKey) })
+	wg.Wait()
+	if err := cmp.Or(reqErr, llmErr); err != nil {
 		return err
 	}
 	llmTotal := rollup.NewPoint()
@@ -199,12 +204,18 @@ func (u *UI) tokensView(r *http.Request, p *servicePage, rg Range, sc scope) err
 }
 
 func (u *UI) operationalView(r *http.Request, p *servicePage, rg Range, sc scope) error {
-	req, err := u.series(r.Context(), rollup.Requests, rg, sc, "")
-	if err != nil {
-		return err
-	}
-	byModel, err := u.series(r.Context(), rollup.LLMCalls, rg, sc, "model")
-	if err != nil {
+	// The two series read and merge their rows at once, on two of the
+	// store's read connections: over 30 days each reads thousands of hour
+	// rows.
+	var (
+		wg             sync.WaitGroup
+		req, byModel   rollup.Result
+		reqErr, llmErr error
+	)
+	wg.Go(func() { req, reqErr = u.series(r.Context(), rollup.Requests, rg, sc, "") })
+	wg.Go(func() { byModel, llmErr = u.series(r.Context(), rollup.LLMCalls, rg, sc, "model") })
+	wg.Wait()
+	if err := cmp.Or(reqErr, llmErr); err != nil {
 		return err
 	}
 	p.RequestsChart = requestsChart(rg, p.Loc, req)
