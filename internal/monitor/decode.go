@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/flowwatch/flowwatch/internal/didyoumean"
 )
 
 // decoder reads a parsed monitor file strictly. It collects every problem
@@ -433,47 +435,7 @@ func toInt(n *node) (int, string) {
 
 // suggest returns the known key closest to key, if it is close enough to
 // be a typo.
-func suggest(key string, known []string) string {
-	best, bestDist := "", 3
-	lower := strings.ToLower(key)
-	for _, k := range known {
-		if d := editDistance(lower, k); d < bestDist {
-			best, bestDist = k, d
-		}
-	}
-	if best == "" && len(lower) >= 4 {
-		for _, k := range known {
-			if strings.HasPrefix(k, lower) || strings.HasPrefix(lower, k) {
-				return k
-			}
-		}
-	}
-	return best
-}
-
-func editDistance(a, b string) int {
-	ra, rb := []rune(a), []rune(b)
-	if len(ra) > 64 || len(rb) > 64 {
-		return 64
-	}
-	prev := make([]int, len(rb)+1)
-	cur := make([]int, len(rb)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		cur[0] = i
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(rb)]
-}
+func suggest(key string, known []string) string { return didyoumean.Closest(key, known) }
 
 func dedupe(sorted []string) []string {
 	out := sorted[:0]
