@@ -473,7 +473,10 @@ func parseInstanceQuery(runID string, q map[string]string) (store.InstanceQuery,
 	if v, ok := q["cursor"]; ok {
 		b, err := base64.RawURLEncoding.Strict().DecodeString(v)
 		metric, trace, found := strings.Cut(string(b), "\x00")
-		if err != nil || !found || metric == "" || trace == "" {
+		// The decoder skips line breaks: only the form this server gives
+		// is a cursor.
+		canonical := err == nil && base64.RawURLEncoding.EncodeToString(b) == v
+		if !canonical || !found || metric == "" || trace == "" {
 			return iq, invalidParam("cursor", v, "is not a cursor this server gave (next_cursor of the previous page)")
 		}
 		iq.AfterMetric, iq.AfterTraceID = metric, trace
