@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -61,9 +62,18 @@ func (s *mailSession) Data(r io.Reader) error {
 func startMailbox(t *testing.T) (*mailbox, int) {
 	t.Helper()
 	b := &mailbox{}
-	srv := smtp.NewServer(b)
+	return b, serveSMTP(t, b, nil)
+}
+
+// serveSMTP serves be on a free loopback port until the test ends and
+// returns the port. With tlsConfig the server offers STARTTLS and takes
+// AUTH only on an encrypted connection; without, it speaks plain text.
+func serveSMTP(t *testing.T, be smtp.Backend, tlsConfig *tls.Config) int {
+	t.Helper()
+	srv := smtp.NewServer(be)
 	srv.Domain = "localhost"
-	srv.AllowInsecureAuth = true
+	srv.TLSConfig = tlsConfig
+	srv.AllowInsecureAuth = tlsConfig == nil
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -73,7 +83,7 @@ func startMailbox(t *testing.T) (*mailbox, int) {
 		_ = srv.Close()
 		_ = l.Close() // in case Serve had not taken it yet
 	})
-	return b, l.Addr().(*net.TCPAddr).Port
+	return l.Addr().(*net.TCPAddr).Port
 }
 
 // hook is a webhook receiver that verifies signatures and keeps the

@@ -77,6 +77,8 @@ const maxReplyBytes = 4 << 20
 type openAIClient struct {
 	svc openai.ChatCompletionService
 	now func() time.Time
+	// key is the API key, taken out of error bodies (see scrubKey).
+	key string
 }
 
 // newOpenAIClient builds the client of a judge connection. The openai-go
@@ -115,7 +117,7 @@ func newOpenAIClient(o Options, apiKey string, hc *http.Client, now func() time.
 	default:
 		return nil, fmt.Errorf("type must be %s or %s, got %q", TypeOpenAI, TypeAzureOpenAI, o.Type)
 	}
-	return &openAIClient{svc: openai.NewChatCompletionService(opts...), now: now}, nil
+	return &openAIClient{svc: openai.NewChatCompletionService(opts...), now: now, key: apiKey}, nil
 }
 
 func (c *openAIClient) Complete(ctx context.Context, req ChatRequest) (ChatResponse, error) {
@@ -153,6 +155,7 @@ func (c *openAIClient) Complete(ctx context.Context, req ChatRequest) (ChatRespo
 			if se.Body == "" && errors.As(err, &apiErr) {
 				se.Body = apiErr.Message
 			}
+			se.Body = scrubKey(se.Body, c.key)
 			return ChatResponse{}, se
 		}
 		return ChatResponse{}, err
@@ -177,6 +180,17 @@ func (c *openAIClient) Complete(ctx context.Context, req ChatRequest) (ChatRespo
 		}
 	}
 	return resp, nil
+}
+
+// scrubKey replaces the API key in a server's error body with a marker:
+// some OpenAI-compatible servers and proxies quote the key they refused
+// ("Incorrect API key provided: Bearer sk-..."), and the body goes into
+// run errors, logs, the API and the dashboard.
+func scrubKey(body, key string) string {
+	if key == "" {
+		return body
+	}
+	return strings.ReplaceAll(body, key, "[REDACTED:api_key]")
 }
 
 // retryAfter reads the wait a server asked for: retry-after-ms

@@ -687,7 +687,11 @@ func TestNewOptions(t *testing.T) {
 
 func TestKeyNeverLogged(t *testing.T) {
 	var logs bytes.Buffer
-	srv := judgetest.New(t, judgetest.Options{Reply: judgetest.Status(http.StatusInternalServerError, 0)})
+	// The server quotes the key it was sent, as some proxies do in their
+	// errors.
+	srv := judgetest.New(t, judgetest.Options{Reply: func(r judgetest.Request) judgetest.Reply {
+		return judgetest.Reply{Status: http.StatusInternalServerError, Content: "upstream refused " + r.Header.Get("Authorization")}
+	}})
 	t.Setenv("FLOWWATCH_TEST_JUDGE_KEY", testKey)
 	j, err := New(Options{Type: TypeOpenAI, BaseURL: srv.BaseURL(), Model: "m", APIKeyEnv: "FLOWWATCH_TEST_JUDGE_KEY",
 		MaxAttempts: 2, BaseBackoff: time.Millisecond},
@@ -702,7 +706,11 @@ func TestKeyNeverLogged(t *testing.T) {
 	if logs.Len() == 0 {
 		t.Fatal("nothing logged")
 	}
-	if strings.Contains(logs.String(), testKey) || strings.Contains(scores[0].Err.Error(), testKey) {
+	var je *JudgeError
+	if !errors.As(scores[0].Err, &je) || !strings.Contains(je.Raw, "upstream refused Bearer [REDACTED:api_key]") {
+		t.Errorf("err = %v, want the server's answer with the key replaced", scores[0].Err)
+	}
+	if strings.Contains(logs.String(), testKey) || strings.Contains(scores[0].Err.Error(), testKey) || strings.Contains(je.Raw, testKey) {
 		t.Errorf("the API key leaked:\n%s\n%v", logs.String(), scores[0].Err)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/textproto"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -104,7 +105,10 @@ type Webhook struct {
 	// bodies renders the requests of one notification: one, except for
 	// pagerduty (one event per alert).
 	bodies func(n model.Notification, o PayloadOptions) ([][]byte, error)
-	logger *slog.Logger
+	// secrets are the parts of the URL, headers and keys that a
+	// receiver's error answer must not carry into errors (see scrub).
+	secrets []string
+	logger  *slog.Logger
 }
 
 var _ Channel = (*Webhook)(nil)
@@ -177,7 +181,7 @@ func NewWebhook(opts WebhookOptions, logger *slog.Logger) (*Webhook, error) {
 		// another host or over plain HTTP.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
-	w := &Webhook{opts: opts, url: u, client: client, render: render, logger: logger}
+	w := &Webhook{opts: opts, url: u, client: client, render: render, secrets: secretParts(u, opts), logger: logger}
 	w.bodies = func(n model.Notification, o PayloadOptions) ([][]byte, error) {
 		b, err := render(n, o)
 		return [][]byte{b}, err
@@ -296,7 +300,78 @@ func (w *Webhook) post(ctx context.Context, n model.Notification, body []byte, n
 	}
 	head, _ := io.ReadAll(io.LimitReader(res.Body, maxErrorBody))
 	_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, maxDrain))
-	return classifyStatus(&StatusError{Host: w.url.Host, Status: res.StatusCode, Body: snippet(head)}, res.Header, now)
+	return classifyStatus(&StatusError{Host: w.url.Host, Status: res.StatusCode, Body: snippet(w.scrub(head))}, res.Header, now)
+}
+
+// scrub replaces in a receiver's answer the secret parts of the channel's
+// URL, headers and keys with a marker. Receivers often quote the request
+// in an error ("Cannot POST /hooks/T0KEN?token=..."), and the answer goes
+// into the notification's last_error, the logs, the API and the
+// dashboard, while the URL itself is a secret (url_env) that never
+// appears there.
+func (w *Webhook) scrub(b []byte) []byte {
+	for _, s := range w.secrets {
+		b = bytes.ReplaceAll(b, []byte(s), []byte("[REDACTED:url]"))
+	}
+	return b
+}
+
+// secretParts are what scrub replaces, longest first: the URL and its
+// path and query as sent and decoded, each path segment and query value
+// that could be a token (8 bytes or more, not one short lowercase word
+// such as "services"), header values, the signing and routing keys.
+func secretParts(u *url.URL, o WebhookOptions) []string {
+	var out []string
+	add := func(s string) {
+		if len(s) >= 8 && !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	maybeToken := func(s string) {
+		word := len(s) < 16
+		for i := 0; i < len(s) && word; i++ {
+			word = s[i] >= 'a' && s[i] <= 'z' || s[i] == '-' || s[i] == '_'
+		}
+		if !word {
+			add(s)
+		}
+	}
+	add(u.String())
+	add(u.RequestURI())
+	add(u.EscapedPath())
+	add(u.Path)
+	add(u.RawQuery)
+	if q, err := url.QueryUnescape(u.RawQuery); err == nil {
+		add(q)
+	}
+	for _, seg := range strings.Split(u.EscapedPath(), "/") {
+		maybeToken(seg)
+		if d, err := url.PathUnescape(seg); err == nil {
+			maybeToken(d)
+		}
+	}
+	for _, vs := range u.Query() {
+		for _, v := range vs {
+			maybeToken(v)
+			maybeToken(url.QueryEscape(v))
+		}
+	}
+	if u.User != nil {
+		add(u.User.String())
+		if p, ok := u.User.Password(); ok {
+			maybeToken(p)
+		}
+	}
+	for _, v := range o.Headers {
+		add(v)
+		if _, cred, ok := strings.Cut(v, " "); ok { // "Bearer TOKEN"
+			maybeToken(cred)
+		}
+	}
+	add(o.Secret)
+	add(o.RoutingKey)
+	slices.SortFunc(out, func(a, b string) int { return len(b) - len(a) })
+	return out
 }
 
 // StatusError is a receiver's answer other than 2xx.

@@ -207,6 +207,14 @@ func TestWebhookFailures(t *testing.T) {
 			http.Error(w, "invalid_payload", http.StatusBadRequest)
 		}, permanent: true, want: "status 400 Bad Request: invalid_payload"},
 		{name: "404", reply: status(http.StatusNotFound), permanent: true, want: "status 404"},
+		// Receivers that quote the request (Express: "Cannot POST /path")
+		// or its token: the secret parts are replaced.
+		{name: "404 quoting the request", reply: func(w http.ResponseWriter, r *http.Request) {
+			http.Error(w, "Cannot POST "+r.URL.RequestURI(), http.StatusNotFound)
+		}, permanent: true, want: "status 404 Not Found: Cannot POST [REDACTED:url]"},
+		{name: "401 quoting the tokens", reply: func(w http.ResponseWriter, r *http.Request) {
+			http.Error(w, `{"error":"no hook SECRET-PATH-TOKEN for token QUERYSECRET at /services"}`, http.StatusUnauthorized)
+		}, permanent: true, want: `no hook [REDACTED:url] for token [REDACTED:url] at /services`},
 		{name: "410", reply: status(http.StatusGone), permanent: true, want: "status 410"},
 		{name: "redirect", reply: func(w http.ResponseWriter, r *http.Request) {
 			http.Redirect(w, r, "http://elsewhere.example/", http.StatusMovedPermanently)
