@@ -5,7 +5,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -s -w -X github.com/flowwatch/flowwatch/internal/cli.Version=$(VERSION)
 FUZZTIME ?= 5000x
 
-.PHONY: run build test vet unit fuzz bench bench-ingest bench-search bench-pages screenshots release-check release-snapshot clean
+.PHONY: run build test vet unit fuzz bench bench-ingest bench-search bench-pages bench-soak screenshots release-check release-snapshot clean
 
 ## run: build and start flowwatch on the embedded default (SQLite in ./flowwatch-data);
 ## CONFIG=flowwatch.yaml starts it with that config file
@@ -48,6 +48,10 @@ bench-search: build
 ## bench-pages: time every dashboard page over the store bench-search keeps in BENCH_DATA (run bench-search first)
 bench-pages: build
 	./$(BIN) bench pages --data $(BENCH_DATA)
+
+## bench-soak: ingest for 4 retention periods of simulated time and show the data directory level off
+bench-soak: build
+	./$(BIN) bench soak
 
 ## screenshots: take the README's dashboard pictures from the real UI running flowwatch demo (needs chromium)
 screenshots:

@@ -109,6 +109,9 @@ type Options struct {
 	// the same ?to= recipients); more often answers 429 with Retry-After.
 	// 0 means no limit (flowwatch serve uses DefaultChannelTestInterval).
 	ChannelTestInterval time.Duration
+	// Eraser deletes traces (DELETE /traces and /traces/{trace_id}).
+	// Without it those routes answer 503.
+	Eraser TraceEraser
 	// Now is the clock relative times (since=1h) are taken from; nil means
 	// time.Now.
 	Now func() time.Time
@@ -135,6 +138,7 @@ type API struct {
 	testChanTo  func(ctx context.Context, name string, to []string) error
 	ready       func(ctx context.Context) error
 	keys        store.APIKeys
+	eraser      TraceEraser
 	keysChanged func()
 	recipients  func(ctx context.Context, addrs []string) error
 	testLimit   *intervalLimit
@@ -165,6 +169,7 @@ func New(opts Options, logger *slog.Logger) *API {
 		testChanTo:  opts.TestChannelTo,
 		ready:       opts.Ready,
 		keys:        opts.Keys,
+		eraser:      opts.Eraser,
 		keysChanged: opts.KeysChanged,
 		recipients:  opts.CheckRecipients,
 		now:         opts.Now,
@@ -219,8 +224,14 @@ func (rt route) allow() string {
 
 func (a *API) routes() []route {
 	return []route{
-		get(Prefix+"traces", a.listTraces),
-		get(Prefix+"traces/{trace_id}", a.getTrace),
+		{pattern: Prefix + "traces", methods: []method{
+			{http.MethodGet, a.listTraces},
+			{http.MethodDelete, a.deleteTraces},
+		}},
+		{pattern: Prefix + "traces/{trace_id}", methods: []method{
+			{http.MethodGet, a.getTrace},
+			{http.MethodDelete, a.deleteTrace},
+		}},
 		get(Prefix+"services", a.listServices),
 		get(Prefix+"metrics/operational", a.operationalMetrics),
 		get(Prefix+"metrics/llm", a.llmMetrics),

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 
 	"github.com/flowwatch/flowwatch/internal/api"
 	"github.com/flowwatch/flowwatch/internal/auth"
@@ -32,6 +33,7 @@ import (
 	"github.com/flowwatch/flowwatch/internal/notify"
 	"github.com/flowwatch/flowwatch/internal/pipeline"
 	"github.com/flowwatch/flowwatch/internal/redact"
+	"github.com/flowwatch/flowwatch/internal/retention"
 	"github.com/flowwatch/flowwatch/internal/rollup"
 	"github.com/flowwatch/flowwatch/internal/server"
 	"github.com/flowwatch/flowwatch/internal/store"
@@ -59,6 +61,11 @@ type App struct {
 	sender     *notify.Sender
 	stopSender context.CancelFunc
 	senderDone chan struct{}
+	// sweeper deletes data past its retention; stopSweeper and
+	// sweeperDone as for the scheduler.
+	sweeper     *retention.Sweeper
+	stopSweeper context.CancelFunc
+	sweeperDone chan struct{}
 	// monitorFiles are the monitors of monitors_dir, read by New and
 	// applied by Start.
 	monitorFiles []monitorFile
@@ -80,6 +87,8 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("invalid configuration:\n%w", err)
 	}
+	// With http.tls, the default public_url is https (cookies, links).
+	cfg.HTTP.PublicURL = cfg.PublicURL()
 	// What monitor files and the API are checked against.
 	monitorEnv := monitor.Env{
 		Judge:   func(name string) bool { _, ok := cfg.Judges[name]; return ok },
@@ -97,6 +106,12 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 		if err := checkMonitorFileRecipients(cfg, monitorFiles); err != nil {
 			return nil, err
 		}
+	}
+	// The listeners' certificates (tls.go) are loaded before anything is
+	// opened, like the rest of the configuration.
+	httpTLS, grpcTLS, err := listenersTLS(cfg, logger)
+	if err != nil {
+		return nil, err
 	}
 	dbPath := cfg.SQLitePath()
 	if err := os.MkdirAll(filepath.Dir(dbPath), 0o750); err != nil {
@@ -236,6 +251,18 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 		return nil, err
 	}
 
+	a.sweeper, err = retention.New(retention.Options{
+		Store:      st,
+		Policy:     retentionPolicy(cfg.Retention),
+		Interval:   time.Duration(cfg.Retention.Interval),
+		BatchSize:  cfg.Retention.BatchSize,
+		Registerer: reg,
+	}, logger)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+
 	otlp := http.NewServeMux()
 	rcv.RegisterHTTP(otlp)
 	mux := http.NewServeMux()
@@ -271,6 +298,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 		},
 		Ready:               a.Ready,
 		Keys:                st,
+		Eraser:              st,
 		KeysChanged:         authn.Invalidate,
 		CheckRecipients:     recipientCheck(cfg, authn),
 		ChannelTestInterval: api.DefaultChannelTestInterval,
@@ -325,6 +353,9 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 	gopts := append(ingest.GRPCServerOptions(cfg.GRPCMaxRecvBytes()),
 		grpc.ChainUnaryInterceptor(authn.UnaryInterceptor(model.ScopeIngest), adm.UnaryInterceptor()),
 		grpc.ChainStreamInterceptor(authn.StreamInterceptor(model.ScopeIngest)))
+	if grpcTLS != nil {
+		gopts = append(gopts, grpc.Creds(credentials.NewTLS(grpcTLS)))
+	}
 	gs := grpc.NewServer(gopts...)
 	rcv.RegisterGRPC(gs)
 
@@ -332,6 +363,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 		HTTPAddress: cfg.HTTP.Address,
 		GRPCAddress: cfg.GRPC.Address,
 		Handler:     guard(cfg, authn, mux),
+		HTTPTLS:     httpTLS,
 		GRPC:        gs,
 	}, logger)
 	return a, nil
@@ -374,6 +406,8 @@ func (a *App) Start(ctx context.Context) error {
 	a.ready = true
 	a.stopScheduler, a.schedulerDone = cancel, make(chan struct{})
 	a.stopSender, a.senderDone = ncancel, make(chan struct{})
+	rctx, rcancel := context.WithCancel(context.WithoutCancel(ctx))
+	a.stopSweeper, a.sweeperDone = rcancel, make(chan struct{})
 	a.mu.Unlock()
 	go func() {
 		defer close(a.schedulerDone)
@@ -382,6 +416,10 @@ func (a *App) Start(ctx context.Context) error {
 	go func() {
 		defer close(a.senderDone)
 		_ = a.sender.Run(nctx)
+	}()
+	go func() {
+		defer close(a.sweeperDone)
+		_ = a.sweeper.Run(rctx)
 	}()
 	if s := a.cfg.SMTP; s != nil { // checked in the background: a slow server does not delay the start
 		go notify.LogSMTPCheck(nctx, notify.SMTPCheckOptions{Host: s.Host, Port: s.EffectivePort(), TLS: s.TLSMode()}, a.log)
@@ -413,8 +451,9 @@ func (a *App) GRPCAddr() string { return a.server.GRPCAddr() }
 // Shutdown stops flowwatch in this order: stop accepting connections and
 // finish in-flight requests (each of which returns after its write
 // committed), stop the monitor scheduler (a run executing stops early and
-// is taken over, once, after its lease when flowwatch runs again), then
-// close the store. It is idempotent.
+// is taken over, once, after its lease when flowwatch runs again), the
+// notification sender and the retention sweeper, then close the store. It
+// is idempotent.
 func (a *App) Shutdown(ctx context.Context) error {
 	a.mu.Lock()
 	if a.shutdown {
@@ -441,6 +480,9 @@ func (a *App) Shutdown(ctx context.Context) error {
 		// Deliveries in flight finish (each bounded by its channel's
 		// timeout) and are recorded; the rest wait in the outbox.
 		{"notification sender", a.stopSender, a.senderDone},
+		// A batch being deleted commits or rolls back; the rest waits
+		// for the next sweep.
+		{"retention", a.stopSweeper, a.sweeperDone},
 	}
 	a.mu.Unlock()
 	for _, l := range loops {
@@ -485,4 +527,19 @@ func Run(ctx context.Context, cfg config.Config, logger *slog.Logger, started fu
 	sctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
 	defer cancel()
 	return errors.Join(runErr, a.Shutdown(sctx))
+}
+
+// retentionPolicy is the sweeper's policy from the configuration.
+func retentionPolicy(r config.Retention) retention.Policy {
+	p := retention.Policy{
+		Traces:        time.Duration(r.Traces),
+		MinuteRollups: time.Duration(r.MinuteRollups),
+		Rollups:       time.Duration(r.Rollups),
+		Runs:          time.Duration(r.Runs),
+		Services:      make(map[string]time.Duration, len(r.Services)),
+	}
+	for name, d := range r.Services {
+		p.Services[name] = time.Duration(d)
+	}
+	return p
 }

@@ -96,6 +96,9 @@ func Pages(ctx context.Context, o PagesOptions) (PagesResult, error) {
 	cfg.DataDir = o.DataDir
 	cfg.HTTP.Address = "127.0.0.1:0"
 	cfg.GRPC.Address = "127.0.0.1:0"
+	// The bench store is built once and measured many times: retention
+	// must not eat it (nor its deleting weigh on the figures).
+	cfg.Retention = config.Retention{Interval: cfg.Retention.Interval, BatchSize: cfg.Retention.BatchSize}
 	a, err := app.New(ctx, cfg, nil)
 	if err != nil {
 		return res, err

@@ -14,7 +14,7 @@ func newBenchCmd() *cobra.Command {
 		Use:   "bench",
 		Short: "Measure flowwatch's performance",
 	}
-	cmd.AddCommand(newBenchIngestCmd(), newBenchSearchCmd(), newBenchPagesCmd())
+	cmd.AddCommand(newBenchIngestCmd(), newBenchSearchCmd(), newBenchPagesCmd(), newBenchSoakCmd())
 	return cmd
 }
 
@@ -107,5 +107,55 @@ searches it again without loading (loading 10 million spans takes minutes).`,
 	f.IntVar(&o.BatchTraces, "batch-traces", 100, "traces per WriteBatch (about 3.8 spans each)")
 	f.IntVar(&o.Runs, "runs", 20, "times each search is timed")
 	f.IntVar(&o.Limit, "limit", 50, "page size of each search")
+	return cmd
+}
+
+func newBenchSoakCmd() *cobra.Command {
+	o := bench.SoakOptions{}
+	cmd := &cobra.Command{
+		Use:   "soak",
+		Short: "Ingest steadily far past the retention horizon and show the data directory level off",
+		Long: `Write RAG traces (3.8 spans each on average, the traces of bench search)
+through the store's write path, one every --step of simulated time, for
+--horizons retention periods, while the retention sweeper (the one serve runs,
+on the same simulated clock) deletes what is older than --retention every
+--sweep-every. Weeks of traffic pass in a minute or two.
+
+Every half retention period it prints the traces written, deleted and stored
+and the size of the data directory (database and WAL). Once the first traces
+expire the size should stop growing: SQLite reuses the pages deletions free.
+At the end it prints the write rate and the write latency, overall and while
+a sweep was deleting (retention must never hold ingest up for long).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			switch {
+			case o.Retention < time.Minute:
+				return usageError{fmt.Errorf("--retention must be at least 1m, got %s", o.Retention)}
+			case o.Step <= 0 || o.Step > o.Retention:
+				return usageError{fmt.Errorf("--step must be positive and at most --retention, got %s", o.Step)}
+			case o.Horizons < 2 || o.Horizons > 100:
+				return usageError{fmt.Errorf("--horizons must be between 2 and 100, got %d", o.Horizons)}
+			case o.SweepEvery <= 0 || o.SweepEvery > o.Retention:
+				return usageError{fmt.Errorf("--sweep-every must be positive and at most --retention, got %s", o.SweepEvery)}
+			case o.BatchTraces < 1 || o.BatchTraces > 10000:
+				return usageError{fmt.Errorf("--batch-traces must be between 1 and 10000, got %d", o.BatchTraces)}
+			}
+			o.Progress = cmd.ErrOrStderr()
+			res, err := bench.Soak(cmd.Context(), o)
+			if err != nil {
+				return err
+			}
+			fmt.Fprint(cmd.OutOrStdout(), res)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.DataDir, "data", "", "data directory, empty or absent (default: a temporary one, removed after)")
+	f.DurationVar(&o.Retention, "retention", 24*time.Hour, "trace retention, in simulated time")
+	f.IntVar(&o.Horizons, "horizons", 4, "how many retention periods to ingest for")
+	f.DurationVar(&o.Step, "step", 2*time.Second, "simulated time between two traces (2s: 43,200 traces a day)")
+	f.DurationVar(&o.SweepEvery, "sweep-every", time.Hour, "how often the sweeper runs, in simulated time")
+	f.IntVar(&o.BatchTraces, "batch-traces", 100, "traces per write batch")
+	f.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the soak to this file")
 	return cmd
 }

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -123,6 +124,9 @@ func (c *apiClient) get(ctx context.Context, path string, query url.Values) ([]b
 		Error *string `json:"error"`
 	}
 	if json.Unmarshal(body, &e) != nil || e.Error == nil {
+		if plainToTLS(res.StatusCode, body) {
+			return nil, c.plainToTLSError()
+		}
 		return nil, fmt.Errorf("the server at %s answered %s to GET /api/v1/%s; is it a flowwatch server?", c.base, res.Status, path)
 	}
 	msg := errors.New(*e.Error + keyHint(res.StatusCode))
@@ -160,8 +164,37 @@ func (c *apiClient) transportError(ctx context.Context, err error) error {
 			c.base, strings.TrimPrefix(defaultServer, "http://"))
 	case strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"):
 		return fmt.Errorf("%s answered in plain HTTP, not HTTPS: use http:// in --server or FLOWWATCH_SERVER", c.base)
+	case certHint(err, "SSL_CERT_FILE=ca.pem") != "":
+		return fmt.Errorf("cannot reach the flowwatch server at %s: %w%s", c.base, err, certHint(err, "SSL_CERT_FILE=ca.pem"))
 	}
 	return fmt.Errorf("cannot reach the flowwatch server at %s: %w", c.base, err)
+}
+
+// certHint explains a server certificate the client refused; trust says
+// how to trust a private CA. "" for other errors.
+func certHint(err error, trust string) string {
+	var (
+		unknown  x509.UnknownAuthorityError
+		hostname x509.HostnameError
+	)
+	switch {
+	case errors.As(err, &unknown):
+		return " (the certificate is signed by a CA this machine does not trust; for a private or self-signed CA give " + trust + ")"
+	case errors.As(err, &hostname):
+		return " (the certificate is not for the name asked: ask by a name it holds)"
+	}
+	return ""
+}
+
+// plainToTLS reports whether an answer is that of a Go HTTPS server to a
+// plain HTTP request (flowwatch with http.tls, asked at http://).
+func plainToTLS(status int, body []byte) bool {
+	return status == http.StatusBadRequest && strings.Contains(string(body), "Client sent an HTTP request to an HTTPS server")
+}
+
+func (c *apiClient) plainToTLSError() error {
+	return usageError{fmt.Errorf("the server at %s serves HTTPS (http.tls is set): use https:// in --server or FLOWWATCH_SERVER "+
+		"(a certificate of a private CA: SSL_CERT_FILE=ca.pem, see docs/security.md#tls)", c.base)}
 }
 
 // notHTTP reports whether a request failed because the server answered

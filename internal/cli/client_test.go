@@ -21,6 +21,10 @@ func TestClientTransportErrors(t *testing.T) {
 	closed := closedPort(t)
 	plain := httptest.NewServer(http.NotFoundHandler())
 	t.Cleanup(plain.Close)
+	// A server with a certificate of its own CA, as flowwatch with
+	// http.tls.
+	tlsSrv := httptest.NewTLSServer(http.NotFoundHandler())
+	t.Cleanup(tlsSrv.Close)
 	tests := []struct {
 		name   string
 		server string
@@ -45,6 +49,16 @@ func TestClientTransportErrors(t *testing.T) {
 			name:   "https to a plain HTTP server",
 			server: strings.Replace(plain.URL, "http://", "https://", 1),
 			want:   "answered in plain HTTP, not HTTPS: use http://",
+		},
+		{
+			name:   "http to an HTTPS server",
+			server: strings.Replace(tlsSrv.URL, "https://", "http://", 1),
+			want:   "serves HTTPS (http.tls is set): use https:// in --server or FLOWWATCH_SERVER",
+		},
+		{
+			name:   "https with a certificate of a CA not trusted",
+			server: tlsSrv.URL,
+			want:   "for a private or self-signed CA give SSL_CERT_FILE=ca.pem",
 		},
 	}
 	for _, tt := range tests {

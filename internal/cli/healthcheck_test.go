@@ -132,15 +132,16 @@ func TestHealthcheckFindsServeAddress(t *testing.T) {
 		{name: "IPv6 any", env: map[string]string{"FLOWWATCH_HTTP_ADDRESS": "[::]:4318"}, want: "http://[::1]:4318/readyz"},
 		{name: "empty host", env: map[string]string{"FLOWWATCH_HTTP_ADDRESS": ":5000"}, want: "http://127.0.0.1:5000/readyz"},
 		{name: "a given interface", env: map[string]string{"FLOWWATCH_HTTP_ADDRESS": "10.1.2.3:4318"}, want: "http://10.1.2.3:4318/readyz"},
+		{name: "http.tls", env: map[string]string{"FLOWWATCH_HTTP_TLS_CERT_FILE": "c.pem", "FLOWWATCH_HTTP_TLS_KEY_FILE": "k.pem"}, want: "https://127.0.0.1:4318/readyz"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			lookup := func(k string) (string, bool) { v, ok := tt.env[k]; return v, ok }
-			addr, err := serveAddress(tt.config, lookup)
+			cfg, err := serveConfig(tt.config, lookup)
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := readyURL(addr)
+			got, err := readyURL(cfg.HTTP.Address, cfg.HTTP.TLS.Enabled())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -149,7 +150,7 @@ func TestHealthcheckFindsServeAddress(t *testing.T) {
 			}
 		})
 	}
-	if _, err := readyURL("127.0.0.1:0"); err == nil || !strings.Contains(err.Error(), "--url") {
+	if _, err := readyURL("127.0.0.1:0", false); err == nil || !strings.Contains(err.Error(), "--url") {
 		t.Errorf("port 0: got %v, want an error pointing to --url", err)
 	}
 }

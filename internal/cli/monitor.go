@@ -525,6 +525,9 @@ func answerError(c *apiClient, method, path string, status int, body []byte) err
 		Error *string `json:"error"`
 	}
 	if json.Unmarshal(body, &e) != nil || e.Error == nil {
+		if plainToTLS(status, body) {
+			return c.plainToTLSError()
+		}
 		return fmt.Errorf("the server at %s answered %d %s to %s /api/v1/%s; is it a flowwatch server?", c.base, status, http.StatusText(status), method, path)
 	}
 	msg := errors.New(*e.Error + keyHint(status))

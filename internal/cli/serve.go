@@ -77,9 +77,16 @@ Environment variables: ` + strings.Join(config.EnvNames(), ", ") + `.`,
 			}
 			logger := newLogger(cmd.ErrOrStderr(), cfg.Log)
 			logger.Info("flowwatch_starting", "version", Version, "data_dir", cfg.DataDir)
+			scheme, grpcTLS := "http", ""
+			if cfg.HTTP.TLS.Enabled() {
+				scheme = "https"
+			}
+			if cfg.GRPC.TLS.Enabled() {
+				grpcTLS = " with TLS"
+			}
 			err := app.Run(cmd.Context(), cfg, logger, func(a *app.App) {
-				fmt.Fprintf(cmd.OutOrStdout(), "flowwatch is listening: http://%s (OTLP/HTTP, API), %s (OTLP/gRPC)\n",
-					a.HTTPAddr(), a.GRPCAddr())
+				fmt.Fprintf(cmd.OutOrStdout(), "flowwatch is listening: %s://%s (OTLP/HTTP, API), %s (OTLP/gRPC%s)\n",
+					scheme, a.HTTPAddr(), a.GRPCAddr(), grpcTLS)
 			})
 			if err != nil && !errors.Is(err, cmd.Context().Err()) {
 				return err

@@ -33,13 +33,13 @@ func newTracesCmd() *cobra.Command {
 	flags := &tracesFlags{}
 	cmd := &cobra.Command{
 		Use:   "traces",
-		Short: "List and show the traces a running flowwatch server stored",
+		Short: "List, show and delete the traces a running flowwatch server stored",
 		Long: `List and show the traces a running flowwatch server stored, through its
 JSON API (/api/v1/traces). Each trace is one request your application served.`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 0 {
-				return usageError{fmt.Errorf("unknown command %q for \"flowwatch traces\" (commands: list, get)", args[0])}
+				return usageError{fmt.Errorf("unknown command %q for \"flowwatch traces\" (commands: list, get, delete)", args[0])}
 			}
 			return cmd.Help()
 		},
@@ -50,7 +50,7 @@ JSON API (/api/v1/traces). Each trace is one request your application served.`,
 	}
 	cmd.PersistentFlags().StringVar(&flags.server, "server", server, "URL of the flowwatch server (default from FLOWWATCH_SERVER)")
 	cmd.PersistentFlags().DurationVar(&flags.timeout, "timeout", 30*time.Second, "how long to wait for each answer of the server")
-	cmd.AddCommand(newTracesListCmd(flags), newTracesGetCmd(flags))
+	cmd.AddCommand(newTracesListCmd(flags), newTracesGetCmd(flags), newTracesDeleteCmd(flags))
 	return cmd
 }
 

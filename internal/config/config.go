@@ -56,6 +56,8 @@ type Config struct {
 	// Redaction removes secrets and personal data at ingest (see
 	// redaction.go); off unless configured.
 	Redaction Redaction `yaml:"redaction"`
+	// Retention says how long data is kept (see retention.go).
+	Retention Retention `yaml:"retention"`
 	// Auth is auto (default: API keys are required once one has been created, and
 	// always beyond loopback), keys (always required) or none (never
 	// checked: a trusted network). See docs/security.md.
@@ -125,6 +127,9 @@ type HTTPConfig struct {
 	// the hosts of public_url and address, that requests may name in
 	// their Host header (DNS rebinding defence).
 	AllowedHosts []string `yaml:"allowed_hosts"`
+	// TLS, when its files are set, makes the listener serve HTTPS only
+	// (see tls.go); client_ca_file is not supported here.
+	TLS TLS `yaml:"tls"`
 }
 
 // GRPCConfig is the OTLP/gRPC listener.
@@ -132,6 +137,9 @@ type GRPCConfig struct {
 	Address string `yaml:"address"`
 	// MaxRecvBytes bounds one gRPC message; defaults to http.max_body_bytes.
 	MaxRecvBytes int64 `yaml:"max_recv_bytes"`
+	// TLS, when its files are set, makes the listener serve TLS only;
+	// independent of http.tls (see tls.go).
+	TLS TLS `yaml:"tls"`
 }
 
 // Storage selects and configures the store.
@@ -199,9 +207,9 @@ func (d *Duration) UnmarshalYAML(b []byte) error {
 	if err := yaml.Unmarshal(b, &s); err != nil {
 		return err
 	}
-	v, err := time.ParseDuration(s)
+	v, err := parseDuration(s)
 	if err != nil {
-		return fmt.Errorf("invalid duration %q (use e.g. 500ms, 2s, 1m)", s)
+		return fmt.Errorf("invalid duration %q (use e.g. 500ms, 2s, 1m, 30d)", s)
 	}
 	*d = Duration(v)
 	return nil
@@ -218,7 +226,7 @@ func Default() Config {
 		DataDir: "./flowwatch-data",
 		HTTP: HTTPConfig{
 			Address:      "127.0.0.1:4318",
-			PublicURL:    "http://localhost:4318",
+			PublicURL:    DefaultPublicURL,
 			MaxBodyBytes: 16 << 20,
 		},
 		GRPC:    GRPCConfig{Address: "127.0.0.1:4317"},
@@ -230,7 +238,8 @@ func Default() Config {
 			InitialBackoff: Duration(DefaultInitialBackoff),
 			MaxBackoff:     Duration(DefaultMaxBackoff),
 		},
-		Monitors: Monitors{MaxMonitors: DefaultMaxMonitors, MaxConcurrentRuns: DefaultMaxConcurrentRuns},
+		Monitors:  Monitors{MaxMonitors: DefaultMaxMonitors, MaxConcurrentRuns: DefaultMaxConcurrentRuns},
+		Retention: defaultRetention(),
 	}
 }
 
@@ -257,6 +266,7 @@ func Load(path string) (Config, error) {
 			// Report what Validate finds in the keys that did decode
 			// too, so that one round of fixes is enough.
 			scanned.Source = src
+			scanned.resolvePaths(path)
 			errs = append(errs, scanned.validate()...)
 			sortProblems(errs)
 		}
@@ -266,20 +276,36 @@ func Load(path string) (Config, error) {
 		return cfg, fmt.Errorf("config %s: %w", path, err)
 	}
 	cfg.Source = src
-	// Monitor files usually live next to the config file, in the same
-	// repository: a relative monitors_dir is read from there, wherever
-	// flowwatch is started.
-	if d := cfg.MonitorsDir; d != "" && !filepath.IsAbs(d) {
-		cfg.MonitorsDir = filepath.Join(filepath.Dir(path), d)
-	}
+	cfg.resolvePaths(path)
 	return cfg, nil
 }
 
-// Parse decodes YAML into cfg, strictly.
-func Parse(b []byte, cfg *Config) error {
+// resolvePaths makes the relative paths written in the config file at
+// path relative to its directory.
+func (c *Config) resolvePaths(path string) {
+	// Monitor files usually live next to the config file, in the same
+	// repository: a relative monitors_dir is read from there, wherever
+	// flowwatch is started.
+	if d := c.MonitorsDir; d != "" && !filepath.IsAbs(d) {
+		c.MonitorsDir = filepath.Join(filepath.Dir(path), d)
+	}
+	// So are certificate files written next to it.
+	c.HTTP.TLS.resolve(filepath.Dir(path))
+	c.GRPC.TLS.resolve(filepath.Dir(path))
+}
+
+// Parse decodes YAML into cfg, strictly. A panic of the YAML decoder (it
+// has had some on odd tags) becomes an error: a bad file must never crash
+// the server.
+func Parse(b []byte, cfg *Config) (err error) {
 	if len(bytes.TrimSpace(b)) == 0 {
 		return nil
 	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("the YAML decoder failed on this file (%v); check its syntax", r)
+		}
+	}()
 	dec := yaml.NewDecoder(bytes.NewReader(b), yaml.Strict())
 	if err := dec.Decode(cfg); err != nil {
 		// The message quotes the lines around the problem: cut the URLs
@@ -309,6 +335,11 @@ var envKeys = []struct {
 	}},
 	{"GRPC_ADDRESS", "grpc.address", func(c *Config, v string) error { c.GRPC.Address = v; return nil }},
 	{"GRPC_MAX_RECV_BYTES", "grpc.max_recv_bytes", func(c *Config, v string) error { return setInt64(&c.GRPC.MaxRecvBytes, v) }},
+	{"HTTP_TLS_CERT_FILE", "http.tls.cert_file", func(c *Config, v string) error { c.HTTP.TLS.CertFile = v; return nil }},
+	{"HTTP_TLS_KEY_FILE", "http.tls.key_file", func(c *Config, v string) error { c.HTTP.TLS.KeyFile = v; return nil }},
+	{"GRPC_TLS_CERT_FILE", "grpc.tls.cert_file", func(c *Config, v string) error { c.GRPC.TLS.CertFile = v; return nil }},
+	{"GRPC_TLS_KEY_FILE", "grpc.tls.key_file", func(c *Config, v string) error { c.GRPC.TLS.KeyFile = v; return nil }},
+	{"GRPC_TLS_CLIENT_CA_FILE", "grpc.tls.client_ca_file", func(c *Config, v string) error { c.GRPC.TLS.ClientCAFile = v; return nil }},
 	{"SQLITE_PATH", "storage.sqlite.path", func(c *Config, v string) error { c.Storage.SQLite.Path = v; return nil }},
 	{"SQLITE_SYNCHRONOUS", "storage.sqlite.synchronous", func(c *Config, v string) error { c.Storage.SQLite.Synchronous = v; return nil }},
 	{"INGEST_MAX_IN_FLIGHT", "ingest.max_in_flight", func(c *Config, v string) error {
@@ -332,6 +363,11 @@ var envKeys = []struct {
 		var n int64
 		err := setInt64(&n, v)
 		c.Ingest.MaxAttributeValueBytes = int(n)
+		return err
+	}},
+	{"RETENTION_TRACES", "retention.traces", func(c *Config, v string) error {
+		d, err := parseDuration(v)
+		c.Retention.Traces = Duration(d)
 		return err
 	}},
 	{"LOG_LEVEL", "log.level", func(c *Config, v string) error { c.Log.Level = v; return nil }},
@@ -418,6 +454,8 @@ func (c *Config) validate() []error {
 	}
 	checkAddr("http.address", c.HTTP.Address)
 	checkAddr("grpc.address", c.GRPC.Address)
+	errs = append(errs, c.HTTP.TLS.validate("http.tls", false)...)
+	errs = append(errs, c.GRPC.TLS.validate("grpc.tls", true)...)
 	if c.HTTP.Address != "" && c.HTTP.Address == c.GRPC.Address && !strings.HasSuffix(c.HTTP.Address, ":0") {
 		add("grpc.address", "must differ from http.address (%s)", c.HTTP.Address)
 	}
@@ -488,6 +526,7 @@ func (c *Config) validate() []error {
 		}
 	}
 	errs = append(errs, c.Redaction.validate()...)
+	errs = append(errs, c.Retention.validate()...)
 	if c.MonitorsDir != "" && strings.TrimSpace(c.MonitorsDir) == "" {
 		add("monitors_dir", "must not be blank: a directory of monitor files, or leave it out")
 	}

@@ -92,11 +92,16 @@ func posOf(n ast.Node) Position {
 
 // parseSource parses b and scans it into cfg. The problems are sorted by
 // position; a syntax error is the only problem reported when there is one.
-func parseSource(file string, b []byte, cfg *Config) (*Source, []Problem) {
-	src := &Source{File: file, Keys: map[string]Position{}}
+func parseSource(file string, b []byte, cfg *Config) (src *Source, problems []Problem) {
+	src = &Source{File: file, Keys: map[string]Position{}}
 	if len(bytes.TrimSpace(b)) == 0 {
 		return src, nil
 	}
+	defer func() { // the YAML library has panicked on odd input: never crash on a file
+		if r := recover(); r != nil {
+			problems = append(problems, Problem{File: file, Message: fmt.Sprintf("the YAML parser failed on this file (%v); check its syntax", r), syntax: true})
+		}
+	}()
 	f, err := parser.ParseBytes(b, 0)
 	if err != nil {
 		p := Problem{File: file, Message: "invalid YAML: " + err.Error(), syntax: true}

@@ -236,6 +236,9 @@ func Run(ctx context.Context, o Options) error {
 	cfg.Storage.SQLite.Path = "flowwatch.db"
 	cfg.MonitorsDir = ""
 	cfg.HTTP.Address, cfg.GRPC.Address = o.httpAddr(), o.grpcAddr()
+	// The demo's own server, on loopback, is spoken to in plain HTTP and
+	// gRPC by the demo's senders and client.
+	cfg.HTTP.TLS, cfg.GRPC.TLS = config.TLS{}, config.TLS{}
 	if _, port, _ := net.SplitHostPort(cfg.HTTP.Address); port != "0" {
 		cfg.HTTP.PublicURL = "http://" + cfg.HTTP.Address
 	}

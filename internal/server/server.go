@@ -6,6 +6,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -23,6 +24,10 @@ type Options struct {
 	GRPCAddress string
 	// Handler serves every HTTP route.
 	Handler http.Handler
+	// HTTPTLS, when not nil, makes the HTTP listener serve HTTPS (HTTP/2
+	// and HTTP/1.1) only; it needs Certificates or GetCertificate. The
+	// gRPC server gets its TLS from its own credentials.
+	HTTPTLS *tls.Config
 	// GRPC is the gRPC server with its services registered; nil disables
 	// the gRPC listener.
 	GRPC *grpc.Server
@@ -59,6 +64,7 @@ func New(opts Options, logger *slog.Logger) *Server {
 			IdleTimeout:       2 * time.Minute,
 			MaxHeaderBytes:    1 << 20,
 			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+			TLSConfig:         opts.HTTPTLS,
 		},
 		serveErr: make(chan error, 2),
 	}
@@ -90,7 +96,13 @@ func (s *Server) Start(context.Context) error {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		if err := s.http.Serve(hl); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		serve := s.http.Serve
+		if s.opts.HTTPTLS != nil {
+			// The handshake is bounded by ReadHeaderTimeout like the
+			// headers after it.
+			serve = func(l net.Listener) error { return s.http.ServeTLS(l, "", "") }
+		}
+		if err := serve(hl); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("http_serve_failed", "err", err)
 			s.serveErr <- fmt.Errorf("http server: %w", err)
 		}
@@ -106,7 +118,7 @@ func (s *Server) Start(context.Context) error {
 		}()
 	}
 	go func() { wg.Wait(); close(s.done) }()
-	s.log.Info("listening", "http", hl.Addr().String(), "grpc", addrString(gl))
+	s.log.Info("listening", "http", hl.Addr().String(), "grpc", addrString(gl), "http_tls", s.opts.HTTPTLS != nil)
 	return nil
 }
 

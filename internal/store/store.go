@@ -457,6 +457,64 @@ type Outbox interface {
 	GetNotification(ctx context.Context, id string) (model.Notification, error)
 }
 
+// MaxDeleteBatch bounds the traces one DeleteTraces call deletes: each
+// call is one transaction, and a long one would hold up ingest.
+const MaxDeleteBatch = 5000
+
+// TraceDeletion selects traces to delete. At least one of TraceIDs,
+// Service or UserID must be set: an empty selection is an error, not
+// "everything". The filters combine with AND.
+type TraceDeletion struct {
+	// TraceIDs deletes these traces (at most MaxDeleteBatch); unknown ids
+	// are skipped.
+	TraceIDs []string
+	// Service and Deployment select a service's traces ("" matches any
+	// deployment).
+	Service    string
+	Deployment string
+	// UserID selects the traces of one end user (a data-subject request).
+	UserID string
+	// Start and End bound the traces' start times: [Start, End); zero
+	// times are open bounds.
+	Start, End time.Time
+	// Limit is how many traces one call deletes at most, oldest first
+	// (0 or more than MaxDeleteBatch: MaxDeleteBatch). Call again while
+	// More is true.
+	Limit int
+}
+
+// Deleted counts what a deletion removed.
+type Deleted struct {
+	Traces, Spans, LogRecords, Evaluations int64
+	// More says that the selection matched more traces than the limit.
+	More bool
+}
+
+// Add adds o's counts to d.
+func (d *Deleted) Add(o Deleted) {
+	d.Traces += o.Traces
+	d.Spans += o.Spans
+	d.LogRecords += o.LogRecords
+	d.Evaluations += o.Evaluations
+}
+
+// Eraser deletes stored data, in bounded transactions: traces for data
+// subject requests and retention, old rollup rows and old monitor runs
+// for retention. Deleted traces vanish from searches and reads; the
+// rollups they fed keep counting them (they hold no content).
+type Eraser interface {
+	// DeleteTraces deletes up to q.Limit traces matching q, oldest first,
+	// with their spans, log records, full-text entries and evaluations
+	// (run instances and cached verdicts).
+	DeleteTraces(ctx context.Context, q TraceDeletion) (Deleted, error)
+	// DeleteRollups deletes up to limit rollup rows of a resolution whose
+	// buckets start before before; it returns how many it deleted.
+	DeleteRollups(ctx context.Context, resolution int64, before time.Time, limit int) (int64, error)
+	// DeleteRuns deletes up to limit finished monitor runs created before
+	// before, with their results and instances; it returns how many.
+	DeleteRuns(ctx context.Context, before time.Time, limit int) (int64, error)
+}
+
 // Store is what a backend provides as a whole.
 type Store interface {
 	Writer
@@ -473,6 +531,7 @@ type Store interface {
 	Silences
 	Outbox
 	APIKeys
+	Eraser
 	// Ping reports whether the store can serve (for /readyz).
 	Ping(ctx context.Context) error
 	Close() error

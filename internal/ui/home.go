@@ -197,7 +197,11 @@ func (u *UI) home(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	p := &homePage{Base: b, Empty: len(services) == 0, OTLPURL: "http://" + r.Host}
+	scheme := "http"
+	if r.TLS != nil { // http.tls: exporters must use https too
+		scheme = "https"
+	}
+	p := &homePage{Base: b, Empty: len(services) == 0, OTLPURL: scheme + "://" + r.Host}
 	placed := make([]bool, len(monitors))
 	for _, s := range services {
 		k := scope{Service: s.Service, Deployment: s.Deployment}

@@ -66,7 +66,19 @@ func createFTSPart(table string) string {
     tokenize = 'unicode61 remove_diacritics 2'
 );
 INSERT INTO ` + table + ` (` + table + `, rank) VALUES ('automerge', 16);
-INSERT INTO ` + table + ` (` + table + `, rank) VALUES ('pgsz', 16000);`
+INSERT INTO ` + table + ` (` + table + `, rank) VALUES ('pgsz', 16000);
+` + deleteMergeOff(table)
+}
+
+// deleteMergeOff turns off a full-text table's delete merges. By default
+// FTS5 rewrites a segment once a tenth of its rows are deleted; a part
+// past its merging is one segment of 32,768 traces, and retention,
+// deleting oldest first, made it rewrite that segment every tenth: one
+// deletion transaction took 1.3 s, holding ingest up. Deleted rows are
+// tombstoned instead (searches skip them), and a part whose traces are
+// all gone is dropped whole (erase.go).
+func deleteMergeOff(table string) string {
+	return `INSERT INTO ` + table + ` (` + table + `, rank) VALUES ('deletemerge', 0);`
 }
 
 // parseFTSPart returns the part number of a table name, if it is one.

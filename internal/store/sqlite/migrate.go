@@ -164,6 +164,27 @@ func backfillFor(version int) func(ctx context.Context, tx *sql.Tx) error {
 		return backfillTraceModels
 	case 10:
 		return backfillDayRollups
+	case 14:
+		return noDeleteMerge
+	}
+	return nil
+}
+
+// noDeleteMerge turns off FTS5's delete-triggered merges in the full-text
+// tables that exist (0014; fts.go says why).
+func noDeleteMerge(ctx context.Context, tx *sql.Tx) error {
+	parts, err := ftsParts(ctx, tx)
+	if err != nil {
+		return err
+	}
+	tables := []string{ftsTable(legacyPart)}
+	for p := range parts {
+		tables = append(tables, ftsTable(p))
+	}
+	for _, t := range tables {
+		if _, err := tx.ExecContext(ctx, deleteMergeOff(t)); err != nil {
+			return fmt.Errorf("%s: %w", t, err)
+		}
 	}
 	return nil
 }

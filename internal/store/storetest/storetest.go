@@ -107,6 +107,8 @@ func Run(t *testing.T, open Opener) {
 		{"APIKeys", testAPIKeys},
 		{"ListAlerts", testListAlerts},
 		{"DeleteMonitorAlerts", testDeleteMonitorAlerts},
+		{"DeleteTraces", testDeleteTraces},
+		{"DeleteRollupsAndRuns", testDeleteRollupsAndRuns},
 		{"Persistence", testPersistence},
 		{"Close", testClose},
 	}
