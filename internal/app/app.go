@@ -11,8 +11,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/pprof"
-	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -37,7 +35,6 @@ import (
 	"github.com/flowwatch/flowwatch/internal/rollup"
 	"github.com/flowwatch/flowwatch/internal/server"
 	"github.com/flowwatch/flowwatch/internal/store"
-	"github.com/flowwatch/flowwatch/internal/store/sqlite"
 	"github.com/flowwatch/flowwatch/internal/ui"
 )
 
@@ -48,7 +45,7 @@ const ShutdownTimeout = 30 * time.Second
 type App struct {
 	cfg       config.Config
 	log       *slog.Logger
-	store     *sqlite.Store
+	store     backend
 	monitors  *monitor.Limited // the store's monitors, within monitors.max_monitors
 	server    *server.Server
 	scheduler *monitor.Scheduler
@@ -113,10 +110,6 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 	if err != nil {
 		return nil, err
 	}
-	dbPath := cfg.SQLitePath()
-	if err := os.MkdirAll(filepath.Dir(dbPath), 0o750); err != nil {
-		return nil, fmt.Errorf("create data directory: %w", err)
-	}
 	prices, err := cfg.Prices()
 	if err != nil {
 		return nil, fmt.Errorf("pricing: %w", err)
@@ -126,17 +119,12 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 	if err != nil {
 		return nil, err
 	}
-	st, err := sqlite.Open(ctx, sqlite.Options{
-		Path:        dbPath,
-		Deriver:     deriver,
-		Synchronous: cfg.Storage.SQLite.Synchronous,
-		OnCommit: func(c store.Commit) {
-			metrics.Observe(c.Observations)
-			metrics.ObserveWrite(c.Duration, c.Spans)
-		},
+	st, err := openStore(ctx, cfg, deriver, func(c store.Commit) {
+		metrics.Observe(c.Observations)
+		metrics.ObserveWrite(c.Duration, c.Spans)
 	}, logger)
 	if err != nil {
-		return nil, fmt.Errorf("open store %s: %w", dbPath, err)
+		return nil, err
 	}
 	a := &App{cfg: cfg, log: logger.With("component", "app"), store: st, monitorFiles: monitorFiles}
 	// Who may do what (auth.go): API keys, checked on every request.
@@ -389,13 +377,18 @@ func (a *App) Start(ctx context.Context) error {
 	if err := applyMonitorFiles(ctx, a.monitors, a.monitorFiles, a.log); err != nil {
 		return err
 	}
-	// The data directory is locked to this process: a run found running
-	// was left by a flowwatch that is gone, and is taken up at once
-	// rather than when its lease runs out.
-	if n, err := a.store.ExpireLeases(ctx); err != nil {
-		return err
-	} else if n > 0 {
-		a.log.Info("runs_taken_over", "runs", n)
+	// A store this process alone writes (SQLite locks its data
+	// directory): a run found running was left by a flowwatch that is
+	// gone, and is taken up at once rather than when its lease runs out.
+	// A shared store (PostgreSQL) offers no such recovery: the runs found
+	// running may be other replicas', and a dead replica's are taken over
+	// when their leases end.
+	if lr, ok := a.store.(store.LeaseRecovery); ok {
+		if n, err := lr.ExpireLeases(ctx); err != nil {
+			return err
+		} else if n > 0 {
+			a.log.Info("runs_taken_over", "runs", n)
+		}
 	}
 	if err := a.server.Start(ctx); err != nil {
 		return err
@@ -424,7 +417,7 @@ func (a *App) Start(ctx context.Context) error {
 	if s := a.cfg.SMTP; s != nil { // checked in the background: a slow server does not delay the start
 		go notify.LogSMTPCheck(nctx, notify.SMTPCheckOptions{Host: s.Host, Port: s.EffectivePort(), TLS: s.TLSMode()}, a.log)
 	}
-	a.log.Info("started", "http", a.server.HTTPAddr(), "grpc", a.server.GRPCAddr(), "db", a.cfg.SQLitePath())
+	a.log.Info("started", "http", a.server.HTTPAddr(), "grpc", a.server.GRPCAddr(), "db", storeName(a.cfg))
 	return nil
 }
 

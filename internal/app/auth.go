@@ -8,9 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"path"
-	"path/filepath"
 	"strings"
 
 	"github.com/flowwatch/flowwatch/internal/api"
@@ -210,19 +208,17 @@ type KeyStore interface {
 	Close() error
 }
 
-// OpenKeyStore opens the store of cfg (creating the data directory) for
-// flowwatch keys; ErrDataDirInUse (wrapped) when a server has it open.
+// OpenKeyStore opens the store of cfg for flowwatch keys (creating the
+// data directory of the embedded store); ErrDataDirInUse (wrapped) when a
+// server has the embedded store open. With PostgreSQL the keys are
+// managed while servers run: they see a new key within a few seconds.
 func OpenKeyStore(ctx context.Context, cfg config.Config, logger *slog.Logger) (KeyStore, error) {
-	dbPath := cfg.SQLitePath()
-	if err := os.MkdirAll(filepath.Dir(dbPath), 0o750); err != nil {
-		return nil, fmt.Errorf("create data directory: %w", err)
-	}
-	st, err := sqlite.Open(ctx, sqlite.Options{Path: dbPath, Deriver: normalize.Deriver{}, Synchronous: cfg.Storage.SQLite.Synchronous}, logger)
+	st, err := openStore(ctx, cfg, normalize.Deriver{}, nil, logger)
 	if errors.Is(err, sqlite.ErrLocked) {
 		return nil, fmt.Errorf("%w: %w", ErrDataDirInUse, err)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("open store %s: %w", dbPath, err)
+		return nil, err
 	}
 	return st, nil
 }

@@ -72,5 +72,6 @@ http://127.0.0.1:4318 (HTTP) or 127.0.0.1:4317 (gRPC).`,
 	root.AddCommand(newHealthcheckCmd())
 	root.AddCommand(newRunsCmd())
 	root.AddCommand(newKeysCmd())
+	root.AddCommand(newMigrateCmd())
 	return root
 }

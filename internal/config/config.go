@@ -145,6 +145,9 @@ type GRPCConfig struct {
 // Storage selects and configures the store.
 type Storage struct {
 	SQLite SQLite `yaml:"sqlite"`
+	// Postgres, when its DSN is set, selects the shared store instead
+	// (see postgres.go).
+	Postgres Postgres `yaml:"postgres"`
 }
 
 // SQLite configures the embedded store.
@@ -342,6 +345,8 @@ var envKeys = []struct {
 	{"GRPC_TLS_CLIENT_CA_FILE", "grpc.tls.client_ca_file", func(c *Config, v string) error { c.GRPC.TLS.ClientCAFile = v; return nil }},
 	{"SQLITE_PATH", "storage.sqlite.path", func(c *Config, v string) error { c.Storage.SQLite.Path = v; return nil }},
 	{"SQLITE_SYNCHRONOUS", "storage.sqlite.synchronous", func(c *Config, v string) error { c.Storage.SQLite.Synchronous = v; return nil }},
+	{"POSTGRES_DSN", "storage.postgres.dsn", func(c *Config, v string) error { c.Storage.Postgres.DSN = v; return nil }},
+	{"POSTGRES_READ_DSN", "storage.postgres.read_dsn", func(c *Config, v string) error { c.Storage.Postgres.ReadDSN = v; return nil }},
 	{"INGEST_MAX_IN_FLIGHT", "ingest.max_in_flight", func(c *Config, v string) error {
 		var n int64
 		err := setInt64(&n, v)
@@ -527,6 +532,7 @@ func (c *Config) validate() []error {
 	}
 	errs = append(errs, c.Redaction.validate()...)
 	errs = append(errs, c.Retention.validate()...)
+	errs = append(errs, c.Storage.Postgres.validate(c.inFile("storage.postgres.dsn"), c.inFile("storage.postgres.read_dsn"))...)
 	if c.MonitorsDir != "" && strings.TrimSpace(c.MonitorsDir) == "" {
 		add("monitors_dir", "must not be blank: a directory of monitor files, or leave it out")
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/flowwatch/flowwatch/internal/model"
 	"github.com/flowwatch/flowwatch/internal/rollup"
+	"github.com/flowwatch/flowwatch/internal/store/payload"
 )
 
 // spanKey identifies a span.
@@ -36,7 +37,7 @@ func (s *Store) summarize(traceID string, spans []model.Span, buf *[]byte) (*sum
 		tr.TraceID = traceID
 	}
 	var err error
-	*buf, err = appendTrace((*buf)[:0], &tr)
+	*buf, err = payload.AppendTrace((*buf)[:0], &tr)
 	if err != nil {
 		return nil, fmt.Errorf("encode summary of trace %s: %w", traceID, err)
 	}
@@ -44,7 +45,7 @@ func (s *Store) summarize(traceID string, spans []model.Span, buf *[]byte) (*sum
 	return &summary{
 		trace:  tr,
 		spans:  len(spans),
-		body:   s.codec.seal(*buf),
+		body:   s.codec.Seal(*buf),
 		models: models,
 		joined: joinModels(models),
 		text:   ftsText(&tr, spans),
@@ -162,7 +163,7 @@ func (g *groupTx) write(group []*request) error {
 	for _, r := range group {
 		for i := range r.logs {
 			pl := &r.logs[i]
-			res, err := g.stmts.insertLog.Exec(pl.log.TraceID, pl.log.SpanID, pl.seq, unixNano(pl.log.Time), pl.body)
+			res, err := g.stmts.insertLog.Exec(pl.log.TraceID, pl.log.SpanID, pl.seq, payload.UnixNano(pl.log.Time), pl.body)
 			if err != nil {
 				return fmt.Errorf("insert log record of span %s/%s: %w", pl.log.TraceID, pl.log.SpanID, err)
 			}
@@ -270,7 +271,7 @@ func (g *groupTx) insertSpan(r *request, ps *preparedSpan, inserted map[spanKey]
 	d := &sp.Derived
 	in, out, total := usageArgs(d.Usage)
 	res, err := g.stmts.insertSpan.Exec(w.row, sp.TraceID, sp.SpanID, sp.ParentSpanID, sp.Name,
-		unixNano(sp.StartTime), unixNano(sp.EndTime), string(sp.StatusCode),
+		payload.UnixNano(sp.StartTime), payload.UnixNano(sp.EndTime), string(sp.StatusCode),
 		string(d.Kind), d.Model, string(d.Status), in, out, total, body)
 	if err != nil {
 		return fmt.Errorf("insert span %s/%s: %w", sp.TraceID, sp.SpanID, err)
@@ -311,11 +312,11 @@ func (g *groupTx) trace(id string) (*traceWork, error) {
 
 func (g *groupTx) encodeSpan(sp *model.Span) ([]byte, error) {
 	var err error
-	g.buf, err = appendSpanBody(g.buf[:0], sp)
+	g.buf, err = payload.AppendSpan(g.buf[:0], sp)
 	if err != nil {
 		return nil, fmt.Errorf("encode span %s/%s: %w", sp.TraceID, sp.SpanID, err)
 	}
-	return g.s.codec.seal(g.buf), nil
+	return g.s.codec.Seal(g.buf), nil
 }
 
 // spanLogs reads the stored log records of a span, oldest first.
@@ -417,7 +418,7 @@ func (g *groupTx) writeSummary(w *traceWork) error {
 	}
 	g.observe(w, sum)
 	tr := &sum.trace
-	start := unixNano(tr.StartTime)
+	start := payload.UnixNano(tr.StartTime)
 	args := []any{tr.Service, tr.Deployment, start, int64(tr.Duration), string(tr.Status), sum.joined,
 		tr.SessionID, tr.UserID, tr.SpanCount, tr.ErrorCount,
 		tr.Usage.InputTokens, tr.Usage.OutputTokens, tr.Usage.TotalTokens, tr.Usage.CostUSD, sum.body}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/flowwatch/flowwatch/internal/model"
 	"github.com/flowwatch/flowwatch/internal/store"
+	"github.com/flowwatch/flowwatch/internal/store/payload"
 )
 
 // Full-text query bounds.
@@ -22,12 +23,12 @@ const (
 )
 
 func (s *Store) decodeTraceBlob(blob []byte) (model.Trace, error) {
-	payload, err := s.codec.open(blob)
+	p, err := s.codec.Open(blob)
 	if err != nil {
 		return model.Trace{}, err
 	}
 	var tr model.Trace
-	if err := decodeTrace(payload, &tr); err != nil {
+	if err := payload.DecodeTrace(p, &tr); err != nil {
 		return model.Trace{}, fmt.Errorf("decode summary: %w", err)
 	}
 	return tr, nil
@@ -103,14 +104,14 @@ func (s *Store) scanSpans(rows *sql.Rows) ([]model.Span, error) {
 		if err := rows.Scan(&sp.TraceID, &sp.SpanID, &sp.ParentSpanID, &sp.Name, &start, &end, &status, &blob); err != nil {
 			return nil, err
 		}
-		sp.StartTime = fromUnixNano(start)
-		sp.EndTime = fromUnixNano(end)
+		sp.StartTime = payload.FromUnixNano(start)
+		sp.EndTime = payload.FromUnixNano(end)
 		sp.StatusCode = model.Status(status)
-		payload, err := s.codec.open(blob)
+		p, err := s.codec.Open(blob)
 		if err != nil {
 			return nil, fmt.Errorf("span %s: %w", sp.SpanID, err)
 		}
-		if err := decodeSpanBody(payload, &sp); err != nil {
+		if err := payload.DecodeSpan(p, &sp); err != nil {
 			return nil, fmt.Errorf("span %s: decode: %w", sp.SpanID, err)
 		}
 		out = append(out, sp)
@@ -129,12 +130,12 @@ func (s *Store) scanLogs(rows *sql.Rows, traceID string) ([]model.LogRecord, err
 		if err := rows.Scan(&l.SpanID, &t, &blob); err != nil {
 			return nil, err
 		}
-		l.Time = fromUnixNano(t)
-		payload, err := s.codec.open(blob)
+		l.Time = payload.FromUnixNano(t)
+		p, err := s.codec.Open(blob)
 		if err != nil {
 			return nil, fmt.Errorf("log record of span %s: %w", l.SpanID, err)
 		}
-		if err := decodeLogBody(payload, &l); err != nil {
+		if err := payload.DecodeLog(p, &l); err != nil {
 			return nil, fmt.Errorf("log record of span %s: decode: %w", l.SpanID, err)
 		}
 		out = append(out, l)
@@ -202,8 +203,8 @@ func (s *Store) ListServices(ctx context.Context) ([]model.ServiceInfo, error) {
 		if err := rows.Scan(&si.Service, &si.Deployment, &first, &last, &si.TraceCount); err != nil {
 			return nil, s.readErr("list services", err)
 		}
-		si.FirstSeen = fromUnixNano(first)
-		si.LastSeen = fromUnixNano(last)
+		si.FirstSeen = payload.FromUnixNano(first)
+		si.LastSeen = payload.FromUnixNano(last)
 		out = append(out, si)
 	}
 	if err := rows.Err(); err != nil {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/flowwatch/flowwatch/internal/model"
 	"github.com/flowwatch/flowwatch/internal/store"
+	"github.com/flowwatch/flowwatch/internal/store/payload"
 )
 
 // Service cursors are URL-safe base64 (unpadded) of: version byte 's',
@@ -75,7 +76,7 @@ func (s *Store) ServicesPage(ctx context.Context, q store.ServiceQuery) (store.S
 		if err := rows.Scan(&si.Service, &si.Deployment, &first, &last, &si.TraceCount); err != nil {
 			return store.ServicePage{}, s.readErr("list services", err)
 		}
-		si.FirstSeen, si.LastSeen = fromUnixNano(first), fromUnixNano(last)
+		si.FirstSeen, si.LastSeen = payload.FromUnixNano(first), payload.FromUnixNano(last)
 		page.Services = append(page.Services, si)
 	}
 	if err := rows.Err(); err != nil {

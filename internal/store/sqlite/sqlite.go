@@ -34,7 +34,7 @@
 // trace's spans (the summary computed by the caller is used when the trace
 // is new and came whole in one batch). The Deriver must be safe for
 // concurrent use. The schema is documented in migrations/0001_init.sql, the
-// blob encoding in encode.go.
+// blob encoding in package payload, which the PostgreSQL backend shares.
 //
 // # Performance
 //
@@ -69,6 +69,7 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
 	"github.com/flowwatch/flowwatch/internal/store"
+	"github.com/flowwatch/flowwatch/internal/store/payload"
 )
 
 // Options configures a Store. Zero values select the defaults.
@@ -182,7 +183,7 @@ type Store struct {
 	opts    Options
 	log     *slog.Logger
 	deriver store.Deriver
-	codec   *codec
+	codec   *payload.Codec
 
 	wdb   *sql.DB // exactly one connection, used only by the writer goroutine
 	cdb   *sql.DB // exactly one connection, used only by the checkpointer goroutine
@@ -322,7 +323,7 @@ func Open(ctx context.Context, opts Options, logger *slog.Logger) (*Store, error
 		return nil, fmt.Errorf("sqlite: open %s for reading: %w", abs, err)
 	}
 
-	s.codec, err = newCodec(opts.Compression == "zstd", runtime.GOMAXPROCS(0))
+	s.codec, err = payload.NewCodec(opts.Compression, runtime.GOMAXPROCS(0))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: %w", err)
 	}
@@ -469,7 +470,7 @@ func (s *Store) closeHandles() error {
 		}
 	}
 	if s.codec != nil {
-		s.codec.close()
+		s.codec.Close()
 	}
 	if err := s.lock.release(); err != nil {
 		errs = append(errs, fmt.Errorf("release lock: %w", err))

@@ -3,11 +3,8 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/fnv"
-	"math"
 	"runtime/debug"
 	"sync/atomic"
 	"time"
@@ -15,6 +12,7 @@ import (
 	"github.com/flowwatch/flowwatch/internal/model"
 	"github.com/flowwatch/flowwatch/internal/rollup"
 	"github.com/flowwatch/flowwatch/internal/store"
+	"github.com/flowwatch/flowwatch/internal/store/payload"
 )
 
 // Limits on what a batch may carry.
@@ -135,11 +133,11 @@ func (s *Store) prepare(b *model.Batch) (*request, error) {
 			return nil, fmt.Errorf("span %s/%s: parent span id longer than %d bytes", sp.TraceID, sp.SpanID, maxIDLen)
 		}
 		var err error
-		buf, err = appendSpanBody(buf[:0], sp)
+		buf, err = payload.AppendSpan(buf[:0], sp)
 		if err != nil {
 			return nil, fmt.Errorf("span %s/%s: %w", sp.TraceID, sp.SpanID, err)
 		}
-		req.spans[i] = preparedSpan{span: sp, body: s.codec.seal(buf)}
+		req.spans[i] = preparedSpan{span: sp, body: s.codec.Seal(buf)}
 		req.bytes += len(req.spans[i].body) + 200
 	}
 	for i := range b.Logs {
@@ -151,11 +149,11 @@ func (s *Store) prepare(b *model.Batch) (*request, error) {
 			return nil, fmt.Errorf("log record %d of trace %s: span id longer than %d bytes", i, l.TraceID, maxIDLen)
 		}
 		var err error
-		buf, err = appendLogBody(buf[:0], l)
+		buf, err = payload.AppendLog(buf[:0], l)
 		if err != nil {
 			return nil, fmt.Errorf("log record %d of span %s/%s: %w", i, l.TraceID, l.SpanID, err)
 		}
-		req.logs[i] = preparedLog{log: l, seq: logSeq(unixNano(l.Time), buf), body: s.codec.seal(buf)}
+		req.logs[i] = preparedLog{log: l, seq: payload.LogSeq(payload.UnixNano(l.Time), buf), body: s.codec.Seal(buf)}
 		req.bytes += len(req.logs[i].body) + 100
 	}
 	if err := s.presummarize(req, b.Spans); err != nil {
@@ -203,17 +201,6 @@ func checkID(what, id string) error {
 		return fmt.Errorf("%s longer than %d bytes", what, maxIDLen)
 	}
 	return nil
-}
-
-// logSeq is the identity of a log record within its span: a 63-bit FNV-1a
-// hash of its time and encoded content.
-func logSeq(timeNS int64, payload []byte) int64 {
-	h := fnv.New64a()
-	var t [8]byte
-	binary.BigEndian.PutUint64(t[:], uint64(timeNS))
-	_, _ = h.Write(t[:])
-	_, _ = h.Write(payload)
-	return int64(h.Sum64() & math.MaxInt64)
 }
 
 // runWriter is the writer goroutine: it commits groups of queued requests

@@ -1,4 +1,4 @@
-package sqlite
+package payload
 
 import (
 	"encoding/json"
@@ -15,8 +15,8 @@ import (
 // stay interchangeable. TestTraceEncoderCoversModel fails when a field is
 // added to model.Trace and not here.
 
-// appendTrace appends t as JSON.
-func appendTrace(dst []byte, t *model.Trace) ([]byte, error) {
+// AppendTrace appends the payload of a trace summary to dst: t as JSON.
+func AppendTrace(dst []byte, t *model.Trace) ([]byte, error) {
 	w := jw{b: dst}
 	w.b = append(w.b, '{')
 	w.optStr("TraceID", t.TraceID)
@@ -169,4 +169,10 @@ func (w *jw) optAny(k string, v any) {
 	}
 	w.key(k)
 	w.b = append(w.b, b...)
+}
+
+// DecodeTrace decodes a trace summary payload (as AppendTrace or
+// encoding/json writes model.Trace, after Codec.Open).
+func DecodeTrace(payload []byte, t *model.Trace) error {
+	return decodeJSON(payload, t)
 }

@@ -1,4 +1,4 @@
-package sqlite
+package payload
 
 import (
 	"encoding/json"
@@ -56,8 +56,8 @@ func TestTraceEncoderCoversModel(t *testing.T) {
 		encode func() ([]byte, error)
 		into   func() any
 	}{
-		{"trace", &tr, func() ([]byte, error) { return appendTrace(nil, &tr) }, func() any { return new(model.Trace) }},
-		{"zero trace", &model.Trace{}, func() ([]byte, error) { return appendTrace(nil, &model.Trace{}) }, func() any { return new(model.Trace) }},
+		{"trace", &tr, func() ([]byte, error) { return AppendTrace(nil, &tr) }, func() any { return new(model.Trace) }},
+		{"zero trace", &model.Trace{}, func() ([]byte, error) { return AppendTrace(nil, &model.Trace{}) }, func() any { return new(model.Trace) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b, err := tc.encode()
@@ -69,7 +69,7 @@ func TestTraceEncoderCoversModel(t *testing.T) {
 				t.Fatalf("encoder output %s: %v", b, err)
 			}
 			if diff := cmp.Diff(tc.value, got); diff != "" {
-				t.Errorf("encode/decode (-want +got):\n%s\n(a field missing from the encoder in derived.go?)", diff)
+				t.Errorf("encode/decode (-want +got):\n%s\n(a field missing from the encoder in trace.go?)", diff)
 			}
 			// And the same as what encoding/json writes.
 			std, err := json.Marshal(tc.value)
