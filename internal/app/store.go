@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -32,9 +31,6 @@ type backend interface {
 // It is the only place that names a concrete store.
 func openStore(ctx context.Context, cfg config.Config, d store.Deriver, onCommit func(store.Commit), logger *slog.Logger) (backend, error) {
 	if cfg.UsePostgres() {
-		if !postgres.Complete {
-			return nil, errors.New("storage.postgres: this build's PostgreSQL backend is not complete yet; leave storage.postgres.dsn (FLOWWATCH_POSTGRES_DSN) unset to use the embedded store")
-		}
 		p := cfg.Storage.Postgres
 		st, err := postgres.Open(ctx, postgres.Options{DSN: p.DSN, ReadDSN: p.ReadDSN, Schema: p.Schema,
 			MaxConns: int32(p.MaxConns), Deriver: d, OnCommit: onCommit}, logger)
