@@ -26,6 +26,12 @@ type Store interface {
 	DeleteRuns(ctx context.Context, before time.Time, limit int) (int64, error)
 }
 
+// PartitionDropper is a store that keeps spans in time partitions it can
+// drop whole (PostgreSQL): far cheaper than deleting their rows.
+type PartitionDropper interface {
+	DropPartitionsBefore(ctx context.Context, before time.Time) (int, error)
+}
+
 // Policy says how long each kind of data is kept; 0 keeps it for ever.
 type Policy struct {
 	// Traces is the default for every service; Services overrides it.
@@ -34,6 +40,23 @@ type Policy struct {
 	// MinuteRollups applies to minute rows, Rollups to hour and day rows.
 	MinuteRollups, Rollups time.Duration
 	Runs                   time.Duration
+}
+
+// longestTraces is the longest trace retention of any service, and false
+// when some service keeps its traces for ever: before now minus it, every
+// trace of every service has expired.
+func (p Policy) longestTraces() (time.Duration, bool) {
+	longest := p.Traces
+	if longest <= 0 {
+		return 0, false
+	}
+	for _, d := range p.Services {
+		if d <= 0 {
+			return 0, false
+		}
+		longest = max(longest, d)
+	}
+	return longest, true
 }
 
 func (p Policy) tracesFor(service string) time.Duration {
@@ -79,6 +102,8 @@ type Report struct {
 	store.Deleted
 	Rollups int64
 	Runs    int64
+	// Partitions counts the time partitions dropped whole (PostgreSQL).
+	Partitions int
 }
 
 // New returns a Sweeper; it does nothing until Run or Sweep.
@@ -106,7 +131,7 @@ func New(opts Options, logger *slog.Logger) (*Sweeper, error) {
 		log:  logger.With("component", "retention"),
 		deleted: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "flowwatch_retention_deleted_total",
-			Help: "Rows deleted for being older than their retention, by kind (traces, spans, log_records, evaluations, rollups, runs).",
+			Help: "Rows deleted for being older than their retention, by kind (traces, spans, log_records, evaluations, rollups, runs; partitions: time partitions of spans and logs dropped whole).",
 		}, []string{"kind"}),
 		sweeps: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "flowwatch_retention_sweeps_total",
@@ -125,7 +150,11 @@ func New(opts Options, logger *slog.Logger) (*Sweeper, error) {
 			Help: "How long the last finished retention sweep took, rests included.",
 		}),
 	}
-	for _, k := range []string{"traces", "spans", "log_records", "evaluations", "rollups", "runs"} {
+	kinds := []string{"traces", "spans", "log_records", "evaluations", "rollups", "runs"}
+	if _, ok := opts.Store.(PartitionDropper); ok {
+		kinds = append(kinds, "partitions")
+	}
+	for _, k := range kinds {
 		s.deleted.WithLabelValues(k)
 	}
 	for _, r := range []string{"ok", "error"} {
@@ -176,7 +205,18 @@ func (s *Sweeper) Sweep(ctx context.Context) (Report, error) {
 	defer s.running.Set(0)
 	now := s.opts.Now()
 	var rep Report
-	errs := []error{s.sweepTraces(ctx, now, &rep)}
+	var errs []error
+	if pd, ok := s.opts.Store.(PartitionDropper); ok {
+		if longest, ok := s.opts.Policy.longestTraces(); ok {
+			n, err := pd.DropPartitionsBefore(ctx, now.Add(-longest))
+			rep.Partitions += n
+			s.deleted.WithLabelValues("partitions").Add(float64(n))
+			if err != nil {
+				errs = append(errs, fmt.Errorf("drop partitions: %w", err))
+			}
+		}
+	}
+	errs = append(errs, s.sweepTraces(ctx, now, &rep))
 	p := s.opts.Policy
 	for _, r := range []struct {
 		res    int64

@@ -105,7 +105,7 @@ func TestSweep(t *testing.T) {
 		}
 	}
 	want := `
-# HELP flowwatch_retention_deleted_total Rows deleted for being older than their retention, by kind (traces, spans, log_records, evaluations, rollups, runs).
+# HELP flowwatch_retention_deleted_total Rows deleted for being older than their retention, by kind (traces, spans, log_records, evaluations, rollups, runs; partitions: time partitions of spans and logs dropped whole).
 # TYPE flowwatch_retention_deleted_total counter
 flowwatch_retention_deleted_total{kind="evaluations"} 0
 flowwatch_retention_deleted_total{kind="log_records"} 0

@@ -14,6 +14,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -125,4 +126,78 @@ func (c *partitionCache) forget() {
 	c.mu.Lock()
 	clear(c.known)
 	c.mu.Unlock()
+}
+
+// DropPartitionsBefore drops the span and log partitions whose whole day
+// ends at or before before, and returns how many it dropped: retention
+// calls it with a time before which every trace has expired, so that old
+// data goes as a file, not row by row. The trace summaries, full-text
+// entries and evaluations of those traces are deleted by DeleteTraces as
+// usual (which then finds their spans gone). A span older than before
+// whose trace started later (a clock running behind its root's) goes with
+// its partition.
+func (s *Store) DropPartitionsBefore(ctx context.Context, before time.Time) (int, error) {
+	limit := before.UnixNano()
+	dropped := 0
+	for _, table := range partitioned {
+		rows, err := s.pool.Query(ctx, `SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+			WHERE i.inhparent = $1::regclass ORDER BY c.relname`, table)
+		if err != nil {
+			return dropped, fmt.Errorf("postgres: list partitions of %s: %w", table, s.mapErr(err))
+		}
+		names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return dropped, fmt.Errorf("postgres: list partitions of %s: %w", table, s.mapErr(err))
+		}
+		for _, name := range names {
+			day, ok := partitionDay(table, name)
+			if !ok || (day+1)*dayNS > limit {
+				continue
+			}
+			err := s.inTx(ctx, func(tx pgx.Tx) error {
+				// As when creating: never queue the parent's readers and
+				// writers behind this for long.
+				if _, err := tx.Exec(ctx, `SET LOCAL lock_timeout = '10s'`); err != nil {
+					return err
+				}
+				if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1::int4, 0)`, partitionLockClass); err != nil {
+					return err
+				}
+				_, err := tx.Exec(ctx, `DROP TABLE IF EXISTS `+pgx.Identifier{name}.Sanitize())
+				return err
+			})
+			if err != nil {
+				return dropped, fmt.Errorf("postgres: drop partition %s: %w", name, err)
+			}
+			dropped++
+		}
+	}
+	if dropped > 0 {
+		s.tr.parts.forget()
+		s.log.Info("partitions_dropped", "partitions", dropped, "before", before.UTC())
+	}
+	return dropped, nil
+}
+
+// partitionDay reads the day of a partition from its name (partitionName).
+func partitionDay(table, name string) (int64, bool) {
+	rest, ok := strings.CutPrefix(name, table+"_")
+	if !ok || rest == "" {
+		return 0, false
+	}
+	switch {
+	case rest[0] == 'p':
+		t, err := time.Parse("20060102", rest[1:])
+		if err != nil {
+			return 0, false
+		}
+		return t.Unix() / 86400, true
+	case strings.HasPrefix(rest, "nm"):
+		n, err := strconv.ParseInt(rest[2:], 10, 64)
+		return -n, err == nil
+	case rest[0] == 'n':
+		n, err := strconv.ParseInt(rest[1:], 10, 64)
+		return n, err == nil
+	}
+	return 0, false
 }
