@@ -7,9 +7,11 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/flowwatch/flowwatch/internal/model"
 	"github.com/flowwatch/flowwatch/internal/store"
 	"github.com/flowwatch/flowwatch/internal/store/storetest"
 )
@@ -133,3 +135,42 @@ func TestOpenBadDSN(t *testing.T) {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+// With a read DSN, searches, trace reads and rollups go to its pool; here
+// it is the same server, so they see what the primary wrote (a real
+// replica lags by its replication delay).
+func TestReadDSN(t *testing.T) {
+	dsn := testDSN(t)
+	schema := testSchema(t, dsn)
+	ctx := context.Background()
+	s, err := Open(ctx, Options{DSN: dsn, ReadDSN: dsn, Schema: schema, Deriver: storetest.Deriver{}, MaxConns: 4}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s.rpool == s.pool {
+		t.Fatal("one pool for both DSNs")
+	}
+	sp := model.Span{TraceID: strings.Repeat("ab", 16), SpanID: strings.Repeat("cd", 8), Name: "flow",
+		StartTime: time.Now().Add(-time.Minute), EndTime: time.Now(), StatusCode: model.StatusOK,
+		ResourceAttributes: map[string]any{"service.name": "read"}}
+	storetest.Deriver{}.DeriveSpan(&sp, nil)
+	if _, err := s.WriteBatch(ctx, model.Batch{Spans: []model.Span{sp}}); err != nil {
+		t.Fatal(err)
+	}
+	before := s.rpool.Stat().AcquireCount()
+	page, err := s.ListTraces(ctx, store.TraceQuery{Limit: 10})
+	if err != nil || len(page.Traces) != 1 {
+		t.Fatalf("ListTraces = %v, %v", page.Traces, err)
+	}
+	if _, err := s.GetTrace(ctx, sp.TraceID); err != nil {
+		t.Fatal(err)
+	}
+	if s.rpool.Stat().AcquireCount() == before {
+		t.Error("the reads did not use the read pool")
+	}
+	if _, err := Open(ctx, Options{DSN: dsn, ReadDSN: "postgres://nobody:secret@127.0.0.1:1/x", Schema: schema,
+		Deriver: storetest.Deriver{}}, nil); err == nil || !strings.Contains(err.Error(), "storage.postgres.read_dsn") || strings.Contains(err.Error(), "secret") {
+		t.Errorf("an unreachable read DSN: %v; want an error naming the key, without the password", err)
+	}
+}
