@@ -163,7 +163,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 	}
 	a.monitors = &monitor.Limited{MonitorStore: st, Max: cfg.Monitors.MaxMonitors}
 	a.scheduler, err = monitor.NewScheduler(monitor.SchedulerOptions{Store: st, Execute: engine.Run, Alerts: alertDecider(groupTiming(cfg), logger),
-		MaxConcurrent: cfg.Monitors.MaxConcurrentRuns}, logger)
+		MaxConcurrent: cfg.Monitors.MaxConcurrentRuns, Lease: time.Duration(cfg.Monitors.RunLease)}, logger)
 	if err != nil {
 		st.Close()
 		return nil, err

@@ -73,5 +73,6 @@ http://127.0.0.1:4318 (HTTP) or 127.0.0.1:4317 (gRPC).`,
 	root.AddCommand(newRunsCmd())
 	root.AddCommand(newKeysCmd())
 	root.AddCommand(newMigrateCmd())
+	root.AddCommand(newCopyCmd())
 	return root
 }

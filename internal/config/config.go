@@ -183,6 +183,7 @@ type Ingest struct {
 const (
 	DefaultMaxMonitors       = 500
 	DefaultMaxConcurrentRuns = 4
+	DefaultRunLease          = Duration(time.Minute)
 )
 
 // Monitors bounds quality monitors.
@@ -193,6 +194,12 @@ type Monitors struct {
 	// MaxConcurrentRuns is how many runs execute at once (default 4);
 	// more wait in the queue.
 	MaxConcurrentRuns int `yaml:"max_concurrent_runs"`
+	// RunLease is how long a run claimed by a scheduler stays its without
+	// being renewed (default 1m; renewed every 2s, or every third of it
+	// when shorter). With replicas on a shared store it is how soon a
+	// dead replica's run is taken over by another; shorter leases take
+	// over sooner but lose a run whose scheduler stalls for that long.
+	RunLease Duration `yaml:"run_lease"`
 }
 
 // Log configures flowwatch's own logs.
@@ -241,7 +248,7 @@ func Default() Config {
 			InitialBackoff: Duration(DefaultInitialBackoff),
 			MaxBackoff:     Duration(DefaultMaxBackoff),
 		},
-		Monitors:  Monitors{MaxMonitors: DefaultMaxMonitors, MaxConcurrentRuns: DefaultMaxConcurrentRuns},
+		Monitors:  Monitors{MaxMonitors: DefaultMaxMonitors, MaxConcurrentRuns: DefaultMaxConcurrentRuns, RunLease: DefaultRunLease},
 		Retention: defaultRetention(),
 	}
 }
@@ -390,6 +397,11 @@ var envKeys = []struct {
 		c.Monitors.MaxConcurrentRuns = int(n)
 		return err
 	}},
+	{"MONITORS_RUN_LEASE", "monitors.run_lease", func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		c.Monitors.RunLease = Duration(d)
+		return err
+	}},
 	{"REDACTION_DETECTORS", "redaction.detectors", setDetectors},
 	{"AUTH", "auth", func(c *Config, v string) error { c.Auth = v; return nil }},
 }
@@ -504,6 +516,11 @@ func (c *Config) validate() []error {
 	}
 	if n := c.Monitors.MaxConcurrentRuns; n < 1 || n > 256 {
 		add("monitors.max_concurrent_runs", "must be between 1 and 256, got %d", n)
+	}
+	// At least 3s: the lease is renewed every third of it (at most every
+	// 2s), and a renewal must have time to reach the store.
+	if d := time.Duration(c.Monitors.RunLease); d != 0 && (d < 3*time.Second || d > time.Hour) {
+		add("monitors.run_lease", "must be between 3s and 1h, got %s", d)
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"unicode/utf8"
 )
@@ -24,6 +25,10 @@ var ErrTooDeep = errors.New("attribute value nested too deeply")
 type jw struct {
 	b   []byte
 	err error
+	// sortKeys writes object keys in sorted order: a log record's payload
+	// is its identity (LogSeq), which must not depend on the order Go
+	// iterates a map in.
+	sortKeys bool
 }
 
 func (w *jw) raw(s string) { w.b = append(w.b, s...) }
@@ -244,9 +249,13 @@ func (w *jw) mapValue(m map[string]any, depth int) {
 	}
 }
 
-// attrs appends a map as a JSON object of typed values (keys unsorted:
-// attribute maps are unordered).
+// attrs appends a map as a JSON object of typed values (keys unsorted,
+// unless w.sortKeys: attribute maps are unordered).
 func (w *jw) attrs(m map[string]any, depth int) {
+	if w.sortKeys && len(m) > 1 {
+		w.sortedAttrs(m, depth)
+		return
+	}
 	w.b = append(w.b, '{')
 	first := true
 	for k, v := range m {
@@ -257,6 +266,24 @@ func (w *jw) attrs(m map[string]any, depth int) {
 		w.str(k)
 		w.b = append(w.b, ':')
 		w.value(v, depth)
+	}
+	w.b = append(w.b, '}')
+}
+
+func (w *jw) sortedAttrs(m map[string]any, depth int) {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	w.b = append(w.b, '{')
+	for i, k := range keys {
+		if i > 0 {
+			w.b = append(w.b, ',')
+		}
+		w.str(k)
+		w.b = append(w.b, ':')
+		w.value(m[k], depth)
 	}
 	w.b = append(w.b, '}')
 }

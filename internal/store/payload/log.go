@@ -21,9 +21,11 @@ type logJSON struct {
 }
 
 // AppendLog appends the payload of a log record to dst: everything but its
-// trace id, span id and time, which are the backend's columns.
+// trace id, span id and time, which are the backend's columns. Object keys
+// are written sorted: the payload is the record's identity (LogSeq), so a
+// record sent again must encode to the same bytes.
 func AppendLog(dst []byte, l *model.LogRecord) ([]byte, error) {
-	w := jw{b: dst}
+	w := jw{b: dst, sortKeys: true}
 	w.b = append(w.b, '{')
 	if l.EventName != "" {
 		w.key("n")

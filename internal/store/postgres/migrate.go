@@ -142,15 +142,18 @@ func migrate(ctx context.Context, pool *pgxpool.Pool, schema string) ([]string, 
 		return nil, fmt.Errorf("postgres: migrate: %w", err)
 	}
 	defer conn.Release()
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, migrationLock); err != nil {
+		return nil, fmt.Errorf("postgres: take the migration lock: %w", err)
+	}
+	defer func() { _, _ = conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, migrationLock) }()
+	// Under the lock: CREATE SCHEMA IF NOT EXISTS is not safe against
+	// itself, and replicas starting together on a new schema otherwise
+	// fail with a unique violation on pg_namespace.
 	if schema != "" {
 		if _, err := conn.Exec(ctx, `CREATE SCHEMA IF NOT EXISTS `+pgx.Identifier{schema}.Sanitize()); err != nil {
 			return nil, fmt.Errorf("postgres: create schema %s: %w", schema, err)
 		}
 	}
-	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, migrationLock); err != nil {
-		return nil, fmt.Errorf("postgres: take the migration lock: %w", err)
-	}
-	defer func() { _, _ = conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, migrationLock) }()
 	if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS flowwatch_migrations (
 		version    integer     PRIMARY KEY,
 		name       text        NOT NULL,

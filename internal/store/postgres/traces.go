@@ -104,12 +104,28 @@ type preparedBatch struct {
 	logs  []preparedLog
 	// traces are the batch's trace ids, sorted, each once.
 	traces []string
+	// imp is set for a batch copied from another store (import.go).
+	imp *batchImport
+}
+
+// batchImport is how a batch copied from another store is written: with
+// the summaries the source stored, and no observations (the rollups are
+// copied raw), and after is called in the transaction (it records the
+// copy's progress).
+type batchImport struct {
+	summaries map[string]*model.Trace
+	after     func(ctx context.Context, tx pgx.Tx) error
 }
 
 // WriteBatch stores a batch and returns once it is committed. Spans and
 // log records must carry a trace id (spans also a span id); a batch that
 // breaks this is rejected whole.
 func (s *Store) WriteBatch(ctx context.Context, b model.Batch) (store.WriteResult, error) {
+	return s.writeBatch(ctx, b, nil)
+}
+
+// writeBatch is WriteBatch, or an import's write when imp is set.
+func (s *Store) writeBatch(ctx context.Context, b model.Batch, imp *batchImport) (store.WriteResult, error) {
 	if s.closed.Load() {
 		return store.WriteResult{}, store.ErrClosed
 	}
@@ -123,6 +139,7 @@ func (s *Store) WriteBatch(ctx context.Context, b model.Batch) (store.WriteResul
 	if err != nil {
 		return store.WriteResult{}, fmt.Errorf("postgres: write batch: %w", err)
 	}
+	in.imp = imp
 	var w *batchTx
 	for attempt := 0; ; attempt++ {
 		if err = s.ensurePartitions(ctx, in); err != nil {
@@ -277,6 +294,10 @@ func (w *batchTx) run() (err error) {
 	}
 	if err := w.write(spans, rows); err != nil {
 		return err
+	}
+	if w.in.imp != nil {
+		w.obs = nil
+		return w.in.imp.after(w.ctx, w.tx)
 	}
 	if err := w.s.addObservations(w.ctx, w.tx, w.obs); err != nil {
 		return fmt.Errorf("rollups: %w", err)
@@ -487,7 +508,12 @@ func (w *batchTx) summarize() ([]summaryRow, error) {
 			}
 		}
 		sortSpans(spans)
-		tr := w.s.opts.Deriver.Summarize(spans)
+		var tr model.Trace
+		if imp := w.in.imp; imp != nil && imp.summaries[id] != nil {
+			tr = *imp.summaries[id] // as the source stored it
+		} else {
+			tr = w.s.opts.Deriver.Summarize(spans)
+		}
 		if tr.TraceID == "" {
 			tr.TraceID = id
 		}
