@@ -5,7 +5,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -s -w -X github.com/flowwatch/flowwatch/internal/cli.Version=$(VERSION)
 FUZZTIME ?= 5000x
 
-.PHONY: run build test vet unit fuzz bench bench-ingest bench-search bench-pages bench-soak screenshots release-check release-snapshot clean
+.PHONY: run build test vet unit fuzz bench bench-ingest bench-search bench-pages bench-soak bench-backends screenshots release-check release-snapshot clean
 
 ## run: build and start flowwatch on the embedded default (SQLite in ./flowwatch-data);
 ## CONFIG=flowwatch.yaml starts it with that config file
@@ -48,6 +48,11 @@ bench-search: build
 ## bench-pages: time every dashboard page over the store bench-search keeps in BENCH_DATA (run bench-search first)
 bench-pages: build
 	./$(BIN) bench pages --data $(BENCH_DATA)
+
+## bench-backends: SQLite and PostgreSQL side by side: ingest (1 and 3 replicas) and queries at SPANS spans; POSTGRES=DSN uses yours and keeps the stores in BENCH_BACKENDS_DATA (else a throwaway server)
+BENCH_BACKENDS_DATA ?= bench-backends-data
+bench-backends: build
+	./$(BIN) bench backends --spans $(SPANS) $(if $(POSTGRES),--postgres '$(POSTGRES)' --data $(BENCH_BACKENDS_DATA))
 
 ## bench-soak: ingest for 4 retention periods of simulated time and show the data directory level off
 bench-soak: build

@@ -8,7 +8,9 @@
 #   scripts/postgres.sh stop DIR    stops it and removes DIR
 #
 # Needs Debian's postgresql package (or PG_BIN pointing at initdb and
-# pg_ctl).
+# pg_ctl). PG_SETTINGS adds server settings after the test ones, which it
+# overrides ("-c fsync=on -c synchronous_commit=on" for production
+# durability, as flowwatch bench backends starts it).
 set -euo pipefail
 
 cmd=${1:?usage: postgres.sh start|stop DIR}
@@ -52,7 +54,7 @@ start)
 	# Settings for tests: no durability needed, many short-lived schemas.
 	as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start \
 		-o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$dir -c fsync=off \
-			-c synchronous_commit=off -c full_page_writes=off -c max_connections=400 -c shared_buffers=128MB" >/dev/null ||
+			-c synchronous_commit=off -c full_page_writes=off -c max_connections=400 -c shared_buffers=128MB ${PG_SETTINGS:-}" >/dev/null ||
 		{ cat "$dir/server.log" >&2; exit 1; }
 	as_owner "$bin/createdb" -h 127.0.0.1 -p "$port" -U flowwatch flowwatch
 	echo "postgres://flowwatch@127.0.0.1:$port/flowwatch?sslmode=disable"

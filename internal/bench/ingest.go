@@ -105,7 +105,7 @@ func Ingest(ctx context.Context, o IngestOptions) (IngestResult, error) {
 
 	if o.Warmup > 0 {
 		wctx, cancel := context.WithTimeout(ctx, o.Warmup)
-		_ = drive(wctx, client, url, tp, o.Concurrency, nil)
+		_ = drive(wctx, client, []string{url}, tp, o.Concurrency, nil)
 		cancel()
 	}
 
@@ -133,7 +133,7 @@ func Ingest(ctx context.Context, o IngestOptions) (IngestResult, error) {
 		}()
 	}
 	start := time.Now()
-	lat := drive(rctx, client, url, tp, o.Concurrency, &stats)
+	lat := drive(rctx, client, []string{url}, tp, o.Concurrency, &stats)
 	res.Elapsed = time.Since(start)
 	progress.Wait()
 	if o.Progress != nil {
@@ -167,8 +167,9 @@ type driveStats struct {
 }
 
 // drive sends requests from n senders until ctx ends and returns the
-// latencies of the requests that completed within it.
-func drive(ctx context.Context, client *http.Client, url string, tp *template, n int, st *driveStats) []time.Duration {
+// latencies of the requests that completed within it. Sender i sends to
+// urls[i%len(urls)]: several servers share the load evenly.
+func drive(ctx context.Context, client *http.Client, urls []string, tp *template, n int, st *driveStats) []time.Duration {
 	spans := int64(len(tp.spanIDAt))
 	if st == nil {
 		st = &driveStats{}
@@ -178,6 +179,7 @@ func drive(ctx context.Context, client *http.Client, url string, tp *template, n
 	var wg sync.WaitGroup
 	for i := 0; i < n; i++ {
 		wg.Add(1)
+		url := urls[i%len(urls)]
 		go func() {
 			defer wg.Done()
 			r := newRand()
@@ -253,7 +255,29 @@ type runningServer struct {
 var listenLine = regexp.MustCompile(`listening: http://(\S+) `)
 
 func startServer(ctx context.Context, o IngestOptions) (*runningServer, error) {
-	bin := o.Binary
+	dir, tmpDir := o.DataDir, ""
+	if dir == "" {
+		tmp, err := os.MkdirTemp("", "flowwatch-bench-")
+		if err != nil {
+			return nil, err
+		}
+		tmpDir, dir = tmp, filepath.Join(tmp, "data")
+	}
+	s, err := startServe(ctx, o.Binary, dir, nil)
+	if err != nil {
+		if tmpDir != "" {
+			_ = os.RemoveAll(tmpDir)
+		}
+		return nil, err
+	}
+	s.tmpDir = tmpDir
+	return s, nil
+}
+
+// startServe starts `serve` (the executable bin, this one when empty) on
+// data directory dir and free loopback ports, with env added to this
+// process's environment, and returns once it listens.
+func startServe(ctx context.Context, bin, dir string, env []string) (*runningServer, error) {
 	if bin == "" {
 		var err error
 		if bin, err = os.Executable(); err != nil {
@@ -261,15 +285,10 @@ func startServer(ctx context.Context, o IngestOptions) (*runningServer, error) {
 		}
 	}
 	s := &runningServer{waitErr: make(chan error, 1)}
-	dir := o.DataDir
-	if dir == "" {
-		tmp, err := os.MkdirTemp("", "flowwatch-bench-")
-		if err != nil {
-			return nil, err
-		}
-		s.tmpDir, dir = tmp, filepath.Join(tmp, "data")
-	}
 	s.cmd = exec.Command(bin, "serve", "--data", dir, "--http", "127.0.0.1:0", "--grpc", "127.0.0.1:0", "--log-level", "warn")
+	if len(env) > 0 {
+		s.cmd.Env = append(os.Environ(), env...)
+	}
 	s.cmd.Stderr = os.Stderr
 	out, err := s.cmd.StdoutPipe()
 	if err != nil {
@@ -293,7 +312,6 @@ func startServer(ctx context.Context, o IngestOptions) (*runningServer, error) {
 		s.url = "http://" + addr
 		return s, nil
 	case err := <-s.waitErr:
-		s.cleanup()
 		return nil, fmt.Errorf("server exited before listening: %v", err)
 	case <-time.After(30 * time.Second):
 		s.stop()

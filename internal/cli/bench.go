@@ -14,7 +14,7 @@ func newBenchCmd() *cobra.Command {
 		Use:   "bench",
 		Short: "Measure flowwatch's performance",
 	}
-	cmd.AddCommand(newBenchIngestCmd(), newBenchSearchCmd(), newBenchPagesCmd(), newBenchSoakCmd())
+	cmd.AddCommand(newBenchIngestCmd(), newBenchSearchCmd(), newBenchPagesCmd(), newBenchSoakCmd(), newBenchBackendsCmd())
 	return cmd
 }
 
@@ -157,5 +157,72 @@ a sweep was deleting (retention must never hold ingest up for long).`,
 	f.DurationVar(&o.SweepEvery, "sweep-every", time.Hour, "how often the sweeper runs, in simulated time")
 	f.IntVar(&o.BatchTraces, "batch-traces", 100, "traces per write batch")
 	f.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the soak to this file")
+	return cmd
+}
+
+func newBenchBackendsCmd() *cobra.Command {
+	o := bench.BackendsOptions{}
+	cmd := &cobra.Command{
+		Use:   "backends",
+		Short: "Compare SQLite and PostgreSQL side by side: ingest with 1 and 3 replicas, and the API's reads at N spans",
+		Long: `Measure both storage backends on this machine in one run and print them
+side by side.
+
+Ingest: OTLP/HTTP protobuf load (the requests of bench ingest) from
+--concurrency senders in all, through 'serve' subprocesses of this binary,
+into an empty store each time: SQLite, PostgreSQL with one replica, and
+PostgreSQL with --replicas replicas on the same database (the senders spread
+evenly over them). It prints accepted spans/s and request latency (p50, p99).
+
+Queries: a store of --spans spans of RAG traces over --days days on each
+backend (the data of bench search, written through each store's
+WriteBatch), then the trace list (newest, page 2, filtered), the trace
+detail, full-text searches and the 7-day operational view (hourly request
+and model-call rollups, all services and one), each --runs times after one
+warm-up, p50 and p95 per backend.
+
+PostgreSQL: --postgres DSN, or without it a throwaway server started with
+scripts/postgres.sh (Debian's postgresql package; run from the repository)
+with production durability settings, stopped and removed at the end.
+
+Loading is slow (10 million spans take about 20 minutes into PostgreSQL):
+with --data DIR the loaded stores are kept, SQLite in DIR/sqlite-N and
+PostgreSQL in schema flowwatch_bench_N of the --postgres database, and a
+later run with the same --data, --postgres and --spans reuses them
+(DIR/sqlite-N may also be a link to the --data of bench search, which
+loads the same data). Without --data both are removed at the end. A server this benchmark starts is always
+thrown away: keep a PostgreSQL running and pass --postgres to reuse its load.`,
+		Example: `  flowwatch bench backends --spans 200000 --duration 10s
+  flowwatch bench backends --postgres postgres://flowwatch@127.0.0.1:5432/flowwatch --data /var/tmp/fw-bench`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			o.Progress = cmd.ErrOrStderr()
+			res, err := bench.Backends(cmd.Context(), o)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), res)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.Postgres, "postgres", "", "DSN of the PostgreSQL to use (default: start a throwaway one with scripts/postgres.sh)")
+	f.StringVar(&o.PostgresScript, "postgres-script", "scripts/postgres.sh", "script that starts the throwaway PostgreSQL")
+	f.StringVar(&o.DataDir, "data", "", "directory that keeps the loaded stores for later runs (default: remove them)")
+	f.DurationVar(&o.Duration, "duration", 30*time.Second, "how long each ingest run measures")
+	f.DurationVar(&o.Warmup, "warmup", 3*time.Second, "ingest load before measuring starts")
+	f.IntVar(&o.Concurrency, "concurrency", 8, "concurrent ingest senders in all")
+	f.IntVar(&o.Replicas, "replicas", 3, "replicas of the scaled-out PostgreSQL ingest run")
+	f.IntVar(&o.Shape.Traces, "traces", 100, "traces per ingest request")
+	f.IntVar(&o.Shape.TextBytes, "text-bytes", 1000, "size of each text field of the ingest requests")
+	f.IntVar(&o.Shape.Services, "services", 4, "distinct service names in the ingest requests")
+	f.IntVar(&o.Spans, "spans", 10_000_000, "spans in each query store (--spans 200000 for a quick run)")
+	f.IntVar(&o.Days, "days", 30, "days the stored traces spread over, up to now")
+	f.IntVar(&o.Writers, "writers", 4, "concurrent writers while loading")
+	f.IntVar(&o.BatchTraces, "batch-traces", 100, "traces per WriteBatch while loading")
+	f.IntVar(&o.Runs, "runs", 20, "times each query is timed")
+	f.IntVar(&o.Limit, "limit", 50, "page size of the trace lists")
+	f.BoolVar(&o.SkipIngest, "skip-ingest", false, "time only the queries")
+	f.BoolVar(&o.SkipQueries, "skip-queries", false, "measure only ingest")
 	return cmd
 }
