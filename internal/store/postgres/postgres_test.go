@@ -73,10 +73,6 @@ func openTest(t testing.TB, d store.Deriver) *Store {
 	return s
 }
 
-// pendingTests are the conformance tests of the parts not built yet
-// (issue 13 is in progress): each part's work removes its names.
-var pendingTests = []string{}
-
 func TestConformance(t *testing.T) {
 	dsn := testDSN(t)
 	storetest.Run(t, func(t *testing.T, d store.Deriver) func() (store.Store, error) {
@@ -84,7 +80,7 @@ func TestConformance(t *testing.T) {
 		return func() (store.Store, error) {
 			return Open(context.Background(), Options{DSN: dsn, Schema: schema, Deriver: d, MaxConns: 8}, nil)
 		}
-	}, storetest.Pending("not built yet in the PostgreSQL backend (issue 13)", pendingTests...))
+	})
 }
 
 // Replicas starting at once on an empty database migrate it once.

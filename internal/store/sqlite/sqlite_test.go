@@ -43,7 +43,8 @@ func TestConformanceSynchronousFull(t *testing.T) {
 			return Open(context.Background(), Options{Path: path, Deriver: d, Synchronous: "full",
 				ReadConns: 1, QueueSize: 1, MaxGroupSpans: 2}, nil)
 		}
-	})
+	}, storetest.Skip("searches read as in the default variant; this one is about the writer (and took 35 s under -race)",
+		"SearchPaging", "Paging"))
 }
 
 func openTest(t *testing.T, path string) *Store {
