@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -31,6 +29,7 @@ import (
 	"github.com/flowwatch/flowwatch/internal/cli"
 	"github.com/flowwatch/flowwatch/internal/judgetest"
 	"github.com/flowwatch/flowwatch/internal/otlptest"
+	"github.com/flowwatch/flowwatch/internal/store/postgres/pgtest"
 )
 
 // TestMain lets the replica tests start this test binary as the real
@@ -47,21 +46,6 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// replicaDSN returns the PostgreSQL the replica tests use, or skips the
-// test saying why, unless FLOWWATCH_REQUIRE_POSTGRES=1 (CI) makes a missing
-// server a failure (as the postgres package's tests do).
-func replicaDSN(t *testing.T) string {
-	t.Helper()
-	dsn := os.Getenv("FLOWWATCH_TEST_POSTGRES_DSN")
-	if dsn == "" {
-		if os.Getenv("FLOWWATCH_REQUIRE_POSTGRES") == "1" {
-			t.Fatal("FLOWWATCH_TEST_POSTGRES_DSN is not set and FLOWWATCH_REQUIRE_POSTGRES=1: run the tests through make test (scripts/with-postgres.sh)")
-		}
-		t.Skip("no PostgreSQL: set FLOWWATCH_TEST_POSTGRES_DSN, or run make test, which starts one when PostgreSQL is installed")
-	}
-	return dsn
-}
-
 // cluster is flowwatch replicas sharing one PostgreSQL schema, each a
 // `flowwatch serve` process with its own data directory and ports.
 type cluster struct {
@@ -75,27 +59,13 @@ type cluster struct {
 // all at once, when they start) and drops it at the end.
 func newCluster(t *testing.T, dsn, configYAML string, env ...string) *cluster {
 	t.Helper()
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	c := &cluster{dsn: dsn, schema: "fwrep_" + hex.EncodeToString(b[:]), env: env}
+	c := &cluster{dsn: dsn, schema: pgtest.SchemaName(t, dsn), env: env}
 	dir := t.TempDir()
 	c.config = filepath.Join(dir, "flowwatch.yaml")
 	yaml := fmt.Sprintf("storage:\n  postgres:\n    schema: %s\n%s", c.schema, configYAML)
 	if err := os.WriteFile(c.config, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		ctx := context.Background()
-		conn, err := pgx.Connect(ctx, dsn)
-		if err != nil {
-			t.Errorf("drop schema %s: %v", c.schema, err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, `DROP SCHEMA IF EXISTS `+c.schema+` CASCADE`); err != nil {
-			t.Errorf("drop schema %s: %v", c.schema, err)
-		}
-	})
 	return c
 }
 
@@ -377,7 +347,7 @@ func (j *judgeLog) count(sub string) (answered int, twice []string) {
 // longer than the senders' poll, so a lease that did not hold would show
 // as a message sent twice; the test takes about 20 s.
 func TestReplicasShareOnePostgres(t *testing.T) {
-	dsn := replicaDSN(t)
+	dsn := pgtest.DSN(t)
 	ctx := context.Background()
 	start := time.Now()
 	phase := func(name string) { t.Logf("%5.1fs %s", time.Since(start).Seconds(), name) }

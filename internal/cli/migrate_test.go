@@ -1,37 +1,18 @@
 package cli_test
 
 import (
-	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/flowwatch/flowwatch/internal/store/postgres"
+	"github.com/flowwatch/flowwatch/internal/store/postgres/pgtest"
 )
 
 func TestMigrate(t *testing.T) {
-	dsn := os.Getenv("FLOWWATCH_TEST_POSTGRES_DSN")
-	if dsn == "" {
-		if os.Getenv("FLOWWATCH_REQUIRE_POSTGRES") == "1" {
-			t.Fatal("FLOWWATCH_TEST_POSTGRES_DSN is not set: run the tests through make test")
-		}
-		t.Skip("no PostgreSQL: set FLOWWATCH_TEST_POSTGRES_DSN, or run make test")
-	}
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	schema := "fwtest_" + hex.EncodeToString(b[:])
-	t.Cleanup(func() {
-		conn, err := pgx.Connect(context.Background(), dsn)
-		if err == nil {
-			_, _ = conn.Exec(context.Background(), `DROP SCHEMA IF EXISTS `+schema+` CASCADE`)
-			conn.Close(context.Background())
-		}
-	})
+	dsn := pgtest.DSN(t)
+	schema := pgtest.SchemaName(t, dsn)
 	cfgPath := filepath.Join(t.TempDir(), "flowwatch.yaml")
 	if err := os.WriteFile(cfgPath, []byte("storage: {postgres: {schema: "+schema+"}}\n"), 0o600); err != nil {
 		t.Fatal(err)

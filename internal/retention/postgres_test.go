@@ -2,41 +2,23 @@ package retention_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"os"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/flowwatch/flowwatch/internal/model"
 	"github.com/flowwatch/flowwatch/internal/retention"
 	"github.com/flowwatch/flowwatch/internal/store"
 	"github.com/flowwatch/flowwatch/internal/store/postgres"
+	"github.com/flowwatch/flowwatch/internal/store/postgres/pgtest"
 	"github.com/flowwatch/flowwatch/internal/store/storetest"
 )
 
 // On PostgreSQL a sweep drops the span partitions of days every service's
 // retention has passed, then deletes the expired traces' other rows.
 func TestSweepPostgres(t *testing.T) {
-	dsn := os.Getenv("FLOWWATCH_TEST_POSTGRES_DSN")
-	if dsn == "" {
-		if os.Getenv("FLOWWATCH_REQUIRE_POSTGRES") == "1" {
-			t.Fatal("FLOWWATCH_TEST_POSTGRES_DSN is not set: run the tests through make test")
-		}
-		t.Skip("no PostgreSQL: set FLOWWATCH_TEST_POSTGRES_DSN, or run make test")
-	}
+	dsn := pgtest.DSN(t)
 	ctx := context.Background()
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	schema := "fwtest_" + hex.EncodeToString(b[:])
-	t.Cleanup(func() {
-		if conn, err := pgx.Connect(ctx, dsn); err == nil {
-			_, _ = conn.Exec(ctx, `DROP SCHEMA IF EXISTS `+schema+` CASCADE`)
-			conn.Close(ctx)
-		}
-	})
+	schema := pgtest.SchemaName(t, dsn)
 	st, err := postgres.Open(ctx, postgres.Options{DSN: dsn, Schema: schema, Deriver: storetest.Deriver{}, MaxConns: 4}, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -3,76 +3,29 @@ package transfer_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/flowwatch/flowwatch/internal/api"
 	"github.com/flowwatch/flowwatch/internal/model"
 	"github.com/flowwatch/flowwatch/internal/normalize"
 	"github.com/flowwatch/flowwatch/internal/store"
 	"github.com/flowwatch/flowwatch/internal/store/postgres"
+	"github.com/flowwatch/flowwatch/internal/store/postgres/pgtest"
 	"github.com/flowwatch/flowwatch/internal/store/sqlite"
 	"github.com/flowwatch/flowwatch/internal/transfer"
 )
 
 // t0 is the fixture's clock: the data spans the three days before it.
 var t0 = time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
-
-// testDSN and testSchema follow internal/store/postgres/postgres_test.go:
-// a throwaway schema per test on the server scripts/with-postgres.sh
-// starts.
-func testDSN(t testing.TB) string {
-	t.Helper()
-	dsn := os.Getenv("FLOWWATCH_TEST_POSTGRES_DSN")
-	if dsn == "" {
-		if os.Getenv("FLOWWATCH_REQUIRE_POSTGRES") == "1" {
-			t.Fatal("FLOWWATCH_TEST_POSTGRES_DSN is not set and FLOWWATCH_REQUIRE_POSTGRES=1")
-		}
-		t.Skip("no PostgreSQL: set FLOWWATCH_TEST_POSTGRES_DSN, or run make test, which starts one when PostgreSQL is installed")
-	}
-	return dsn
-}
-
-func testSchema(t testing.TB, dsn string) string {
-	t.Helper()
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	schema := "fwcopy_" + hex.EncodeToString(b[:])
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatalf("connect to the test PostgreSQL: %v", err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, `CREATE SCHEMA `+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		conn, err := pgx.Connect(ctx, dsn)
-		if err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, `DROP SCHEMA `+schema+` CASCADE`); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	return schema
-}
 
 func openPostgres(t *testing.T, dsn, schema string) *postgres.Store {
 	t.Helper()
@@ -88,7 +41,7 @@ func openPostgres(t *testing.T, dsn, schema string) *postgres.Store {
 // query exactly as the original; interrupted, it continues where it
 // stopped and stores nothing twice.
 func TestCopy(t *testing.T) {
-	dsn := testDSN(t)
+	dsn := pgtest.DSN(t)
 	ctx := context.Background()
 	src, err := sqlite.Open(ctx, sqlite.Options{Path: filepath.Join(t.TempDir(), "flowwatch.db"), Deriver: normalize.Deriver{}}, nil)
 	if err != nil {
@@ -97,7 +50,7 @@ func TestCopy(t *testing.T) {
 	defer src.Close()
 	fill(t, src)
 
-	schema := testSchema(t, dsn)
+	schema := pgtest.Schema(t, dsn)
 	dst := openPostgres(t, dsn, schema)
 
 	// The first copy stops after a few pages of traces (its context is
@@ -119,7 +72,7 @@ func TestCopy(t *testing.T) {
 	firstRun := progress[store.RecordTraces].Copied
 
 	// A copy into a store that holds data of its own is refused.
-	other := openPostgres(t, dsn, testSchema(t, dsn))
+	other := openPostgres(t, dsn, pgtest.Schema(t, dsn))
 	if _, _, err := other.PutMonitor(ctx, testMonitor("mine", "svc-a"), 0); err != nil {
 		t.Fatal(err)
 	}
@@ -555,7 +508,7 @@ func firstDiff(got, want []byte) string {
 // with 2 log records) and their rollups into a fresh schema per
 // iteration, and reports spans and records copied per second.
 func BenchmarkCopy(b *testing.B) {
-	dsn := testDSN(b)
+	dsn := pgtest.DSN(b)
 	ctx := context.Background()
 	src, err := sqlite.Open(ctx, sqlite.Options{Path: filepath.Join(b.TempDir(), "flowwatch.db"), Deriver: normalize.Deriver{}}, nil)
 	if err != nil {
@@ -601,7 +554,7 @@ func BenchmarkCopy(b *testing.B) {
 	var records int64
 	for range b.N {
 		b.StopTimer()
-		dst := openPostgresB(b, dsn, testSchema(b, dsn))
+		dst := openPostgresB(b, dsn, pgtest.Schema(b, dsn))
 		b.StartTimer()
 		rep, err := transfer.Copy(ctx, src, dst, transfer.Options{}, nil)
 		if err != nil {

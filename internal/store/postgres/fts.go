@@ -12,6 +12,8 @@ package postgres
 // (unaccent) is needed.
 
 import (
+	"github.com/flowwatch/flowwatch/internal/textclip"
+
 	"slices"
 	"strings"
 	"unicode"
@@ -73,7 +75,7 @@ func ftsWords(text string) []string {
 	words := strings.FieldsFunc(foldText(text), func(r rune) bool { return !ftsWordRune(r) })
 	for i, w := range words {
 		if len(w) > maxLexemeLen {
-			words[i] = truncateUTF8(w, maxLexemeLen)
+			words[i], _ = textclip.Bytes(w, maxLexemeLen)
 		}
 	}
 	return words
@@ -111,16 +113,6 @@ func ftsQuery(text string) string {
 		}
 	}
 	return b.String()
-}
-
-func truncateUTF8(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
 }
 
 func isUTF8(s string) bool { return utf8.ValidString(s) }

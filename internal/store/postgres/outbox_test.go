@@ -12,6 +12,7 @@ import (
 
 	"github.com/flowwatch/flowwatch/internal/model"
 	"github.com/flowwatch/flowwatch/internal/store"
+	"github.com/flowwatch/flowwatch/internal/store/postgres/pgtest"
 	"github.com/flowwatch/flowwatch/internal/store/storetest"
 )
 
@@ -19,8 +20,8 @@ import (
 // database.
 func openAlertReplicas(t *testing.T, n int) []*Store {
 	t.Helper()
-	dsn := testDSN(t)
-	schema := testSchema(t, dsn)
+	dsn := pgtest.DSN(t)
+	schema := pgtest.Schema(t, dsn)
 	var out []*Store
 	for range n {
 		s, err := Open(context.Background(), Options{DSN: dsn, Schema: schema, Deriver: storetest.Deriver{}, MaxConns: 8}, nil)

@@ -2,9 +2,6 @@ package postgres
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -13,59 +10,15 @@ import (
 
 	"github.com/flowwatch/flowwatch/internal/model"
 	"github.com/flowwatch/flowwatch/internal/store"
+	"github.com/flowwatch/flowwatch/internal/store/postgres/pgtest"
 	"github.com/flowwatch/flowwatch/internal/store/storetest"
 )
-
-// testDSN returns the PostgreSQL the tests use (make test starts one:
-// scripts/with-postgres.sh), or skips the test, saying why, unless
-// FLOWWATCH_REQUIRE_POSTGRES=1 (CI) makes a missing server a failure.
-func testDSN(t testing.TB) string {
-	t.Helper()
-	dsn := os.Getenv("FLOWWATCH_TEST_POSTGRES_DSN")
-	if dsn == "" {
-		if os.Getenv("FLOWWATCH_REQUIRE_POSTGRES") == "1" {
-			t.Fatal("FLOWWATCH_TEST_POSTGRES_DSN is not set and FLOWWATCH_REQUIRE_POSTGRES=1: run the tests through make test (scripts/with-postgres.sh)")
-		}
-		t.Skip("no PostgreSQL: set FLOWWATCH_TEST_POSTGRES_DSN, or run make test, which starts one when PostgreSQL is installed")
-	}
-	return dsn
-}
-
-// testSchema makes an empty schema of its own for one test and drops it at
-// the end, so that tests run in parallel on one server.
-func testSchema(t testing.TB, dsn string) string {
-	t.Helper()
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	schema := "fwtest_" + hex.EncodeToString(b[:])
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatalf("connect to the test PostgreSQL: %v", err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, `CREATE SCHEMA `+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		conn, err := pgx.Connect(ctx, dsn)
-		if err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, `DROP SCHEMA `+schema+` CASCADE`); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	return schema
-}
 
 // openTest opens a Store on a fresh schema.
 func openTest(t testing.TB, d store.Deriver) *Store {
 	t.Helper()
-	dsn := testDSN(t)
-	s, err := Open(context.Background(), Options{DSN: dsn, Schema: testSchema(t, dsn), Deriver: d, MaxConns: 8}, nil)
+	dsn := pgtest.DSN(t)
+	s, err := Open(context.Background(), Options{DSN: dsn, Schema: pgtest.Schema(t, dsn), Deriver: d, MaxConns: 8}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,9 +27,9 @@ func openTest(t testing.TB, d store.Deriver) *Store {
 }
 
 func TestConformance(t *testing.T) {
-	dsn := testDSN(t)
+	dsn := pgtest.DSN(t)
 	storetest.Run(t, func(t *testing.T, d store.Deriver) func() (store.Store, error) {
-		schema := testSchema(t, dsn)
+		schema := pgtest.Schema(t, dsn)
 		return func() (store.Store, error) {
 			return Open(context.Background(), Options{DSN: dsn, Schema: schema, Deriver: d, MaxConns: 8}, nil)
 		}
@@ -85,8 +38,8 @@ func TestConformance(t *testing.T) {
 
 // Replicas starting at once on an empty database migrate it once.
 func TestMigrateConcurrently(t *testing.T) {
-	dsn := testDSN(t)
-	schema := testSchema(t, dsn)
+	dsn := pgtest.DSN(t)
+	schema := pgtest.Schema(t, dsn)
 	errs := make(chan error, 4)
 	for range 4 {
 		go func() {
@@ -136,8 +89,8 @@ func contains(s, sub string) bool { return strings.Contains(s, sub) }
 // it is the same server, so they see what the primary wrote (a real
 // replica lags by its replication delay).
 func TestReadDSN(t *testing.T) {
-	dsn := testDSN(t)
-	schema := testSchema(t, dsn)
+	dsn := pgtest.DSN(t)
+	schema := pgtest.Schema(t, dsn)
 	ctx := context.Background()
 	s, err := Open(ctx, Options{DSN: dsn, ReadDSN: dsn, Schema: schema, Deriver: storetest.Deriver{}, MaxConns: 4}, nil)
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/flowwatch/flowwatch/internal/model"
 	"github.com/flowwatch/flowwatch/internal/rollup"
 	"github.com/flowwatch/flowwatch/internal/store"
+	"github.com/flowwatch/flowwatch/internal/store/postgres/pgtest"
 	"github.com/flowwatch/flowwatch/internal/store/sqlite"
 	"github.com/flowwatch/flowwatch/internal/store/storetest"
 )
@@ -25,8 +26,8 @@ import (
 // database.
 func openRollupReplicas(t testing.TB, n int) []*Store {
 	t.Helper()
-	dsn := testDSN(t)
-	schema := testSchema(t, dsn)
+	dsn := pgtest.DSN(t)
+	schema := pgtest.Schema(t, dsn)
 	out := make([]*Store, n)
 	for i := range out {
 		s, err := Open(context.Background(), Options{DSN: dsn, Schema: schema, Deriver: storetest.Deriver{}, MaxConns: 8}, nil)

@@ -29,6 +29,7 @@ import (
 
 	"github.com/flowwatch/flowwatch/internal/model"
 	"github.com/flowwatch/flowwatch/internal/store"
+	"github.com/flowwatch/flowwatch/internal/store/payload"
 )
 
 // Cursors are URL-safe base64 (unpadded) of: version byte 1, the last
@@ -91,7 +92,7 @@ func (s *Store) ListTraces(ctx context.Context, q store.TraceQuery) (store.Trace
 	var where []string
 	if q.Model != "" {
 		from, a = `trace_models m JOIN traces t ON t.trace_id = m.trace_id`, "m"
-		where = append(where, `m.model = `+arg([]byte(modelName(q.Model))))
+		where = append(where, `m.model = `+arg([]byte(payload.ModelName(q.Model))))
 	}
 	if q.Service != "" {
 		where = append(where, `t.service = `+arg([]byte(q.Service)))

@@ -4,8 +4,6 @@ package postgres
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/binary"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
@@ -156,37 +154,6 @@ func scanServices(rows pgx.Rows) ([]model.ServiceInfo, error) {
 	return out, rows.Err()
 }
 
-// Service cursors are URL-safe base64 (unpadded) of: version byte 's',
-// the last entry's service length as a uvarint, its service, then its
-// deployment (the SQLite backend's form).
-const serviceCursorVersion = 's'
-
-func encodeServiceCursor(service, deployment string) string {
-	b := make([]byte, 0, 1+binary.MaxVarintLen64+len(service)+len(deployment))
-	b = append(b, serviceCursorVersion)
-	b = binary.AppendUvarint(b, uint64(len(service)))
-	b = append(b, service...)
-	b = append(b, deployment...)
-	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-func decodeServiceCursor(c string) (service, deployment string, err error) {
-	bad := fmt.Errorf("services cursor: %w", store.ErrInvalidCursor)
-	if len(c) > 4*maxIDLen {
-		return "", "", bad
-	}
-	b, derr := base64.RawURLEncoding.DecodeString(c)
-	if derr != nil || len(b) < 2 || b[0] != serviceCursorVersion {
-		return "", "", bad
-	}
-	n, k := binary.Uvarint(b[1:])
-	if k <= 0 || n > uint64(len(b)-1-k) {
-		return "", "", bad
-	}
-	rest := b[1+k:]
-	return string(rest[:n]), string(rest[n:]), nil
-}
-
 // ServicesPage returns a page of the services seen, by service then
 // deployment.
 func (s *Store) ServicesPage(ctx context.Context, q store.ServiceQuery) (store.ServicePage, error) {
@@ -200,7 +167,7 @@ func (s *Store) ServicesPage(ctx context.Context, q store.ServiceQuery) (store.S
 	query := `SELECT service, deployment, first_seen_ns, last_seen_ns, trace_count FROM services`
 	args := []any{}
 	if q.Cursor != "" {
-		svc, dep, err := decodeServiceCursor(q.Cursor)
+		svc, dep, err := store.DecodeServiceCursor(q.Cursor)
 		if err != nil {
 			return store.ServicePage{}, fmt.Errorf("postgres: %w", err)
 		}
@@ -220,7 +187,7 @@ func (s *Store) ServicesPage(ctx context.Context, q store.ServiceQuery) (store.S
 	if len(all) > limit {
 		page.Services = all[:limit]
 		last := page.Services[limit-1]
-		page.NextCursor = encodeServiceCursor(last.Service, last.Deployment)
+		page.NextCursor = store.EncodeServiceCursor(last.Service, last.Deployment)
 	}
 	return page, nil
 }

@@ -43,8 +43,6 @@ import (
 // Limits on what a batch may carry (as in the SQLite backend).
 const (
 	maxIDLen = 256
-	// maxFTSBytes bounds the text indexed for one trace.
-	maxFTSBytes = 256 << 10
 )
 
 // Advisory lock classes (the first key of the two-key form, so that they
@@ -521,9 +519,9 @@ func (w *batchTx) summarize() ([]summaryRow, error) {
 		if buf, err = payload.AppendTrace(buf[:0], &tr); err != nil {
 			return nil, fmt.Errorf("encode summary of trace %s: %w", id, err)
 		}
-		models := traceModels(tr)
+		models := payload.TraceModels(tr)
 		out = append(out, summaryRow{st: st, trace: tr, body: w.s.tr.codec.Seal(buf), models: models,
-			joined: joinModels(models), lex: ftsLexemes(ftsText(&tr, spans))})
+			joined: joinModels(models), lex: ftsLexemes(payload.SearchText(&tr, spans))})
 		for _, sp := range st.newSpans {
 			w.obs = append(w.obs, rollup.Observe(sp, tr.Model)...)
 		}
@@ -726,81 +724,21 @@ func sortSpans(spans []model.Span) {
 	})
 }
 
-// modelSep ends each model in the traces.models column.
-const modelSep = "\x1f"
-
-// traceModels returns a trace's models as the models column and
-// trace_models hold them: without separators, each once.
-func traceModels(tr model.Trace) []string {
-	models := tr.Models
-	if len(models) == 0 && tr.Model != "" {
-		models = []string{tr.Model}
-	}
-	out := make([]string, 0, len(models))
-	for _, m := range models {
-		m = modelName(m)
-		if !slices.Contains(out, m) {
-			out = append(out, m)
-		}
-	}
-	return out
-}
-
-// modelName is a model as the models column and trace_models hold it.
-func modelName(m string) string { return strings.ReplaceAll(m, modelSep, " ") }
-
 func joinModels(models []string) string {
 	var b strings.Builder
 	for _, m := range models {
 		b.WriteString(m)
-		b.WriteString(modelSep)
+		b.WriteString(payload.ModelSep)
 	}
 	return b.String()
 }
 
 func splitModels(joined string) []string {
-	joined = strings.TrimSuffix(joined, modelSep)
+	joined = strings.TrimSuffix(joined, payload.ModelSep)
 	if joined == "" {
 		return nil
 	}
-	return strings.Split(joined, modelSep)
-}
-
-// ftsText is the text indexed for a trace, as the SQLite backend indexes
-// it: its question and answer and its spans' questions, answers, inputs
-// and outputs, bounded by maxFTSBytes, a text contained in another indexed
-// once.
-func ftsText(tr *model.Trace, spans []model.Span) string {
-	texts := make([]string, 0, 2+4*len(spans))
-	texts = append(texts, tr.Question, tr.Answer)
-	for i := range spans {
-		d := &spans[i].Derived
-		texts = append(texts, d.Question, d.Answer, d.Input, d.Output)
-	}
-	sort.SliceStable(texts, func(i, j int) bool { return len(texts[i]) > len(texts[j]) })
-	kept := texts[:0]
-	size := 0
-	for _, t := range texts {
-		if t == "" || size >= maxFTSBytes {
-			continue
-		}
-		dup := false
-		for _, k := range kept {
-			if strings.Contains(k, t) {
-				dup = true
-				break
-			}
-		}
-		if dup {
-			continue
-		}
-		if room := maxFTSBytes - size; len(t) > room {
-			t = truncateUTF8(t, room)
-		}
-		kept = append(kept, t)
-		size += len(t) + 1
-	}
-	return strings.Join(kept, "\n")
+	return strings.Split(joined, payload.ModelSep)
 }
 
 // spanColumns are the columns spans are read and written with.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/flowwatch/flowwatch/internal/model"
 	"github.com/flowwatch/flowwatch/internal/store"
+	"github.com/flowwatch/flowwatch/internal/store/postgres/pgtest"
 	"github.com/flowwatch/flowwatch/internal/store/storetest"
 )
 
@@ -16,8 +17,8 @@ import (
 // traces at once: every span is stored once, and each summary, written
 // last by whichever replica, covers every span of its trace.
 func TestReplicasWriteOneTrace(t *testing.T) {
-	dsn := testDSN(t)
-	schema := testSchema(t, dsn)
+	dsn := pgtest.DSN(t)
+	schema := pgtest.Schema(t, dsn)
 	var replicas [2]*Store
 	for i := range replicas {
 		s, err := Open(context.Background(), Options{DSN: dsn, Schema: schema, Deriver: storetest.Deriver{}, MaxConns: 4}, nil)

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"slices"
 	"sort"
 	"strings"
 
@@ -41,14 +40,14 @@ func (s *Store) summarize(traceID string, spans []model.Span, buf *[]byte) (*sum
 	if err != nil {
 		return nil, fmt.Errorf("encode summary of trace %s: %w", traceID, err)
 	}
-	models := traceModels(tr)
+	models := payload.TraceModels(tr)
 	return &summary{
 		trace:  tr,
 		spans:  len(spans),
 		body:   s.codec.Seal(*buf),
 		models: models,
 		joined: joinModels(models),
-		text:   ftsText(&tr, spans),
+		text:   payload.SearchText(&tr, spans),
 	}, nil
 }
 
@@ -563,90 +562,27 @@ func sortSpans(spans []model.Span) {
 	})
 }
 
-// modelSep separates the models in the traces.models column.
-const modelSep = "\x1f"
-
-// traceModels returns a trace's models as the models column and
-// trace_models hold them: without separators, each once.
-func traceModels(tr model.Trace) []string {
-	models := tr.Models
-	if len(models) == 0 && tr.Model != "" {
-		models = []string{tr.Model}
-	}
-	out := make([]string, 0, len(models))
-	for _, m := range models {
-		m = modelName(m)
-		if !slices.Contains(out, m) {
-			out = append(out, m)
-		}
-	}
-	return out
-}
-
-// modelName is a model as the models column and trace_models hold it.
-func modelName(m string) string { return strings.ReplaceAll(m, modelSep, " ") }
-
 // joinModels encodes a trace's models for the models column.
 func joinModels(models []string) string {
 	if len(models) == 0 {
 		return ""
 	}
 	var b strings.Builder
-	b.WriteString(modelSep)
+	b.WriteString(payload.ModelSep)
 	for _, m := range models {
 		b.WriteString(m)
-		b.WriteString(modelSep)
+		b.WriteString(payload.ModelSep)
 	}
 	return b.String()
 }
 
 // splitModels decodes the models column.
 func splitModels(joined string) []string {
-	joined = strings.TrimPrefix(strings.TrimSuffix(joined, modelSep), modelSep)
+	joined = strings.TrimPrefix(strings.TrimSuffix(joined, payload.ModelSep), payload.ModelSep)
 	if joined == "" {
 		return nil
 	}
-	return strings.Split(joined, modelSep)
-}
-
-// ftsText is the text indexed for a trace: its question and answer and its
-// spans' questions, answers, inputs and outputs, bounded by maxFTSBytes.
-// Texts contained in another (a question inside the input JSON, the answer
-// inside the output JSON, the same text on several spans) are indexed once:
-// they would add no match, only work.
-func ftsText(tr *model.Trace, spans []model.Span) string {
-	texts := make([]string, 0, 2+4*len(spans))
-	texts = append(texts, tr.Question, tr.Answer)
-	for i := range spans {
-		d := &spans[i].Derived
-		texts = append(texts, d.Question, d.Answer, d.Input, d.Output)
-	}
-	// Longest first, so that a text is checked against the ones that may
-	// contain it.
-	sort.SliceStable(texts, func(i, j int) bool { return len(texts[i]) > len(texts[j]) })
-	kept := texts[:0]
-	size := 0
-	for _, t := range texts {
-		if t == "" || size >= maxFTSBytes {
-			continue
-		}
-		dup := false
-		for _, k := range kept {
-			if strings.Contains(k, t) {
-				dup = true
-				break
-			}
-		}
-		if dup {
-			continue
-		}
-		if room := maxFTSBytes - size; len(t) > room {
-			t = truncateUTF8(t, room)
-		}
-		kept = append(kept, t)
-		size += len(t) + 1
-	}
-	return strings.Join(kept, "\n")
+	return strings.Split(joined, payload.ModelSep)
 }
 
 // writerStmts are the writer's prepared statements.

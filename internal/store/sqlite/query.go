@@ -14,6 +14,7 @@ import (
 	"github.com/flowwatch/flowwatch/internal/model"
 	"github.com/flowwatch/flowwatch/internal/store"
 	"github.com/flowwatch/flowwatch/internal/store/payload"
+	"github.com/flowwatch/flowwatch/internal/textclip"
 )
 
 // Full-text query bounds.
@@ -283,7 +284,7 @@ func buildFTSQuery(text string, inWord func(rune) bool) string {
 	var b strings.Builder
 	for i, w := range words {
 		if len(w) > maxQueryTermLen {
-			w = truncateUTF8(w, maxQueryTermLen)
+			w, _ = textclip.Bytes(w, maxQueryTermLen)
 		}
 		if i > 0 {
 			b.WriteByte(' ')
@@ -296,11 +297,4 @@ func buildFTSQuery(text string, inWord func(rune) bool) string {
 		}
 	}
 	return b.String()
-}
-
-func truncateUTF8(s string, n int) string {
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/flowwatch/flowwatch/internal/model"
 	"github.com/flowwatch/flowwatch/internal/store"
+	"github.com/flowwatch/flowwatch/internal/store/payload"
 )
 
 // How ListTraces finds a page
@@ -185,7 +186,7 @@ type result struct {
 }
 
 func newSearch(s *Store, q store.TraceQuery) (*search, error) {
-	sr := &search{s: s, q: q, limit: q.Limit, match: ftsQuery(q.Text), model: modelName(q.Model)}
+	sr := &search{s: s, q: q, limit: q.Limit, match: ftsQuery(q.Text), model: payload.ModelName(q.Model)}
 	switch {
 	case sr.limit <= 0:
 		sr.limit = store.DefaultLimit
@@ -596,7 +597,7 @@ func (sr *search) keep(c *cand, cols int) bool {
 	if cols&colDuration != 0 && c.duration < int64(q.MinDuration) {
 		return false
 	}
-	if cols&colModels != 0 && !strings.Contains(c.models, modelSep+sr.model+modelSep) {
+	if cols&colModels != 0 && !strings.Contains(c.models, payload.ModelSep+sr.model+payload.ModelSep) {
 		return false
 	}
 	return true

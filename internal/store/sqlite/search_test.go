@@ -12,6 +12,7 @@ import (
 
 	"github.com/flowwatch/flowwatch/internal/model"
 	"github.com/flowwatch/flowwatch/internal/store"
+	"github.com/flowwatch/flowwatch/internal/store/payload"
 	"github.com/flowwatch/flowwatch/internal/store/storetest"
 )
 
@@ -245,7 +246,7 @@ func TestMigrateSearch(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		texts[row] = ftsText(&d.Trace, d.Spans)
+		texts[row] = payload.SearchText(&d.Trace, d.Spans)
 	}
 	rows.Close()
 	for row, text := range texts {

@@ -2,45 +2,12 @@ package sqlite
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/binary"
 	"fmt"
 
 	"github.com/flowwatch/flowwatch/internal/model"
 	"github.com/flowwatch/flowwatch/internal/store"
 	"github.com/flowwatch/flowwatch/internal/store/payload"
 )
-
-// Service cursors are URL-safe base64 (unpadded) of: version byte 's',
-// the last entry's service length as a uvarint, its service, then its
-// deployment.
-const serviceCursorVersion = 's'
-
-func encodeServiceCursor(service, deployment string) string {
-	b := make([]byte, 0, 1+binary.MaxVarintLen64+len(service)+len(deployment))
-	b = append(b, serviceCursorVersion)
-	b = binary.AppendUvarint(b, uint64(len(service)))
-	b = append(b, service...)
-	b = append(b, deployment...)
-	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-func decodeServiceCursor(c string) (service, deployment string, err error) {
-	bad := fmt.Errorf("services cursor: %w", store.ErrInvalidCursor)
-	if len(c) > 4*maxIDLen {
-		return "", "", bad
-	}
-	b, derr := base64.RawURLEncoding.DecodeString(c)
-	if derr != nil || len(b) < 2 || b[0] != serviceCursorVersion {
-		return "", "", bad
-	}
-	n, k := binary.Uvarint(b[1:])
-	if k <= 0 || n > uint64(len(b)-1-k) {
-		return "", "", bad
-	}
-	rest := b[1+k:]
-	return string(rest[:n]), string(rest[n:]), nil
-}
 
 // ServicesPage returns a page of the services seen, by service then
 // deployment.
@@ -55,7 +22,7 @@ func (s *Store) ServicesPage(ctx context.Context, q store.ServiceQuery) (store.S
 	query := `SELECT service, deployment, first_seen_ns, last_seen_ns, trace_count FROM services`
 	args := []any{}
 	if q.Cursor != "" {
-		svc, dep, err := decodeServiceCursor(q.Cursor)
+		svc, dep, err := store.DecodeServiceCursor(q.Cursor)
 		if err != nil {
 			return store.ServicePage{}, fmt.Errorf("sqlite: %w", err)
 		}
@@ -85,7 +52,7 @@ func (s *Store) ServicesPage(ctx context.Context, q store.ServiceQuery) (store.S
 	if len(page.Services) > limit {
 		page.Services = page.Services[:limit]
 		lastSI := page.Services[limit-1]
-		page.NextCursor = encodeServiceCursor(lastSI.Service, lastSI.Deployment)
+		page.NextCursor = store.EncodeServiceCursor(lastSI.Service, lastSI.Deployment)
 	}
 	return page, nil
 }

@@ -18,8 +18,6 @@ import (
 // Limits on what a batch may carry.
 const (
 	maxIDLen = 256
-	// maxFTSBytes bounds the text indexed for one trace.
-	maxFTSBytes = 256 << 10
 )
 
 // Request states: a queued request is taken by the writer or cancelled by
