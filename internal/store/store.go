@@ -7,6 +7,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/flowwatch/flowwatch/internal/model"
@@ -339,6 +340,22 @@ type GroupFlush func(g model.AlertGroup, silences []model.Silence) (model.AlertG
 // transitions and their notifications commit together or not at all (an
 // error from it aborts the transaction). It must not block.
 type AlertDecider func(AlertSnapshot) (AlertChanges, error)
+
+// BindMonitor fills in an empty monitor name of a change an AlertDecider
+// returned and refuses another monitor's: a run's decider changes the
+// alert state of the run's monitor only. what names the change in the
+// error. Backends call it on every tracker, alert, group and notification
+// they write for a run.
+func BindMonitor(got *string, monitor, what string) error {
+	switch *got {
+	case "":
+		*got = monitor
+	case monitor:
+	default:
+		return fmt.Errorf("%s belongs to monitor %s, not to the run's", what, *got)
+	}
+	return nil
+}
 
 // AlertQuery selects alerts; zero values mean no filter.
 type AlertQuery struct {

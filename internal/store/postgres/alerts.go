@@ -204,19 +204,6 @@ func alertSnapshot(ctx context.Context, tx pgx.Tx, monitor string) (store.AlertS
 	return snap, rows.Err()
 }
 
-// sameMonitor fills in an empty monitor name and refuses another monitor's:
-// a run's decider changes the alert state of the run's monitor only.
-func sameMonitor(got *string, monitor, what string) error {
-	switch *got {
-	case "":
-		*got = monitor
-	case monitor:
-	default:
-		return fmt.Errorf("%s belongs to monitor %s, not to the run's", what, *got)
-	}
-	return nil
-}
-
 // writeAlertChanges writes trackers (by monitor and key), alerts (by id)
 // and groups (by monitor and channel), and queues notifications (skipping
 // those whose dedup key is queued already) in tx, in one round trip.
@@ -224,7 +211,7 @@ func writeAlertChanges(ctx context.Context, tx pgx.Tx, monitor string, c store.A
 	var b pgx.Batch
 	var what []string // what each queued statement writes, for errors
 	for _, tr := range c.Trackers {
-		if err := sameMonitor(&tr.Monitor, monitor, "tracker "+tr.Key); err != nil {
+		if err := store.BindMonitor(&tr.Monitor, monitor, "tracker "+tr.Key); err != nil {
 			return err
 		}
 		b.Queue(`INSERT INTO alert_trackers (monitor, key, streak, alert_id, last_window_end_ns) VALUES ($1, $2, $3, $4, $5)
@@ -237,14 +224,14 @@ func writeAlertChanges(ctx context.Context, tx pgx.Tx, monitor string, c store.A
 		if a.ID == "" {
 			return fmt.Errorf("alert of key %s has no id", a.Key)
 		}
-		if err := sameMonitor(&a.Monitor, monitor, "alert "+a.ID); err != nil {
+		if err := store.BindMonitor(&a.Monitor, monitor, "alert "+a.ID); err != nil {
 			return err
 		}
 		b.Queue(alertUpsert, alertArgs(a)...)
 		what = append(what, "alert "+a.ID)
 	}
 	for _, g := range c.Groups {
-		if err := sameMonitor(&g.Monitor, monitor, "group of channel "+g.Channel); err != nil {
+		if err := store.BindMonitor(&g.Monitor, monitor, "group of channel "+g.Channel); err != nil {
 			return err
 		}
 		if err := queueAlertGroup(&b, g); err != nil {

@@ -28,6 +28,7 @@ import (
 
 	"github.com/flowwatch/flowwatch/internal/model"
 	"github.com/flowwatch/flowwatch/internal/store"
+	"github.com/flowwatch/flowwatch/internal/store/payload"
 )
 
 var _ store.Importer = (*Store)(nil)
@@ -112,7 +113,7 @@ func queueImport(b *pgx.Batch, page store.RecordPage) error {
 			b.Queue(`INSERT INTO services (service, deployment, first_seen_ns, last_seen_ns, trace_count) VALUES ($1, $2, $3, $4, $5)
 				ON CONFLICT (service, deployment) DO UPDATE SET first_seen_ns = excluded.first_seen_ns,
 					last_seen_ns = excluded.last_seen_ns, trace_count = excluded.trace_count`,
-				[]byte(si.Service), []byte(si.Deployment), nanos(si.FirstSeen), nanos(si.LastSeen), si.TraceCount)
+				[]byte(si.Service), []byte(si.Deployment), payload.UnixNano(si.FirstSeen), payload.UnixNano(si.LastSeen), si.TraceCount)
 		}
 	case store.RecordRollups:
 		var c rollupColumns
@@ -130,11 +131,11 @@ func queueImport(b *pgx.Batch, page store.RecordPage) error {
 				return fmt.Errorf("monitor %s: %w", m.Monitor.Name, err)
 			}
 			b.Queue(`INSERT INTO monitors (name, version, definition, created_ns, updated_ns) VALUES ($1, $2, $3, $4, $5)
-				ON CONFLICT DO NOTHING`, m.Monitor.Name, m.Version, def, nanos(m.CreatedAt), nanos(m.UpdatedAt))
+				ON CONFLICT DO NOTHING`, m.Monitor.Name, m.Version, def, payload.UnixNano(m.CreatedAt), payload.UnixNano(m.UpdatedAt))
 		}
 	case store.RecordSchedule:
 		for _, r := range page.Schedule {
-			b.Queue(`INSERT INTO monitor_schedule (monitor, next_ns) VALUES ($1, $2) ON CONFLICT DO NOTHING`, r.Monitor, nanos(r.Next))
+			b.Queue(`INSERT INTO monitor_schedule (monitor, next_ns) VALUES ($1, $2) ON CONFLICT DO NOTHING`, r.Monitor, payload.UnixNano(r.Next))
 		}
 	case store.RecordRuns:
 		for _, r := range page.Runs {
@@ -151,7 +152,7 @@ func queueImport(b *pgx.Batch, page store.RecordPage) error {
 			b.Queue(`INSERT INTO eval_cache (trace_id, metric, judge_model, prompt_version, score, reason, created_ns)
 				VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING`,
 				storableText(e.TraceID), storableText(e.Metric), storableText(e.JudgeModel), storableText(e.PromptVersion),
-				e.Score, storableText(e.Reason), nanos(e.CreatedAt))
+				e.Score, storableText(e.Reason), payload.UnixNano(e.CreatedAt))
 		}
 	case store.RecordTrackers:
 		for _, t := range page.Trackers {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/flowwatch/flowwatch/internal/model"
 	"github.com/flowwatch/flowwatch/internal/store"
+	"github.com/flowwatch/flowwatch/internal/store/payload"
 )
 
 // PutMonitor creates or replaces a monitor (see store.MonitorStore). Two
@@ -61,7 +62,7 @@ func (s *Store) PutMonitor(ctx context.Context, m model.Monitor, ifVersion int64
 			}
 			created = version == 1
 		}
-		out = model.StoredMonitor{Monitor: m, Version: version, CreatedAt: fromNanos(createdNS), UpdatedAt: now}
+		out = model.StoredMonitor{Monitor: m, Version: version, CreatedAt: payload.FromUnixNano(createdNS), UpdatedAt: now}
 		return nil
 	})
 	if err != nil {
@@ -125,7 +126,7 @@ func (s *Store) DeleteMonitor(ctx context.Context, name string, now time.Time) e
 		// what a deletion does to them is the port's contract, as in the
 		// SQLite backend.
 		if _, err := tx.Exec(ctx, `UPDATE alerts SET state = 'resolved', resolved_ns = $2 WHERE monitor = $1 AND state = 'firing'`,
-			name, nanos(now)); err != nil {
+			name, payload.UnixNano(now)); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM alert_trackers WHERE monitor = $1`, name); err != nil {
@@ -138,7 +139,7 @@ func (s *Store) DeleteMonitor(ctx context.Context, name string, now time.Time) e
 		}
 		// Its queued runs will not run: they end now, saying why.
 		if _, err := tx.Exec(ctx, `UPDATE runs SET status = 'failed', error = $2, finished_ns = $3
-			WHERE monitor = $1 AND status = 'pending'`, name, monitorDeletedError, nanos(now)); err != nil {
+			WHERE monitor = $1 AND status = 'pending'`, name, monitorDeletedError, payload.UnixNano(now)); err != nil {
 			return err
 		}
 		_, err = tx.Exec(ctx, `DELETE FROM monitor_schedule WHERE monitor = $1`, name)
@@ -166,7 +167,7 @@ func scanMonitors(rows pgx.Rows) ([]model.StoredMonitor, error) {
 		if err := json.Unmarshal(def, &sm.Monitor); err != nil {
 			return nil, fmt.Errorf("monitor %s: stored definition unreadable: %w", name, err)
 		}
-		sm.CreatedAt, sm.UpdatedAt = fromNanos(created), fromNanos(updated)
+		sm.CreatedAt, sm.UpdatedAt = payload.FromUnixNano(created), payload.FromUnixNano(updated)
 		out = append(out, sm)
 	}
 	return out, rows.Err()

@@ -84,7 +84,7 @@ func queueNotification(b *pgx.Batch, monitor string, n model.Notification, now t
 	if n.DedupKey == "" {
 		return fmt.Errorf("notification of alert %s to channel %s has no dedup key", n.AlertID, n.Channel)
 	}
-	if err := sameMonitor(&n.Monitor, monitor, "notification "+n.DedupKey); err != nil {
+	if err := store.BindMonitor(&n.Monitor, monitor, "notification "+n.DedupKey); err != nil {
 		return err
 	}
 	if n.CreatedAt.IsZero() {

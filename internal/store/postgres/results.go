@@ -14,6 +14,7 @@ import (
 
 	"github.com/flowwatch/flowwatch/internal/model"
 	"github.com/flowwatch/flowwatch/internal/store"
+	"github.com/flowwatch/flowwatch/internal/store/payload"
 )
 
 // SaveRunResult stores a run's result and instances, ends the run and
@@ -210,7 +211,7 @@ func (s *Store) CachedEvaluations(ctx context.Context, keys []store.EvalCacheKey
 				rows.Close()
 				return nil, fmt.Errorf("postgres: evaluation cache: %w", s.mapErr(err))
 			}
-			e.CreatedAt = fromNanos(created)
+			e.CreatedAt = payload.FromUnixNano(created)
 			out[store.EvalCacheKey{TraceID: e.TraceID, Metric: e.Metric, JudgeModel: e.JudgeModel, PromptVersion: e.PromptVersion}] = e
 		}
 		rows.Close()
@@ -237,7 +238,7 @@ func (s *Store) CacheEvaluations(ctx context.Context, evals []model.Evaluation) 
 			for i, e := range batch {
 				traces[i], metrics[i] = storableText(e.TraceID), storableText(e.Metric)
 				models[i], versions[i] = storableText(e.JudgeModel), storableText(e.PromptVersion)
-				scores[i], reasons[i], created[i] = e.Score, storableText(e.Reason), nanos(e.CreatedAt)
+				scores[i], reasons[i], created[i] = e.Score, storableText(e.Reason), payload.UnixNano(e.CreatedAt)
 			}
 			// ORDER BY: replicas caching overlapping verdicts insert in one
 			// key order, so they wait for each other rather than deadlock.
@@ -268,13 +269,13 @@ func (s *Store) RunResults(ctx context.Context, monitor string, since, until tim
 	}
 	end := int64(math.MaxInt64)
 	if !until.IsZero() {
-		end = nanos(until)
+		end = payload.UnixNano(until)
 	}
 	rows, _ := s.rpool.Query(ctx, `SELECT `+runCols("r.")+`, x.sampled, x.metrics, x.operational, x.judge_errors,
 		x.judge_error, x.judge_usage
 		FROM runs r JOIN run_results x ON x.run_id = r.id
 		WHERE r.monitor = $1 AND r.status = 'succeeded' AND r.window_end_ns >= $2 AND r.window_end_ns < $3
-		ORDER BY r.window_end_ns DESC, r.id DESC LIMIT $4`, monitor, nanos(since), end, limit)
+		ORDER BY r.window_end_ns DESC, r.id DESC LIMIT $4`, monitor, payload.UnixNano(since), end, limit)
 	defer rows.Close()
 	var out []store.RunWithResult
 	for rows.Next() {
@@ -319,7 +320,7 @@ func (s *Store) TraceEvaluations(ctx context.Context, traceID string, limit int)
 		if err := scanInstance(rows, &e.Instance, &e.Instance.RunID, &e.Monitor, &finished); err != nil {
 			return nil, fmt.Errorf("postgres: evaluations of trace %s: %w", traceID, s.mapErr(err))
 		}
-		e.FinishedAt = fromNanos(finished)
+		e.FinishedAt = payload.FromUnixNano(finished)
 		out = append(out, e)
 	}
 	if err := rows.Err(); err != nil {

@@ -33,23 +33,8 @@ import (
 
 	"github.com/flowwatch/flowwatch/internal/model"
 	"github.com/flowwatch/flowwatch/internal/store"
+	"github.com/flowwatch/flowwatch/internal/store/payload"
 )
-
-// nanos is t in Unix nanoseconds, 0 for the zero time.
-func nanos(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixNano()
-}
-
-// fromNanos is the inverse of nanos, in UTC.
-func fromNanos(ns int64) time.Time {
-	if ns == 0 {
-		return time.Time{}
-	}
-	return time.Unix(0, ns).UTC()
-}
 
 // storableText is s as a PostgreSQL text value can hold it: text refuses
 // NUL bytes and invalid UTF-8, which a judge's reply or an error quoting
@@ -87,9 +72,9 @@ var runColumns = runCols("")
 var insertRun = `INSERT INTO runs (` + runColumns + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`
 
 func runArgs(r model.Run) []any {
-	return []any{r.ID, r.Monitor, r.MonitorVersion, r.Trigger, string(r.Status), nanos(r.ScheduledAt),
-		nanos(r.WindowStart), nanos(r.WindowEnd), nanos(r.CreatedAt), nanos(r.StartedAt), nanos(r.FinishedAt),
-		r.Attempts, r.LeaseOwner, nanos(r.LeaseUntil), storableText(r.Error), r.Progress.Done, r.Progress.Total}
+	return []any{r.ID, r.Monitor, r.MonitorVersion, r.Trigger, string(r.Status), payload.UnixNano(r.ScheduledAt),
+		payload.UnixNano(r.WindowStart), payload.UnixNano(r.WindowEnd), payload.UnixNano(r.CreatedAt), payload.UnixNano(r.StartedAt), payload.UnixNano(r.FinishedAt),
+		r.Attempts, r.LeaseOwner, payload.UnixNano(r.LeaseUntil), storableText(r.Error), r.Progress.Done, r.Progress.Total}
 }
 
 // scanRun reads the columns of runCols, then extra.
@@ -103,8 +88,8 @@ func scanRun(row pgx.Row, extra ...any) (model.Run, error) {
 		return model.Run{}, err
 	}
 	r.Status = model.RunStatus(status)
-	r.ScheduledAt, r.WindowStart, r.WindowEnd = fromNanos(sched), fromNanos(ws), fromNanos(we)
-	r.CreatedAt, r.StartedAt, r.FinishedAt, r.LeaseUntil = fromNanos(created), fromNanos(started), fromNanos(finished), fromNanos(lease)
+	r.ScheduledAt, r.WindowStart, r.WindowEnd = payload.FromUnixNano(sched), payload.FromUnixNano(ws), payload.FromUnixNano(we)
+	r.CreatedAt, r.StartedAt, r.FinishedAt, r.LeaseUntil = payload.FromUnixNano(created), payload.FromUnixNano(started), payload.FromUnixNano(finished), payload.FromUnixNano(lease)
 	return r, nil
 }
 
@@ -123,7 +108,7 @@ func (s *Store) NextRunTimes(ctx context.Context) (map[string]time.Time, error) 
 		if err := rows.Scan(&m, &ns); err != nil {
 			return nil, fmt.Errorf("postgres: next run times: %w", s.mapErr(err))
 		}
-		out[m] = fromNanos(ns)
+		out[m] = payload.FromUnixNano(ns)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("postgres: next run times: %w", s.mapErr(err))
@@ -135,7 +120,7 @@ func (s *Store) NextRunTimes(ctx context.Context) (map[string]time.Time, error) 
 // monitor_schedule row locked until tx ends.
 func setNext(ctx context.Context, tx pgx.Tx, monitor string, next time.Time) error {
 	_, err := tx.Exec(ctx, `INSERT INTO monitor_schedule (monitor, next_ns) VALUES ($1, $2)
-		ON CONFLICT (monitor) DO UPDATE SET next_ns = excluded.next_ns`, monitor, nanos(next))
+		ON CONFLICT (monitor) DO UPDATE SET next_ns = excluded.next_ns`, monitor, payload.UnixNano(next))
 	return err
 }
 
@@ -166,7 +151,7 @@ func (s *Store) ScheduleRun(ctx context.Context, r model.Run, next time.Time) (m
 			return err
 		}
 		existing, err := scanRun(tx.QueryRow(ctx, `SELECT `+runColumns+` FROM runs
-			WHERE monitor = $1 AND scheduled_ns = $2 AND trigger = 'schedule'`, r.Monitor, nanos(r.ScheduledAt)))
+			WHERE monitor = $1 AND scheduled_ns = $2 AND trigger = 'schedule'`, r.Monitor, payload.UnixNano(r.ScheduledAt)))
 		switch {
 		case err == nil:
 			out = existing
@@ -190,8 +175,8 @@ func (s *Store) ScheduleRun(ctx context.Context, r model.Run, next time.Time) (m
 			queued.MonitorVersion, queued.ScheduledAt = r.MonitorVersion, r.ScheduledAt
 			queued.WindowStart, queued.WindowEnd = r.WindowStart, r.WindowEnd
 			if _, err := tx.Exec(ctx, `UPDATE runs SET monitor_version = $2, scheduled_ns = $3, window_start_ns = $4,
-				window_end_ns = $5 WHERE id = $1`, queued.ID, queued.MonitorVersion, nanos(queued.ScheduledAt),
-				nanos(queued.WindowStart), nanos(queued.WindowEnd)); err != nil {
+				window_end_ns = $5 WHERE id = $1`, queued.ID, queued.MonitorVersion, payload.UnixNano(queued.ScheduledAt),
+				payload.UnixNano(queued.WindowStart), payload.UnixNano(queued.WindowEnd)); err != nil {
 				return err
 			}
 			out = queued
@@ -248,7 +233,7 @@ func (s *Store) ClaimRun(ctx context.Context, owner string, now time.Time, lease
 	var out model.Run
 	found := false
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		r, err := scanRun(tx.QueryRow(ctx, claimRun, owner, nanos(now.Add(lease)), nanos(now)))
+		r, err := scanRun(tx.QueryRow(ctx, claimRun, owner, payload.UnixNano(now.Add(lease)), payload.UnixNano(now)))
 		switch {
 		case notFound(err):
 			out, found = model.Run{}, false
@@ -270,7 +255,7 @@ func (s *Store) ClaimRun(ctx context.Context, owner string, now time.Time, lease
 // run meanwhile.
 func endRun(ctx context.Context, tx pgx.Tx, id, owner string, status model.RunStatus, errMsg string, now time.Time) error {
 	tag, err := tx.Exec(ctx, `UPDATE runs SET status = $3, error = $4, finished_ns = $5, lease_until_ns = 0
-		WHERE id = $1 AND status = 'running' AND lease_owner = $2`, id, owner, string(status), storableText(errMsg), nanos(now))
+		WHERE id = $1 AND status = 'running' AND lease_owner = $2`, id, owner, string(status), storableText(errMsg), payload.UnixNano(now))
 	if err != nil {
 		return err
 	}
@@ -303,7 +288,7 @@ func (s *Store) FinishRun(ctx context.Context, id, owner string, status model.Ru
 func (s *Store) RenewRun(ctx context.Context, id, owner string, until time.Time, p model.RunProgress) error {
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `UPDATE runs SET lease_until_ns = $3, progress_done = $4, progress_total = $5
-			WHERE id = $1 AND status = 'running' AND lease_owner = $2`, id, owner, nanos(until), p.Done, p.Total)
+			WHERE id = $1 AND status = 'running' AND lease_owner = $2`, id, owner, payload.UnixNano(until), p.Done, p.Total)
 		if err != nil {
 			return err
 		}

@@ -188,25 +188,12 @@ func alertSnapshot(tx *sql.Tx, monitor string) (store.AlertSnapshot, error) {
 	return snap, rows.Err()
 }
 
-// sameMonitor fills in an empty monitor name and refuses another monitor's:
-// a run's decider changes the alert state of the run's monitor only.
-func sameMonitor(got *string, monitor, what string) error {
-	switch *got {
-	case "":
-		*got = monitor
-	case monitor:
-	default:
-		return fmt.Errorf("%s belongs to monitor %s, not to the run's", what, *got)
-	}
-	return nil
-}
-
 // writeAlertChanges writes trackers (by monitor and key), alerts (by id)
 // and queues notifications (skipping those whose dedup key is queued
 // already) in tx.
 func writeAlertChanges(tx *sql.Tx, monitor string, c store.AlertChanges, now time.Time) error {
 	for _, tr := range c.Trackers {
-		if err := sameMonitor(&tr.Monitor, monitor, "tracker "+tr.Key); err != nil {
+		if err := store.BindMonitor(&tr.Monitor, monitor, "tracker "+tr.Key); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(`INSERT INTO alert_trackers (monitor, key, streak, alert_id, last_window_end_ns) VALUES (?, ?, ?, ?, ?)
@@ -220,7 +207,7 @@ func writeAlertChanges(tx *sql.Tx, monitor string, c store.AlertChanges, now tim
 		if a.ID == "" {
 			return fmt.Errorf("alert of key %s has no id", a.Key)
 		}
-		if err := sameMonitor(&a.Monitor, monitor, "alert "+a.ID); err != nil {
+		if err := store.BindMonitor(&a.Monitor, monitor, "alert "+a.ID); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(`INSERT INTO alerts (`+alertColumns+`) VALUES (`+alertPlaceholders+`)
@@ -235,7 +222,7 @@ func writeAlertChanges(tx *sql.Tx, monitor string, c store.AlertChanges, now tim
 		}
 	}
 	for _, g := range c.Groups {
-		if err := sameMonitor(&g.Monitor, monitor, "group of channel "+g.Channel); err != nil {
+		if err := store.BindMonitor(&g.Monitor, monitor, "group of channel "+g.Channel); err != nil {
 			return err
 		}
 		if err := writeAlertGroup(tx, g); err != nil {
@@ -256,7 +243,7 @@ func queueNotification(tx *sql.Tx, monitor string, n model.Notification, now tim
 	if n.DedupKey == "" {
 		return fmt.Errorf("notification of alert %s to channel %s has no dedup key", n.AlertID, n.Channel)
 	}
-	if err := sameMonitor(&n.Monitor, monitor, "notification "+n.DedupKey); err != nil {
+	if err := store.BindMonitor(&n.Monitor, monitor, "notification "+n.DedupKey); err != nil {
 		return err
 	}
 	if n.CreatedAt.IsZero() {
