@@ -386,10 +386,14 @@ func (s *Store) commitGroup(group []*request) {
 		} else {
 			ok = true
 		}
-		close(r.done)
 	}
+	// The store is writable again before any caller learns its batch
+	// committed, so that a caller asking right after sees it so.
 	if ok {
 		s.writeSucceeded()
+	}
+	for _, r := range group {
+		close(r.done)
 	}
 }
 
