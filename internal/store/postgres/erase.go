@@ -79,18 +79,27 @@ func (s *Store) deleteTraces(ctx context.Context, tx pgx.Tx, ids []string, out *
 	}
 	b := &pgx.Batch{}
 	b.Queue(`SELECT count(pg_advisory_xact_lock($1::int4, k)) FROM unnest($2::int4[]) AS k`, traceLockClass, traceLockKeys(ids))
+	// Evaluations first, while the summaries tell where the traces
+	// started: their runs were created after that, so the partitions of
+	// earlier days are not read.
+	b.Queue(`DELETE FROM run_instances WHERE trace_id = ANY($1::text[])
+		AND created_ns >= `+instancesSince(`trace_id = ANY($2::bytea[])`, `cardinality($2::bytea[])`), textIDs, bids)
 	b.Queue(`DELETE FROM traces WHERE trace_id = ANY($1::bytea[]) RETURNING service, deployment`, bids)
 	b.Queue(`DELETE FROM spans WHERE trace_id = ANY($1::bytea[])`, bids)
 	b.Queue(`DELETE FROM logs WHERE trace_id = ANY($1::bytea[])`, bids)
 	b.Queue(`DELETE FROM log_traces WHERE trace_id = ANY($1::bytea[])`, bids)
 	b.Queue(`DELETE FROM trace_models WHERE trace_id = ANY($1::bytea[])`, bids)
-	b.Queue(`DELETE FROM run_instances WHERE trace_id = ANY($1::text[])`, textIDs)
 	b.Queue(`DELETE FROM eval_cache WHERE trace_id = ANY($1::text[])`, textIDs)
 	br := tx.SendBatch(ctx, b)
 	defer br.Close()
 	if _, err := br.Exec(); err != nil {
 		return fmt.Errorf("lock traces: %w", err)
 	}
+	tag, err := br.Exec()
+	if err != nil {
+		return fmt.Errorf("evaluations: %w", err)
+	}
+	out.Evaluations += tag.RowsAffected()
 	rows, err := br.Query()
 	if err != nil {
 		return fmt.Errorf("summaries: %w", err)
@@ -113,7 +122,7 @@ func (s *Store) deleteTraces(ctx context.Context, tx pgx.Tx, ids []string, out *
 		what string
 		n    *int64
 	}{{"spans", &out.Spans}, {"log records", &out.LogRecords}, {"traces with log records", nil},
-		{"model index", nil}, {"evaluations", &out.Evaluations}, {"cached verdicts", nil}} {
+		{"model index", nil}, {"cached verdicts", nil}} {
 		tag, err := br.Exec()
 		if err != nil {
 			return fmt.Errorf("%s: %w", c.what, err)

@@ -68,16 +68,29 @@ func (s *Store) ImportRecords(ctx context.Context, page store.RecordPage) error 
 	if page.Kind == store.RecordTraces {
 		err = s.importTraces(ctx, page, progress)
 	} else {
-		err = s.inTx(ctx, func(tx pgx.Tx) error {
-			b := &pgx.Batch{}
-			if err := queueImport(b, page); err != nil {
-				return err
+		for attempt := 0; ; attempt++ {
+			if page.Kind == store.RecordResults {
+				if err = s.ensureResultPartitions(ctx, page.Results); err != nil {
+					break
+				}
 			}
-			if err := tx.SendBatch(ctx, b).Close(); err != nil {
-				return err
+			err = s.inTx(ctx, func(tx pgx.Tx) error {
+				b := &pgx.Batch{}
+				if err := queueImport(b, page); err != nil {
+					return err
+				}
+				if err := tx.SendBatch(ctx, b).Close(); err != nil {
+					return err
+				}
+				return progress(ctx, tx)
+			})
+			// A partition made or seen may have been dropped since
+			// (retention on another replica): look again, once.
+			if err == nil || attempt > 0 || !missingPartition(err) {
+				break
 			}
-			return progress(ctx, tx)
-		})
+			s.tr.parts.forget()
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("postgres: import %s: %w", page.Kind, s.mapErr(err))
@@ -101,6 +114,27 @@ func (s *Store) importTraces(ctx context.Context, page store.RecordPage, progres
 	}
 	_, err := s.writeBatch(ctx, b, imp)
 	return err
+}
+
+// ensureResultPartitions makes the run_instances partitions of the days
+// the runs of results were created on, before the page's transaction
+// (partitions.go). The runs were copied before their results.
+func (s *Store) ensureResultPartitions(ctx context.Context, results []store.ResultRecord) error {
+	var ids []string
+	for _, r := range results {
+		if len(r.Instances) > 0 {
+			ids = append(ids, r.Result.RunID)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	rows, _ := s.pool.Query(ctx, `SELECT DISTINCT created_ns FROM runs WHERE id = ANY($1)`, ids)
+	created, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return fmt.Errorf("creation times of runs: %w", err)
+	}
+	return s.ensureInstancePartitions(ctx, created...)
 }
 
 // queueImport queues the inserts of a page of any kind but traces.
@@ -228,11 +262,16 @@ func queueResult(b *pgx.Batch, r store.ResultRecord) error {
 	b.Queue(`INSERT INTO run_results (run_id, sampled, metrics, operational, judge_errors, judge_error, judge_usage)
 		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING`,
 		res.RunID, res.Sampled, metrics, operational, res.JudgeErrors, storableText(res.JudgeError), judgeUsage)
-	rows := instanceRows(res.RunID, r.Instances)
+	// The partition key, the run's creation time, is read from the run,
+	// copied before its results. Instances whose run the source no longer
+	// had when the runs were copied are left out, as 0015 leaves out those
+	// of a deleted run: nothing reads them, and the counts compared at the
+	// end of the copy tell of them.
+	rows := instanceRows(res.RunID, 0, r.Instances)
 	if len(rows) == 0 {
 		return nil
 	}
-	cols := make([][]any, 11)
+	cols := make([][]any, len(instanceRowColumns))
 	for _, row := range rows {
 		for i, v := range row {
 			cols[i] = append(cols[i], v)
@@ -256,9 +295,11 @@ func queueResult(b *pgx.Batch, r store.ResultRecord) error {
 		return out
 	}
 	b.Queue(`INSERT INTO run_instances (run_id, metric, trace_id, status, score, passed, reason, error, raw_reply,
-			judge_model, prompt_version)
-		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::float8[], $6::bool[], $7::text[],
-			$8::text[], $9::text[], $10::text[], $11::text[])
+			judge_model, prompt_version, created_ns)
+		SELECT u.*, r.created_ns FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::float8[], $6::bool[],
+			$7::text[], $8::text[], $9::text[], $10::text[], $11::text[])
+			AS u(run_id, metric, trace_id, status, score, passed, reason, error, raw_reply, judge_model, prompt_version)
+		JOIN runs r ON r.id = u.run_id
 		ON CONFLICT DO NOTHING`,
 		text(0), text(1), text(2), text(3), scores, passed, text(6), text(7), text(8), text(9), text(10))
 	return nil

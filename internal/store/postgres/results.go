@@ -35,41 +35,79 @@ func (s *Store) SaveRunResult(ctx context.Context, owner string, res model.RunRe
 			return fmt.Errorf("postgres: save result of run %s: %w", res.RunID, err)
 		}
 	}
-	rows := instanceRows(res.RunID, instances)
-	err = s.inTx(ctx, func(tx pgx.Tx) error {
-		if err := endRun(ctx, tx, res.RunID, owner, model.RunSucceeded, "", now); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `INSERT INTO run_results (run_id, sampled, metrics, operational, judge_errors, judge_error,
-			judge_usage) VALUES ($1, $2, $3, $4, $5, $6, $7)
-			ON CONFLICT (run_id) DO UPDATE SET sampled = excluded.sampled, metrics = excluded.metrics,
-				operational = excluded.operational, judge_errors = excluded.judge_errors,
-				judge_error = excluded.judge_error, judge_usage = excluded.judge_usage`,
-			res.RunID, res.Sampled, metrics, operational, res.JudgeErrors, storableText(res.JudgeError), judgeUsage); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `DELETE FROM run_instances WHERE run_id = $1`, res.RunID); err != nil {
-			return err
-		}
-		if len(rows) > 0 {
-			if _, err := tx.CopyFrom(ctx, pgx.Identifier{"run_instances"}, []string{"run_id", "metric", "trace_id", "status",
-				"score", "passed", "reason", "error", "raw_reply", "judge_model", "prompt_version"}, pgx.CopyFromRows(rows)); err != nil {
-				return fmt.Errorf("instances: %w", err)
+	// The instances go in the partition of their run's creation day,
+	// made beforehand in a transaction of its own (partitions.go). A run
+	// not found here is not held by owner: the transaction says so.
+	created, known, err := s.runCreated(ctx, res.RunID)
+	if err != nil {
+		return fmt.Errorf("postgres: save result of run %s: %w", res.RunID, err)
+	}
+	rows := instanceRows(res.RunID, created, instances)
+	for attempt := 0; ; attempt++ {
+		if known && len(rows) > 0 {
+			if err := s.ensureInstancePartitions(ctx, created); err != nil {
+				return fmt.Errorf("postgres: save result of run %s: %w", res.RunID, err)
 			}
 		}
-		return s.applyAlerts(ctx, tx, res.RunID, now, decide)
-	})
+		err = s.inTx(ctx, func(tx pgx.Tx) error {
+			if err := endRun(ctx, tx, res.RunID, owner, model.RunSucceeded, "", now); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO run_results (run_id, sampled, metrics, operational, judge_errors, judge_error,
+				judge_usage) VALUES ($1, $2, $3, $4, $5, $6, $7)
+				ON CONFLICT (run_id) DO UPDATE SET sampled = excluded.sampled, metrics = excluded.metrics,
+					operational = excluded.operational, judge_errors = excluded.judge_errors,
+					judge_error = excluded.judge_error, judge_usage = excluded.judge_usage`,
+				res.RunID, res.Sampled, metrics, operational, res.JudgeErrors, storableText(res.JudgeError), judgeUsage); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, `DELETE FROM run_instances WHERE run_id = $1 AND created_ns = $2`, res.RunID, created); err != nil {
+				return err
+			}
+			if len(rows) > 0 {
+				if _, err := tx.CopyFrom(ctx, pgx.Identifier{"run_instances"}, instanceRowColumns[:], pgx.CopyFromRows(rows)); err != nil {
+					return fmt.Errorf("instances: %w", err)
+				}
+			}
+			return s.applyAlerts(ctx, tx, res.RunID, now, decide)
+		})
+		// The run's partition may have been dropped since this process
+		// made or saw it (retention on another replica): look again, once.
+		if err == nil || attempt > 0 || !missingPartition(err) {
+			break
+		}
+		s.tr.parts.forget()
+	}
 	if err != nil {
 		return fmt.Errorf("postgres: save result of run %s: %w", res.RunID, err)
 	}
 	return nil
 }
 
+// runCreated returns when a run was created (the day its instances are
+// stored in), and whether it exists.
+func (s *Store) runCreated(ctx context.Context, runID string) (int64, bool, error) {
+	var created int64
+	err := s.pool.QueryRow(ctx, `SELECT created_ns FROM runs WHERE id = $1`, runID).Scan(&created)
+	switch {
+	case notFound(err):
+		return 0, false, nil
+	case err != nil:
+		return 0, false, s.mapErr(err)
+	}
+	return created, true, nil
+}
+
+// instanceRowColumns are the run_instances columns of instanceRows.
+var instanceRowColumns = [...]string{"run_id", "metric", "trace_id", "status", "score", "passed", "reason", "error",
+	"raw_reply", "judge_model", "prompt_version", "created_ns"}
+
 // instanceRows is the run_instances rows of a run's instances. An
 // instance given twice (same metric and trace) is stored once, as the
 // last given, as the SQLite backend's INSERT OR REPLACE does; COPY would
-// refuse the duplicate key.
-func instanceRows(runID string, instances []model.Instance) [][]any {
+// refuse the duplicate key. created is the run's creation time, the
+// partition key.
+func instanceRows(runID string, created int64, instances []model.Instance) [][]any {
 	type key struct{ metric, trace string }
 	at := make(map[key]int, len(instances))
 	rows := make([][]any, 0, len(instances))
@@ -80,7 +118,7 @@ func instanceRows(runID string, instances []model.Instance) [][]any {
 		}
 		row := []any{runID, storableText(in.Metric), storableText(in.TraceID), string(in.Status), score, in.Passed,
 			storableText(in.Reason), storableText(in.Error), storableText(in.RawReply), storableText(in.JudgeModel),
-			storableText(in.PromptVersion)}
+			storableText(in.PromptVersion), created}
 		k := key{in.Metric, in.TraceID}
 		if i, ok := at[k]; ok {
 			rows[i] = row
@@ -151,7 +189,10 @@ func scanInstance(row pgx.Row, in *model.Instance, extra ...any) error {
 }
 
 // RunInstances returns the instances of a run that q selects, by metric
-// and trace id (the primary key's order, so a page is an index range).
+// and trace id (the primary key's order, so a page is an index range), in
+// the partition of the run's creation day: every instance has its run
+// (SaveRunResult ends the run it stores them for, DeleteRuns deletes them
+// with it).
 func (s *Store) RunInstances(ctx context.Context, q store.InstanceQuery) ([]model.Instance, error) {
 	if s.closed.Load() {
 		return nil, store.ErrClosed
@@ -161,7 +202,7 @@ func (s *Store) RunInstances(ctx context.Context, q store.InstanceQuery) ([]mode
 		limit = q.Limit
 	}
 	rows, _ := s.pool.Query(ctx, `SELECT `+instanceColumns+` FROM run_instances
-		WHERE run_id = $1 AND ($2 = '' OR metric = $2) AND ($3 = '' OR status = $3)
+		WHERE run_id = $1 AND created_ns = (SELECT created_ns FROM runs WHERE id = $1) AND ($2 = '' OR metric = $2) AND ($3 = '' OR status = $3)
 		AND ($4::boolean IS NULL OR (status = 'judged' AND passed = $4))
 		AND ($5 = '' OR (metric, trace_id) > ($5, $6))
 		ORDER BY metric, trace_id LIMIT $7`,
@@ -299,7 +340,10 @@ func (s *Store) RunResults(ctx context.Context, monitor string, since, until tim
 
 // TraceEvaluations returns a trace's judged instances with their runs'
 // monitors and finish times, newest first; it finds them by
-// run_instances_trace, on the read replica when there is one.
+// run_instances_trace, on the read replica when there is one, in the
+// partitions from the trace's start on (less instanceSlack): its runs were
+// created after it started. A trace whose summary is gone (deleted while
+// its evaluations are not yet) is looked for in every partition.
 func (s *Store) TraceEvaluations(ctx context.Context, traceID string, limit int) ([]store.TraceEvaluation, error) {
 	if s.closed.Load() {
 		return nil, store.ErrClosed
@@ -311,7 +355,8 @@ func (s *Store) TraceEvaluations(ctx context.Context, traceID string, limit int)
 		i.raw_reply, i.judge_model, i.prompt_version, i.run_id, r.monitor, r.finished_ns
 		FROM run_instances i JOIN runs r ON r.id = i.run_id
 		WHERE i.trace_id = $1 AND i.status = 'judged' AND r.status = 'succeeded'
-		ORDER BY r.finished_ns DESC, i.run_id DESC, i.metric LIMIT $2`, traceID, limit)
+			AND i.created_ns >= `+instancesSince(`trace_id = $3`, `1`)+`
+		ORDER BY r.finished_ns DESC, i.run_id DESC, i.metric LIMIT $2`, traceID, limit, []byte(traceID))
 	defer rows.Close()
 	var out []store.TraceEvaluation
 	for rows.Next() {
@@ -330,7 +375,8 @@ func (s *Store) TraceEvaluations(ctx context.Context, traceID string, limit int)
 }
 
 // DeleteRuns deletes up to limit finished runs created before before, with
-// their results and instances. Runs still pending or running are kept
+// their results and instances (those retention has not dropped with their
+// partition). Runs still pending or running are kept
 // whatever their age: the scheduler owns them. SKIP LOCKED: a replica's
 // retention sweep passes over runs another is deleting.
 func (s *Store) DeleteRuns(ctx context.Context, before time.Time, limit int) (int64, error) {
@@ -343,15 +389,26 @@ func (s *Store) DeleteRuns(ctx context.Context, before time.Time, limit int) (in
 		rows, _ := tx.Query(ctx, `DELETE FROM runs WHERE id IN (
 				SELECT id FROM runs WHERE created_ns < $1 AND status IN ('succeeded', 'failed')
 				ORDER BY created_ns LIMIT $2 FOR UPDATE SKIP LOCKED)
-			RETURNING id`, before.UnixNano(), limit)
-		ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		if err != nil {
+			RETURNING id, created_ns`, before.UnixNano(), limit)
+		var ids []string
+		first, last := int64(math.MaxInt64), int64(math.MinInt64)
+		var id string
+		var created int64
+		if _, err := pgx.ForEachRow(rows, []any{&id, &created}, func() error {
+			ids = append(ids, id)
+			first, last = min(first, created), max(last, created)
+			return nil
+		}); err != nil {
 			return err
 		}
 		if len(ids) == 0 {
 			return nil
 		}
-		if _, err := tx.Exec(ctx, `DELETE FROM run_instances WHERE run_id = ANY($1)`, ids); err != nil {
+		// The oldest runs go first, so their instances are in the
+		// partitions of a few days: the bounds let PostgreSQL read only
+		// those.
+		if _, err := tx.Exec(ctx, `DELETE FROM run_instances WHERE run_id = ANY($1) AND created_ns BETWEEN $2 AND $3`,
+			ids, first, last); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM run_results WHERE run_id = ANY($1)`, ids); err != nil {
