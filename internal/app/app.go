@@ -24,6 +24,7 @@ import (
 	"github.com/flowwatch/flowwatch/internal/auth"
 	"github.com/flowwatch/flowwatch/internal/config"
 	"github.com/flowwatch/flowwatch/internal/eval"
+	"github.com/flowwatch/flowwatch/internal/gateway"
 	"github.com/flowwatch/flowwatch/internal/ingest"
 	"github.com/flowwatch/flowwatch/internal/model"
 	"github.com/flowwatch/flowwatch/internal/monitor"
@@ -63,6 +64,11 @@ type App struct {
 	sweeper     *retention.Sweeper
 	stopSweeper context.CancelFunc
 	sweeperDone chan struct{}
+	// recorder records the gateways' calls (gateways.go); nil without
+	// gateways. stopRecorder and recorderDone as for the scheduler.
+	recorder     *gateway.Recorder
+	stopRecorder context.CancelFunc
+	recorderDone chan struct{}
 	// monitorFiles are the monitors of monitors_dir, read by New and
 	// applied by Start.
 	monitorFiles []monitorFile
@@ -292,6 +298,11 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 		ChannelTestInterval: api.DefaultChannelTestInterval,
 	}, logger).RegisterHTTP(mux)
 	authn.RegisterHTTP(mux)
+	// Gateways record through the same pipeline as OTLP.
+	if a.recorder, err = buildGateways(cfg, pl, reg, mux, logger); err != nil {
+		st.Close()
+		return nil, err
+	}
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{
 		EnableOpenMetrics:   true,
 		ErrorLog:            slog.NewLogLogger(logger.Handler(), slog.LevelError),
@@ -401,6 +412,8 @@ func (a *App) Start(ctx context.Context) error {
 	a.stopSender, a.senderDone = ncancel, make(chan struct{})
 	rctx, rcancel := context.WithCancel(context.WithoutCancel(ctx))
 	a.stopSweeper, a.sweeperDone = rcancel, make(chan struct{})
+	gctx, gcancel := context.WithCancel(context.WithoutCancel(ctx))
+	a.stopRecorder, a.recorderDone = gcancel, make(chan struct{})
 	a.mu.Unlock()
 	go func() {
 		defer close(a.schedulerDone)
@@ -413,6 +426,12 @@ func (a *App) Start(ctx context.Context) error {
 	go func() {
 		defer close(a.sweeperDone)
 		_ = a.sweeper.Run(rctx)
+	}()
+	go func() {
+		defer close(a.recorderDone)
+		if a.recorder != nil {
+			_ = a.recorder.Run(gctx)
+		}
 	}()
 	if s := a.cfg.SMTP; s != nil { // checked in the background: a slow server does not delay the start
 		go notify.LogSMTPCheck(nctx, notify.SMTPCheckOptions{Host: s.Host, Port: s.EffectivePort(), TLS: s.TLSMode()}, a.log)
@@ -443,10 +462,13 @@ func (a *App) GRPCAddr() string { return a.server.GRPCAddr() }
 
 // Shutdown stops flowwatch in this order: stop accepting connections and
 // finish in-flight requests (each of which returns after its write
-// committed), stop the monitor scheduler (a run executing stops early and
-// is taken over, once, after its lease when flowwatch runs again), the
-// notification sender and the retention sweeper, then close the store. It
-// is idempotent.
+// committed; a call through a gateway returns once its answer is passed
+// on, with its recording queued), flush the gateways' recorder (the
+// queued calls go through the pipeline into the store, within ctx), stop
+// the monitor scheduler (a run executing stops early and is taken over,
+// once, after its lease when flowwatch runs again), the notification
+// sender and the retention sweeper, then close the store. It is
+// idempotent.
 func (a *App) Shutdown(ctx context.Context) error {
 	a.mu.Lock()
 	if a.shutdown {
@@ -459,6 +481,13 @@ func (a *App) Shutdown(ctx context.Context) error {
 	var errs []error
 	if err := a.server.Shutdown(ctx); err != nil {
 		errs = append(errs, err)
+	}
+	// No request is in flight any more: nothing adds to the recorder's
+	// queue, and what is in it is written while the store is open.
+	if a.recorder != nil {
+		if err := a.recorder.Shutdown(ctx); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	a.mu.Lock()
 	loops := []struct {
@@ -476,6 +505,8 @@ func (a *App) Shutdown(ctx context.Context) error {
 		// A batch being deleted commits or rolls back; the rest waits
 		// for the next sweep.
 		{"retention", a.stopSweeper, a.sweeperDone},
+		// Its queue was flushed above: the loop has nothing left to do.
+		{"gateway recorder", a.stopRecorder, a.recorderDone},
 	}
 	a.mu.Unlock()
 	for _, l := range loops {

@@ -14,6 +14,7 @@ import (
 	"github.com/flowwatch/flowwatch/internal/api"
 	"github.com/flowwatch/flowwatch/internal/auth"
 	"github.com/flowwatch/flowwatch/internal/config"
+	"github.com/flowwatch/flowwatch/internal/gateway"
 	"github.com/flowwatch/flowwatch/internal/ingest"
 	"github.com/flowwatch/flowwatch/internal/model"
 	"github.com/flowwatch/flowwatch/internal/normalize"
@@ -88,12 +89,42 @@ func otlpPath(p string) bool {
 // openPath reports whether p needs no key and no Host check: health.
 func healthPath(p string) bool { return p == "/healthz" || p == "/readyz" }
 
-// classify says what each request needs, from its path and method alone
+// gatewayNeed is what a request to a gateway needs: an ingest key in
+// X-Flowwatch-Key only (Authorization, api-key and cookies are the
+// caller's, for the upstream), or nothing for a gateway of
+// require_key: false. A name that is no gateway needs the key too: only
+// the open gateways answer a caller without one.
+func gatewayNeed(p string, open map[string]bool) auth.Need {
+	name, _, _ := strings.Cut(strings.TrimPrefix(p, gatewayPrefix), "/")
+	if open[name] {
+		return auth.Need{}
+	}
+	return auth.Need{Scope: model.ScopeIngest, KeyHeader: gateway.KeyHeader}
+}
+
+// openGateways are the names of the gateways of require_key: false.
+func openGateways(cfg config.Config) map[string]bool {
+	open := map[string]bool{}
+	for _, g := range cfg.Gateways {
+		if !g.RequiresKey() {
+			open[g.Name] = true
+		}
+	}
+	return open
+}
+
+// classifier says what each request needs, from its path and method alone
 // (before routing, so a refusal never depends on whether what the path
-// names exists): OTLP needs ingest; reads of the API, /metrics and the
-// dashboard's pages need read; everything that changes state, and the
-// keys, need admin; health, sign-in and static files nothing.
-func classify(r *http.Request) auth.Need {
+// names exists): OTLP needs ingest, and gateways an ingest key in their
+// own header unless open (the names of require_key: false); reads of the
+// API, /metrics and the dashboard's pages need read; everything that
+// changes state, and the keys, need admin; health, sign-in and static
+// files nothing.
+func classifier(open map[string]bool) auth.Classifier {
+	return func(r *http.Request) auth.Need { return classify(r, open) }
+}
+
+func classify(r *http.Request, open map[string]bool) auth.Need {
 	p := path.Clean("/" + r.URL.Path)
 	read := r.Method == http.MethodGet || r.Method == http.MethodHead
 	switch {
@@ -101,8 +132,8 @@ func classify(r *http.Request) auth.Need {
 		return auth.Need{}
 	case otlpPath(p + "/"):
 		return auth.Need{Scope: model.ScopeIngest}
-	case strings.HasPrefix(p, "/gateway/"):
-		return auth.Need{Scope: model.ScopeIngest}
+	case strings.HasPrefix(p+"/", gatewayPrefix):
+		return gatewayNeed(p, open)
 	case p == "/signin" || p == "/signout" || strings.HasPrefix(p, "/static/") || p == "/favicon.ico":
 		return auth.Need{}
 	case p+"/" == api.Prefix+"keys/" || strings.HasPrefix(p, api.Prefix+"keys/"), strings.HasPrefix(p, "/debug/"):
@@ -131,7 +162,7 @@ func guard(cfg config.Config, authn *auth.Authenticator, next http.Handler) http
 		// public origin.
 		_ = cop.AddTrustedOrigin(u.Scheme + "://" + u.Host)
 	}
-	checked := authn.Handler(classify, next)
+	checked := authn.Handler(classifier(openGateways(cfg)), next)
 	crossSite := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if otlpPath(path.Clean("/"+r.URL.Path) + "/") {
 			checked.ServeHTTP(w, r)

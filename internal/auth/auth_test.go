@@ -251,6 +251,91 @@ func TestSignIn(t *testing.T) {
 	}
 }
 
+// TestKeyHeader: a route whose Need names a KeyHeader reads the key from
+// that header only. Authorization and x-api-key (the caller's credentials
+// for someone else) and a dashboard session count for nothing there, and
+// the refusal says which header to use; when keys are not enforced nothing
+// is needed.
+func TestKeyHeader(t *testing.T) {
+	const header = "X-Flowwatch-Key"
+	st := openStore(t)
+	ingest, _ := createKey(t, st, "app", model.ScopeIngest)
+	read, _ := createKey(t, st, "reader", model.ScopeRead)
+	a, err := auth.New(auth.Options{Keys: st, Mode: auth.ModeKeys}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	a.RegisterHTTP(mux)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("proxied")) })
+	classify := func(r *http.Request) auth.Need {
+		if strings.HasPrefix(r.URL.Path, "/proxy/") {
+			return auth.Need{Scope: model.ScopeIngest, KeyHeader: header}
+		}
+		if strings.HasPrefix(r.URL.Path, "/sign") {
+			return auth.Need{}
+		}
+		return auth.Need{Scope: model.ScopeRead, Page: true}
+	}
+	h := a.Handler(classify, mux)
+	// A dashboard session of a key with every scope a proxy route could
+	// need still does not open it.
+	form := url.Values{"key": {read}}
+	r := httptest.NewRequest("POST", "/signin", strings.NewReader(form.Encode()))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	if len(w.Result().Cookies()) != 1 {
+		t.Fatalf("sign in: %d, no cookie", w.Code)
+	}
+	session := w.Result().Cookies()[0]
+
+	for _, tc := range []struct {
+		name    string
+		headers map[string]string
+		cookie  bool
+		code    int
+		body    string // in the answer
+	}{
+		{name: "no key", code: 401, body: "send a key with the ingest scope as X-Flowwatch-Key: KEY"},
+		{name: "key in the header", headers: map[string]string{header: ingest}, code: 200, body: "proxied"},
+		{name: "key in the header beside an upstream credential", headers: map[string]string{header: ingest, "Authorization": "Bearer sk-upstream"}, code: 200},
+		{name: "key as Authorization", headers: map[string]string{"Authorization": "Bearer " + ingest}, code: 401, body: "go to the upstream unchanged"},
+		{name: "key as x-api-key", headers: map[string]string{"X-Api-Key": ingest}, code: 401},
+		{name: "session cookie", cookie: true, code: 401},
+		{name: "wrong key", headers: map[string]string{header: "fw_" + strings.Repeat("1", 64)}, code: 401, body: "the key in X-Flowwatch-Key is unknown or revoked"},
+		{name: "key without the scope", headers: map[string]string{header: read}, code: 403},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := httptest.NewRequest("POST", "/proxy/v1/chat/completions", strings.NewReader("{}"))
+			for k, v := range tc.headers {
+				r.Header.Set(k, v)
+			}
+			if tc.cookie {
+				r.AddCookie(session)
+			}
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+			if w.Code != tc.code || !strings.Contains(w.Body.String(), tc.body) {
+				t.Errorf("%d %s, want %d and %q", w.Code, w.Body, tc.code, tc.body)
+			}
+		})
+	}
+
+	// Not enforced: the route needs nothing, whatever the headers hold.
+	open, err := auth.New(auth.Options{Keys: st, Mode: auth.ModeNone}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = httptest.NewRequest("POST", "/proxy/x", nil)
+	r.Header.Set("Authorization", "Bearer sk-upstream")
+	w = httptest.NewRecorder()
+	open.Handler(classify, mux).ServeHTTP(w, r)
+	if w.Code != 200 {
+		t.Errorf("auth none: %d %s", w.Code, w.Body)
+	}
+}
+
 // BenchmarkCheck times a check with an active key, a revoked one and one
 // that never existed: the three should cost the same (compare the
 // figures; the suite asserts no timing).

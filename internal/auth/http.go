@@ -20,6 +20,12 @@ type Need struct {
 	// Page marks a dashboard page: refused with the sign-in page (HTML)
 	// instead of a JSON error.
 	Page bool
+	// KeyHeader, when set, is the only place the key is read from: not
+	// Authorization, x-api-key nor the session cookie. A proxy route
+	// (the gateway) sets it: there those headers are the caller's
+	// credentials for the upstream, passed on untouched, and a cookie
+	// must not let a browser page send requests on its visitor's behalf.
+	KeyHeader string
 }
 
 // Classifier says what a request needs.
@@ -67,7 +73,7 @@ func (a *Authenticator) cookieName() string {
 func (a *Authenticator) Handler(classify Classifier, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		need := classify(r)
-		p, err := a.checkRequest(r, need.Scope)
+		p, err := a.checkRequest(r, need)
 		if err != nil {
 			a.refuse(w, r, need, err)
 			return
@@ -77,12 +83,16 @@ func (a *Authenticator) Handler(classify Classifier, next http.Handler) http.Han
 }
 
 // checkRequest authenticates r: its key if it presents one, else its
-// session cookie.
-func (a *Authenticator) checkRequest(r *http.Request, need string) (Principal, error) {
+// session cookie; only the key in need.KeyHeader when that is set.
+func (a *Authenticator) checkRequest(r *http.Request, n Need) (Principal, error) {
+	need := n.Scope
 	if need == "" {
 		return Principal{}, nil
 	}
 	ctx := r.Context()
+	if n.KeyHeader != "" {
+		return a.Check(ctx, strings.TrimSpace(r.Header.Get(n.KeyHeader)), need)
+	}
 	key := KeyFromRequest(r)
 	if key != "" {
 		return a.Check(ctx, key, need)
@@ -115,8 +125,13 @@ func (a *Authenticator) checkRequest(r *http.Request, need string) (Principal, e
 func (a *Authenticator) refuse(w http.ResponseWriter, r *http.Request, need Need, err error) {
 	status, msg := http.StatusServiceUnavailable, "the server cannot check API keys right now; retry shortly"
 	switch {
+	case errors.Is(err, ErrNoKey) && need.KeyHeader != "":
+		status, msg = http.StatusUnauthorized, ErrNoKey.Error()+": send a key with the "+need.Scope+" scope as "+need.KeyHeader+
+			": KEY (flowwatch keys create makes one); Authorization and api-key headers are not read here, they go to the upstream unchanged"
 	case errors.Is(err, ErrNoKey):
 		status, msg = http.StatusUnauthorized, ErrNoKey.Error()+": send it as Authorization: Bearer KEY or x-api-key: KEY (flowwatch keys create makes one)"
+	case errors.Is(err, ErrBadKey) && need.KeyHeader != "":
+		status, msg = http.StatusUnauthorized, ErrBadKey.Error()+" (the key in "+need.KeyHeader+" is unknown or revoked)"
 	case errors.Is(err, ErrBadKey):
 		status, msg = http.StatusUnauthorized, ErrBadKey.Error()+" (unknown or revoked)"
 	case errors.Is(err, ErrForbidden):

@@ -58,6 +58,9 @@ type Config struct {
 	Redaction Redaction `yaml:"redaction"`
 	// Retention says how long data is kept (see retention.go).
 	Retention Retention `yaml:"retention"`
+	// Gateways are recording reverse proxies served at /gateway/{name}/
+	// (see gateways.go).
+	Gateways []Gateway `yaml:"gateways"`
 	// Auth is auto (default: API keys are required once one has been created, and
 	// always beyond loopback), keys (always required) or none (never
 	// checked: a trusted network). See docs/security.md.
@@ -549,6 +552,7 @@ func (c *Config) validate() []error {
 	}
 	errs = append(errs, c.Redaction.validate()...)
 	errs = append(errs, c.Retention.validate()...)
+	errs = append(errs, c.validateGateways()...)
 	errs = append(errs, c.Storage.Postgres.validate(c.inFile("storage.postgres.dsn"), c.inFile("storage.postgres.read_dsn"))...)
 	if c.MonitorsDir != "" && strings.TrimSpace(c.MonitorsDir) == "" {
 		add("monitors_dir", "must not be blank: a directory of monitor files, or leave it out")

@@ -23,6 +23,8 @@ func FuzzParse(f *testing.F) {
 		"judges:\n  j: {type: openai, base_url: http://localhost:11434/v1, model: m}\n",
 		"pricing: [{model: 'gpt-4o*', input_per_mtok: 2.5}]\nmonitors_dir: ./m\n",
 		"channels: {a: {type: slack, url: 'https://hooks.slack.com/services/SECRETPATH'}, b: [1, 2]}\n",
+		"gateways:\n  - {name: openai, kind: openai, upstream: 'https://api.openai.com/v1', record_content: false, timeout: 1m}\n",
+		"gateways:\n  - name: rag\n    kind: json\n    upstream: http://localhost:8080\n    require_key: false\n    mapping:\n      request: {question: $.inputs[0].q}\n      response: {answer: outputs.answer, context: docs.#.text}\n",
 	} {
 		f.Add([]byte(seed))
 	}

@@ -189,6 +189,12 @@ func (s *scan) value(n ast.Node, v reflect.Value, path string) {
 	}
 	switch t.Kind() {
 	case reflect.Pointer:
+		if t.Elem().Kind() != reflect.Struct {
+			// A pointer to a scalar (a switch whose default is true)
+			// tells a key left out from one written.
+			s.leaf(n, v, path)
+			return
+		}
 		if _, ok := entries(n); !ok {
 			s.fail(posOf(n), "%s must be a mapping of keys, not %s", path, describe(n))
 			return
@@ -314,6 +320,9 @@ var positionPrefix = regexp.MustCompile(`^\[\d+:\d+\]\s*`)
 // typeProblem says what a field of type t wants, given what was written.
 func typeProblem(t reflect.Type, n ast.Node, err error) string {
 	got := describe(n)
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
 	switch {
 	case t == durationType:
 		var ye yaml.Error

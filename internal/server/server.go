@@ -31,7 +31,14 @@ type Options struct {
 	// GRPC is the gRPC server with its services registered; nil disables
 	// the gRPC listener.
 	GRPC *grpc.Server
+	// ReadTimeout bounds how long a request (headers and body) takes to
+	// arrive; 0 means DefaultReadTimeout. Routes whose requests may
+	// legitimately take longer lift it with LongRequest.
+	ReadTimeout time.Duration
 }
+
+// DefaultReadTimeout is Options.ReadTimeout's default.
+const DefaultReadTimeout = 2 * time.Minute
 
 // Server runs the HTTP and gRPC listeners.
 type Server struct {
@@ -54,13 +61,16 @@ func New(opts Options, logger *slog.Logger) *Server {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	log := logger.With("component", "server")
+	if opts.ReadTimeout <= 0 {
+		opts.ReadTimeout = DefaultReadTimeout
+	}
 	return &Server{
 		opts: opts,
 		log:  log,
 		http: &http.Server{
 			Handler:           Middleware(opts.Handler, log),
 			ReadHeaderTimeout: 10 * time.Second,
-			ReadTimeout:       2 * time.Minute,
+			ReadTimeout:       opts.ReadTimeout,
 			IdleTimeout:       2 * time.Minute,
 			MaxHeaderBytes:    1 << 20,
 			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),

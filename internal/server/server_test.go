@@ -3,9 +3,14 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -117,5 +122,97 @@ func TestMiddlewareRecoversPanics(t *testing.T) {
 	}
 	if rec.Header().Get(RequestIDHeader) == "" {
 		t.Error("no request id header")
+	}
+}
+
+// TestLongRequest: a route under LongRequest takes a body that arrives
+// more slowly than the server's ReadTimeout allows (the read deadline is
+// lifted), and the connection then serves another request of the same
+// keep-alive client after that route's own deadline has passed (net/http
+// sets the deadlines anew for each request).
+func TestLongRequest(t *testing.T) {
+	const readTimeout = 200 * time.Millisecond
+	count := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n, err := io.Copy(io.Discard, r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusRequestTimeout)
+			return
+		}
+		fmt.Fprint(w, n)
+	})
+	mux := http.NewServeMux()
+	mux.Handle("/plain/", count)
+	mux.Handle("/long/", LongRequest(count, 2*time.Second))
+	s := New(Options{HTTPAddress: "127.0.0.1:0", Handler: mux, ReadTimeout: readTimeout}, nil)
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Shutdown(context.Background()) })
+	var conns atomic.Int32
+	client := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		conns.Add(1)
+		return (&net.Dialer{}).DialContext(ctx, network, addr)
+	}}}
+	// slow sends a body in two halves, 3 read timeouts apart.
+	slow := func(path string) (int, string, error) {
+		pr, pw := io.Pipe()
+		go func() {
+			_, _ = pw.Write([]byte("first half;"))
+			time.Sleep(3 * readTimeout)
+			_, _ = pw.Write([]byte("second half"))
+			pw.Close()
+		}()
+		resp, err := client.Post("http://"+s.HTTPAddr()+path, "text/plain", pr)
+		if err != nil {
+			return 0, "", err
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b), nil
+	}
+	if code, body, err := slow("/plain/"); err == nil && code == http.StatusOK {
+		t.Fatalf("a slow body on a plain route: %d %q, want it cut by the read timeout (else this test proves nothing)", code, body)
+	}
+	code, body, err := slow("/long/")
+	if err != nil || code != http.StatusOK || body != "22" {
+		t.Fatalf("a slow body under LongRequest: %d %q %v, want 200 \"22\"", code, body, err)
+	}
+	// Past the long route's deadline, the same connection still answers.
+	before := conns.Load()
+	time.Sleep(2*time.Second + 100*time.Millisecond)
+	resp, err := client.Post("http://"+s.HTTPAddr()+"/plain/", "text/plain", strings.NewReader("abc"))
+	if err != nil {
+		t.Fatalf("the next request on the connection: %v", err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || string(b) != "3" {
+		t.Errorf("the next request: %d %q", resp.StatusCode, b)
+	}
+	if conns.Load() != before {
+		t.Errorf("the client dialled again (%d connections, then %d): the test did not reuse the connection", before, conns.Load())
+	}
+}
+
+// TestAccessLogOmitsSecrets: the access log names the method and the
+// path, never the query (an Azure-style api-key may be in it) nor a
+// header (the caller's Authorization goes through the gateway).
+func TestAccessLogOmitsSecrets(t *testing.T) {
+	var logs strings.Builder
+	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	h := Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusTeapot) }), log)
+	r := httptest.NewRequest(http.MethodPost, "/gateway/azure/openai/deployments/d/chat/completions?api-version=2024-10-21&api-key=QUERYSECRET", nil)
+	r.Header.Set("Authorization", "Bearer HEADERSECRET")
+	r.Header.Set("Api-Key", "APIKEYSECRET")
+	r.Header.Set("X-Flowwatch-Key", "FLOWWATCHSECRET")
+	h.ServeHTTP(httptest.NewRecorder(), r)
+	out := logs.String()
+	if !strings.Contains(out, "path=/gateway/azure/openai/deployments/d/chat/completions") || !strings.Contains(out, "status=418") {
+		t.Fatalf("access log = %q, want the path and the status", out)
+	}
+	for _, secret := range []string{"QUERYSECRET", "api-version", "HEADERSECRET", "APIKEYSECRET", "FLOWWATCHSECRET"} {
+		if strings.Contains(out, secret) {
+			t.Errorf("access log holds %s: %q", secret, out)
+		}
 	}
 }
