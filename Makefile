@@ -17,8 +17,11 @@ run: build
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/flowwatch
 
-## test: everything CI runs — formatting, vet, a short fuzz pass and the race-enabled test suite
-test: vet fuzz unit
+## test: everything CI runs — formatting, vet, then a short fuzz pass and the race-enabled test
+## suite side by side (the suite waits on servers and browsers much of the time: together they
+## take little longer than the suite alone)
+test: vet
+	@$(MAKE) --no-print-directory -j2 --output-sync=line fuzz unit
 
 vet:
 	@unformatted=$$(gofmt -l cmd internal); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -550,20 +551,23 @@ func backendQueries(meta *searchMeta, limit int) []backendQuery {
 		}
 	}
 	// The 7-day operational view: the request rows and the model-call rows
-	// by hour, as GET /api/v1/metrics reads them.
+	// by hour, read at once as GET /api/v1/metrics reads them.
 	end := meta.Anchor.Truncate(time.Hour).Add(time.Hour).Unix()
 	start := end - 7*24*3600
 	ops := func(service string) func(context.Context, queryStore, int) (int, error) {
 		return func(ctx context.Context, st queryStore, _ int) (int, error) {
-			n := 0
-			for _, k := range []rollup.Kind{rollup.Requests, rollup.LLMCalls} {
-				rows, err := st.Rollups(ctx, store.RollupQuery{Kind: k, Resolution: rollup.Hour, Start: start, End: end, Service: service})
-				if err != nil {
-					return 0, err
-				}
-				n += len(rows)
+			kinds := []rollup.Kind{rollup.Requests, rollup.LLMCalls}
+			counts := make([]int, len(kinds))
+			errs := make([]error, len(kinds))
+			var wg sync.WaitGroup
+			for i, k := range kinds {
+				wg.Go(func() {
+					rows, err := st.Rollups(ctx, store.RollupQuery{Kind: k, Resolution: rollup.Hour, Start: start, End: end, Service: service})
+					counts[i], errs[i] = len(rows), err
+				})
 			}
-			return n, nil
+			wg.Wait()
+			return counts[0] + counts[1], errors.Join(errs...)
 		}
 	}
 	r := mrand.New(mrand.NewPCG(7, 7))

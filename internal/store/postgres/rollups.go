@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/flowwatch/flowwatch/internal/model"
 	"github.com/flowwatch/flowwatch/internal/rollup"
@@ -267,19 +268,33 @@ func (s *Store) Rollups(ctx context.Context, q store.RollupQuery) ([]rollup.Row,
 	}
 	defer rows.Close()
 	var out []rollup.Row
+	// A week of hour rows is some 18,000 rows of a few dozen label sets:
+	// the labels are read in place (DriverBytes) and interned, so a row
+	// costs two allocations (its point and its sketch's bytes) instead of
+	// eight.
+	names := map[string]string{}
+	intern := func(b []byte) string {
+		if v, ok := names[string(b)]; ok {
+			return v
+		}
+		v := string(b)
+		names[v] = v
+		return v
+	}
+	var bucket int64
+	var service, deployment, modelName, status, point pgtype.DriverBytes
+	dest := []any{&bucket, &service, &deployment, &modelName, &status, &point}
 	for rows.Next() {
-		k := rollup.Key{Kind: q.Kind}
-		var status string
-		var service, deployment, modelName, blob []byte
-		if err := rows.Scan(&k.Bucket, &service, &deployment, &modelName, &status, &blob); err != nil {
+		if err := rows.Scan(dest...); err != nil {
 			return nil, fmt.Errorf("postgres: rollups: %w", s.mapErr(err))
 		}
-		k.Service, k.Deployment, k.Model = string(service), string(deployment), string(modelName)
-		k.Status = model.Status(status)
+		k := rollup.Key{Kind: q.Kind, Bucket: bucket, Service: intern(service), Deployment: intern(deployment),
+			Model: intern(modelName), Status: model.Status(intern(status))}
 		p := &rollup.Point{}
 		// Deferred: callers merge rows, and a sketch read straight into
 		// the one it is merged into costs a sixth of one decoded alone.
-		if err := p.UnmarshalDeferred(blob); err != nil {
+		// The point keeps its bytes, which the driver reuses: a copy.
+		if err := p.UnmarshalDeferred(slices.Clone([]byte(point))); err != nil {
 			return nil, fmt.Errorf("postgres: rollups: row %s/%d/%d: %w", q.Kind, q.Resolution, k.Bucket, err)
 		}
 		if n := len(out); n > 0 && out[n-1].Key == k {

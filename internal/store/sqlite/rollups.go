@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -111,18 +112,32 @@ func (s *Store) Rollups(ctx context.Context, q store.RollupQuery) ([]rollup.Row,
 	}
 	defer rows.Close()
 	var out []rollup.Row
+	// A week of hour rows is some 18,000 rows of a few dozen label sets:
+	// the labels are read in place (RawBytes) and interned, so a row costs
+	// two allocations (its point and its sketch's bytes), not seven.
+	names := map[string]string{}
+	intern := func(b []byte) string {
+		if v, ok := names[string(b)]; ok {
+			return v
+		}
+		v := string(b)
+		names[v] = v
+		return v
+	}
+	var bucket int64
+	var service, deployment, modelName, status, blob sql.RawBytes
+	dest := []any{&bucket, &service, &deployment, &modelName, &status, &blob}
 	for rows.Next() {
-		k := rollup.Key{Kind: q.Kind}
-		var status string
-		var blob []byte
-		if err := rows.Scan(&k.Bucket, &k.Service, &k.Deployment, &k.Model, &status, &blob); err != nil {
+		if err := rows.Scan(dest...); err != nil {
 			return nil, s.readErr("rollups", err)
 		}
-		k.Status = model.Status(status)
+		k := rollup.Key{Kind: q.Kind, Bucket: bucket, Service: intern(service), Deployment: intern(deployment),
+			Model: intern(modelName), Status: model.Status(intern(status))}
 		p := &rollup.Point{}
 		// Deferred: callers merge rows, and a sketch read straight into
 		// the one it is merged into costs a sixth of one decoded alone.
-		if err := p.UnmarshalDeferred(blob); err != nil {
+		// The point keeps its bytes, which the driver reuses: a copy.
+		if err := p.UnmarshalDeferred(bytes.Clone(blob)); err != nil {
 			return nil, fmt.Errorf("sqlite: rollups: row %s/%d/%d: %w", q.Kind, q.Resolution, k.Bucket, err)
 		}
 		out = append(out, rollup.Row{Key: k, Point: p})

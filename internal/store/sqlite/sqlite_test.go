@@ -24,12 +24,19 @@ import (
 )
 
 func TestConformance(t *testing.T) {
+	var opts []storetest.Option
+	if raceEnabled && !testing.Short() {
+		// The search-paging corpus takes 33 s through SQLite under the race
+		// detector; TestConformanceSmallParts pages through the same corpus
+		// (in more, smaller parts), so the race run reads it once.
+		opts = append(opts, storetest.Skip("under -race TestConformanceSmallParts runs it", "SearchPaging"))
+	}
 	storetest.Run(t, func(t *testing.T, d store.Deriver) func() (store.Store, error) {
 		path := filepath.Join(t.TempDir(), "data", "flowwatch.db")
 		return func() (store.Store, error) {
 			return Open(context.Background(), Options{Path: path, Deriver: d}, nil)
 		}
-	})
+	}, opts...)
 }
 
 func TestConformanceSynchronousFull(t *testing.T) {
