@@ -10,7 +10,9 @@ import (
 // copies of bounded body prefixes and a few times); everything else, from
 // parsing the bodies to building spans, happens later on the recorder's
 // goroutine. An Exchange never holds the caller's credentials: the proxy
-// copies no request header but Content-Type and Content-Encoding.
+// copies no request header but Content-Type and Content-Encoding (and
+// keeps the credentials' values only to remove them from what is
+// recorded).
 type Exchange struct {
 	// Gateway is the gateway's name.
 	Gateway string
@@ -65,6 +67,11 @@ type Exchange struct {
 	ParentSpanID, ServerSpanID, ClientSpanID [8]byte
 	// TraceState is the caller's tracestate header, kept on the spans.
 	TraceState string
+
+	// credentials are the values of the caller's credentials, for the
+	// recorder to remove from what it reads out of the bodies (see
+	// credentials.go); never recorded themselves.
+	credentials []string
 }
 
 // Call is what an exchange says about the model call it carried, read

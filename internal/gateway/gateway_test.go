@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -793,4 +794,34 @@ type discard struct{}
 
 func (discard) ConsumeTraces(context.Context, ptrace.Traces) (ingest.Result, error) {
 	return ingest.Result{}, nil
+}
+
+// An upstream that quotes the caller's key back (in an error message, in
+// an echoed request) does not get it recorded: the recorder removes the
+// caller's credentials from everything it reads out of the bodies.
+func TestEchoedCredentialsScrubbed(t *testing.T) {
+	const secret = "sk-caller-echoed-7f3a9c"
+	echo := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		key := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusUnauthorized)
+		fmt.Fprintf(w, `{"error":{"message":"Incorrect API key provided: %s (query key %s)","type":"invalid_request_error"}}`,
+			key, r.URL.Query().Get("key"))
+	})
+	e := newEnv(t, echo, nil)
+	req := mustRequest(t, "POST", e.url("/v1/chat/completions?key=query-"+secret), `{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}`)
+	req.Header.Set("Authorization", "Bearer "+secret)
+	res, body := do(t, req)
+	if res.StatusCode != http.StatusUnauthorized || !strings.Contains(string(body), secret) {
+		t.Fatalf("the caller gets the upstream's answer unchanged: %d %s", res.StatusCode, body)
+	}
+	e.exchanges(1)
+	e.flush()
+	all := e.sink.json(t)
+	if strings.Contains(all, secret) {
+		t.Errorf("the echoed key was recorded: %s", all)
+	}
+	if !strings.Contains(all, "Incorrect API key provided: "+redacted) {
+		t.Errorf("the upstream's message is not recorded with the key removed: %s", all)
+	}
 }

@@ -505,6 +505,7 @@ func (r *Recorder) spans(ss ptrace.SpanSlice, q queued) (ok bool) {
 		}
 	}()
 	c := q.src.extract(q.x)
+	c.scrub(q.x.credentials)
 	appendSpans(ss, q.src, q.x, &c)
 	return true
 }
