@@ -342,6 +342,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 		Alerts:    st,
 		RunNow:    a.scheduler.RunNow,
 		Ready:     a.Ready,
+		Gateways:  dashboardGateways(cfg),
 	}, logger)
 	if err != nil {
 		st.Close()

@@ -13,6 +13,7 @@ import (
 	"github.com/flowwatch/flowwatch/internal/gateway"
 	"github.com/flowwatch/flowwatch/internal/pipeline"
 	"github.com/flowwatch/flowwatch/internal/server"
+	"github.com/flowwatch/flowwatch/internal/ui"
 )
 
 // gatewayPrefix starts the path of every gateway: /gateway/{name}/...
@@ -84,4 +85,14 @@ func unknownGateway(configured int) http.Handler {
 		writeJSON(w, http.StatusNotFound, map[string]any{"error": map[string]string{
 			"message": msg, "type": "gateway_error", "code": "unknown_gateway"}})
 	})
+}
+
+// dashboardGateways are the configured gateways as the dashboard's
+// overview names them.
+func dashboardGateways(cfg config.Config) []ui.Gateway {
+	var out []ui.Gateway
+	for _, g := range cfg.Gateways {
+		out = append(out, ui.Gateway{Name: g.Name, Kind: g.Kind})
+	}
+	return out
 }

@@ -163,6 +163,9 @@ type homePage struct {
 	Empty bool
 	// OTLPURL is where to point exporters (this server's address).
 	OTLPURL string
+	// Gateways are the configured gateways (the way in without
+	// instrumenting).
+	Gateways []Gateway
 }
 
 func (u *UI) home(w http.ResponseWriter, r *http.Request) error {
@@ -201,7 +204,7 @@ func (u *UI) home(w http.ResponseWriter, r *http.Request) error {
 	if r.TLS != nil { // http.tls: exporters must use https too
 		scheme = "https"
 	}
-	p := &homePage{Base: b, Empty: len(services) == 0, OTLPURL: scheme + "://" + r.Host}
+	p := &homePage{Base: b, Empty: len(services) == 0, OTLPURL: scheme + "://" + r.Host, Gateways: u.o.Gateways}
 	placed := make([]bool, len(monitors))
 	for _, s := range services {
 		k := scope{Service: s.Service, Deployment: s.Deployment}

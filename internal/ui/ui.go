@@ -61,6 +61,15 @@ type Options struct {
 	Now func() time.Time
 	// QueryTimeout bounds each page's reads; 0 means DefaultQueryTimeout.
 	QueryTimeout time.Duration
+	// Gateways are the configured gateways, shown on the empty overview
+	// as the way in without instrumenting.
+	Gateways []Gateway
+}
+
+// Gateway is a configured gateway as the dashboard names it.
+type Gateway struct {
+	// Name is served at /gateway/{Name}/; Kind is openai or json.
+	Name, Kind string
 }
 
 // UI is the dashboard's handler set.

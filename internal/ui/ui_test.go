@@ -429,3 +429,46 @@ func TestBigTrace(t *testing.T) {
 		}
 	}
 }
+
+// TestEmptyHomeGateways: the empty overview shows the way in without
+// instrumenting: the configured gateways' addresses, or a gateway to
+// configure when there is none.
+func TestEmptyHomeGateways(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, sqlite.Options{Path: filepath.Join(t.TempDir(), "fw.db"), Deriver: normalize.Deriver{}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	for _, tc := range []struct {
+		name     string
+		gateways []Gateway
+		want     []string
+	}{
+		{"none configured", nil, []string{"No traces yet", "kind: openai, upstream: https://api.openai.com/v1",
+			"export OPENAI_BASE_URL=http://flowwatch.test/gateway/openai"}},
+		{"configured", []Gateway{{Name: "oai", Kind: "openai"}, {Name: "score", Kind: "json"}}, []string{
+			"export OPENAI_BASE_URL=http://flowwatch.test/gateway/oai\n",
+			"# send the requests of score to http://flowwatch.test/gateway/score/..."}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			u, err := New(Options{Traces: st, Rollups: st, Monitors: st, Runs: st, Results: st, Alerts: st,
+				Gateways: tc.gateways, Now: func() time.Time { return testNow }}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			mux := http.NewServeMux()
+			u.RegisterHTTP(mux)
+			rec := httptest.NewRecorder()
+			mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "http://flowwatch.test/", nil))
+			if rec.Code != http.StatusOK {
+				t.Fatalf("status %d: %s", rec.Code, rec.Body)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(rec.Body.String(), w) {
+					t.Errorf("the empty overview lacks %q", w)
+				}
+			}
+		})
+	}
+}
