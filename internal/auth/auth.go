@@ -105,9 +105,14 @@ type Authenticator struct {
 	ever     bool // a key was ever created (revoked ones count)
 	loadedAt time.Time
 	loaded   bool
-	used     map[string]time.Time // last use not yet written
-	touched  time.Time
-	touching bool
+	// reloading says a request is reading the keys again; invalid that
+	// Invalidate was called since the copy was read, and gen counts the
+	// calls, so that a read it overlapped is not taken as current.
+	reloading, invalid bool
+	gen                uint64
+	used               map[string]time.Time // last use not yet written
+	touched            time.Time
+	touching           bool
 
 	sessions *sessions
 }
@@ -158,11 +163,28 @@ func (a *Authenticator) activeWithin(ctx context.Context, ttl time.Duration) ([]
 	}
 	now := a.o.Now()
 	a.mu.Lock()
-	defer a.mu.Unlock()
 	if a.loaded && now.Sub(a.loadedAt) < ttl && now.Sub(a.loadedAt) >= 0 {
-		return a.keys, nil
+		keys := a.keys
+		a.mu.Unlock()
+		return keys, nil
 	}
+	// The copy is old: one request reads the keys again, outside the lock,
+	// and the others meanwhile check against the copy they have, so that
+	// a slow read (a busy store) never holds every request of the server
+	// (OTLP, API, gateway calls) behind it. Not after Invalidate: a key
+	// created or revoked here must count at once.
+	if a.loaded && a.reloading && !a.invalid {
+		keys := a.keys
+		a.mu.Unlock()
+		return keys, nil
+	}
+	a.reloading = true
+	gen := a.gen
+	a.mu.Unlock()
 	all, err := a.o.Keys.ListAPIKeys(ctx)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.reloading = false
 	if err != nil {
 		if a.loaded {
 			a.log.Warn("api_keys_reload_failed", "err", err)
@@ -176,7 +198,12 @@ func (a *Authenticator) activeWithin(ctx context.Context, ttl time.Duration) ([]
 			keys = append(keys, entry{id: k.ID, name: k.Name, scopes: k.Scopes, hash: k.Hash})
 		}
 	}
-	a.keys, a.ever, a.loadedAt, a.loaded = keys, len(all) > 0, now, true
+	a.keys, a.ever, a.loaded = keys, len(all) > 0, true
+	if gen == a.gen {
+		// Unless Invalidate came during the read (which may then have
+		// missed the change), the copy is current.
+		a.loadedAt, a.invalid = now, false
+	}
 	a.flushUsedLocked(now)
 	return keys, nil
 }
@@ -205,7 +232,8 @@ func (a *Authenticator) flushUsedLocked(now time.Time) {
 // a key was created or revoked through this server).
 func (a *Authenticator) Invalidate() {
 	a.mu.Lock()
-	a.loadedAt = time.Time{}
+	a.loadedAt, a.invalid = time.Time{}, true
+	a.gen++
 	a.mu.Unlock()
 }
 

@@ -376,3 +376,91 @@ func BenchmarkCheck(b *testing.B) {
 		})
 	}
 }
+
+// slowKeys is the real key store with a gate on ListAPIKeys: while hold
+// is set, a read waits until release is closed.
+type slowKeys struct {
+	*sqlite.Store
+	mu      sync.Mutex
+	hold    bool
+	release chan struct{}
+	waiting chan struct{} // one value each time a read starts waiting
+}
+
+func (s *slowKeys) ListAPIKeys(ctx context.Context) ([]model.APIKey, error) {
+	s.mu.Lock()
+	hold := s.hold
+	s.mu.Unlock()
+	if hold {
+		s.waiting <- struct{}{}
+		<-s.release
+	}
+	return s.Store.ListAPIKeys(ctx)
+}
+
+// TestSlowReloadServesCopy: when the cached keys are old and reading them
+// again is slow (a busy store), one check waits for the read and every
+// other check meanwhile answers from the copy, instead of all of them
+// queueing behind the read. After Invalidate (a key revoked here) no check
+// answers from the copy.
+func TestSlowReloadServesCopy(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t)
+	secret, _ := createKey(t, st, "app", model.ScopeIngest)
+	keys := &slowKeys{Store: st, release: make(chan struct{}), waiting: make(chan struct{}, 4)}
+	clk := &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	a, err := auth.New(auth.Options{Keys: keys, Mode: auth.ModeKeys, CacheTTL: 2 * time.Second, Now: clk.now}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Check(ctx, secret, model.ScopeIngest); err != nil {
+		t.Fatal(err)
+	}
+	clk.add(3 * time.Second) // the copy is old now
+	keys.mu.Lock()
+	keys.hold = true
+	keys.mu.Unlock()
+	first := make(chan error, 1)
+	go func() {
+		_, err := a.Check(ctx, secret, model.ScopeIngest)
+		first <- err
+	}()
+	<-keys.waiting // the first check is reading the keys again
+	others := make(chan error, 1)
+	go func() {
+		for i := range 20 {
+			if _, err := a.Check(ctx, secret, model.ScopeIngest); err != nil {
+				others <- fmt.Errorf("check %d during the slow read: %w", i, err)
+				return
+			}
+		}
+		others <- nil
+	}()
+	select {
+	case err := <-others:
+		if err != nil {
+			close(keys.release)
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		close(keys.release)
+		t.Fatal("checks wait for the slow read of the keys instead of answering from the copy")
+	}
+	close(keys.release)
+	if err := <-first; err != nil {
+		t.Fatalf("the check that read the keys: %v", err)
+	}
+
+	// Revoked here: Invalidate. The next check must read the keys, not
+	// take the copy that still holds the key.
+	if _, err := st.RevokeAPIKey(ctx, "app", clk.now()); err != nil {
+		t.Fatal(err)
+	}
+	a.Invalidate()
+	keys.mu.Lock()
+	keys.hold = false
+	keys.mu.Unlock()
+	if _, err := a.Check(ctx, secret, model.ScopeIngest); !errors.Is(err, auth.ErrBadKey) {
+		t.Fatalf("the revoked key right after Invalidate: %v, want ErrBadKey", err)
+	}
+}

@@ -91,9 +91,14 @@ func (s *sink) callCount() int {
 }
 
 // recorderGateway returns a recorder on c and a gateway to feed it
-// exchanges by hand.
+// exchanges by hand. Unless o says otherwise the recorder does not
+// linger, so that what is queued is written as soon as synctest.Wait
+// lets it.
 func recorderGateway(t *testing.T, o RecorderOptions) (*Recorder, *Gateway) {
 	t.Helper()
+	if o.Linger == 0 {
+		o.Linger = -1
+	}
 	r, err := NewRecorder(o, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -183,6 +188,36 @@ func TestRecorderShutdownFlushes(t *testing.T) {
 	if err := r.Run(context.Background()); err != nil {
 		t.Errorf("Run after Shutdown = %v; want nil at once", err)
 	}
+}
+
+// TestRecorderLinger: exchanges arriving one by one within the linger go
+// into one batch (one commit), written once the linger has passed.
+func TestRecorderLinger(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := &sink{}
+		r, g := recorderGateway(t, RecorderOptions{Consumer: c, Linger: 50 * time.Millisecond})
+		ran := make(chan error)
+		go func() { ran <- r.Run(t.Context()) }()
+		for range 20 {
+			r.Record(g, exchange(10))
+			time.Sleep(time.Millisecond)
+		}
+		synctest.Wait()
+		if n := len(c.servers()); n != 0 {
+			t.Errorf("%d exchanges written within the linger; want none yet", n)
+		}
+		time.Sleep(50 * time.Millisecond)
+		synctest.Wait()
+		if n, calls := len(c.servers()), c.callCount(); n != 20 || calls != 1 {
+			t.Errorf("after the linger: %d exchanges in %d batches; want 20 in 1", n, calls)
+		}
+		if err := r.Shutdown(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-ran; err != nil {
+			t.Fatal(err)
+		}
+	})
 }
 
 func TestRecorderRun(t *testing.T) {
