@@ -5,7 +5,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -s -w -X github.com/flowwatch/flowwatch/internal/cli.Version=$(VERSION)
 FUZZTIME ?= 5000x
 
-.PHONY: run build test vet unit fuzz bench bench-ingest bench-search bench-pages bench-soak bench-backends screenshots release-check release-snapshot clean
+.PHONY: run build test vet unit fuzz bench bench-ingest bench-search bench-pages bench-soak bench-backends bench-gateway screenshots release-check release-snapshot clean
 
 ## run: build and start flowwatch on the embedded default (SQLite in ./flowwatch-data);
 ## CONFIG=flowwatch.yaml starts it with that config file
@@ -56,6 +56,11 @@ bench-pages: build
 BENCH_BACKENDS_DATA ?= bench-backends-data
 bench-backends: build
 	./$(BIN) bench backends --spans $(SPANS) $(if $(POSTGRES),--postgres '$(POSTGRES)' --data $(BENCH_BACKENDS_DATA))
+
+## bench-gateway: the latency the recording gateway adds at RATE requests/s (default 500), direct and through the gateway side by side, and every call recorded
+RATE ?= 500
+bench-gateway: build
+	./$(BIN) bench gateway --rate $(RATE)
 
 ## bench-soak: ingest for 4 retention periods of simulated time and show the data directory level off
 bench-soak: build

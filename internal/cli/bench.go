@@ -14,7 +14,7 @@ func newBenchCmd() *cobra.Command {
 		Use:   "bench",
 		Short: "Measure flowwatch's performance",
 	}
-	cmd.AddCommand(newBenchIngestCmd(), newBenchSearchCmd(), newBenchPagesCmd(), newBenchSoakCmd(), newBenchBackendsCmd())
+	cmd.AddCommand(newBenchIngestCmd(), newBenchSearchCmd(), newBenchPagesCmd(), newBenchSoakCmd(), newBenchBackendsCmd(), newBenchGatewayCmd())
 	return cmd
 }
 
@@ -224,5 +224,66 @@ thrown away: keep a PostgreSQL running and pass --postgres to reuse its load.`,
 	f.IntVar(&o.Limit, "limit", 50, "page size of the trace lists")
 	f.BoolVar(&o.SkipIngest, "skip-ingest", false, "time only the queries")
 	f.BoolVar(&o.SkipQueries, "skip-queries", false, "measure only ingest")
+	return cmd
+}
+
+func newBenchGatewayCmd() *cobra.Command {
+	o := bench.GatewayOptions{}
+	cmd := &cobra.Command{
+		Use:   "gateway",
+		Short: "Measure what the recording gateway adds to a call: direct and through the gateway, side by side",
+		Long: `Measure the latency the gateway adds, at a fixed request rate, against an
+upstream that answers at once, and check that every call is recorded.
+
+The upstream runs in this process on a loopback port: an OpenAI-compatible
+chat completions endpoint answering a realistic completion (with usage), or,
+when asked to stream, a short event stream ending with a usage chunk. A
+'serve' subprocess of this binary (fresh temporary data directory, SQLite)
+has a gateway of kind openai pointing at it.
+
+Four phases, each --duration after --warmup of the same load: chat requests
+straight to the upstream, the same through the gateway, then streaming
+requests both ways. The load is an open loop: --rate requests start every
+second on schedule whatever the latency, from a pool of --workers (a request
+whose time comes with every worker busy waits and is counted as late).
+It prints requests sent, failed (any non-200 answer, error, or answer not
+the upstream's whole) and late, latency p50/p90/p99/max (chat: to the end
+of the answer; streams: to the first byte) and what the gateway adds; then,
+once the recorder is idle, the recordings stored, dropped and failed
+(/metrics) and the traces the store holds, and whether each target of the
+issue holds (adds under 1 ms at p50 and 5 ms at p99, stream time to first
+byte under 1 ms, no failed request, every recording stored).
+
+The load generator, the upstream and the server share this machine's cores:
+the figures are for that, not for a gateway on a machine of its own.`,
+		Example: `  flowwatch bench gateway
+  flowwatch bench gateway --rate 1000 --duration 10s --cpuprofile gateway.pprof`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			switch {
+			case o.Rate < 1 || o.Rate > 100_000:
+				return usageError{fmt.Errorf("--rate must be between 1 and 100000, got %d", o.Rate)}
+			case o.Duration <= 0:
+				return usageError{fmt.Errorf("--duration must be positive, got %s", o.Duration)}
+			case o.Warmup < 0:
+				return usageError{fmt.Errorf("--warmup must not be negative, got %s", o.Warmup)}
+			case o.Workers < 1 || o.Workers > 100_000:
+				return usageError{fmt.Errorf("--workers must be between 1 and 100000, got %d", o.Workers)}
+			}
+			o.Progress = cmd.ErrOrStderr()
+			res, err := bench.Gateway(cmd.Context(), o)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), res)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.IntVar(&o.Rate, "rate", 500, "requests started per second")
+	f.DurationVar(&o.Duration, "duration", 30*time.Second, "how long each of the four phases measures")
+	f.DurationVar(&o.Warmup, "warmup", 3*time.Second, "load before each phase's measurement starts")
+	f.IntVar(&o.Workers, "workers", 256, "requests in flight at most")
+	f.StringVar(&o.CPUProfile, "cpuprofile", "", "write the server's CPU profile of the measured gateway chat phase to this file")
 	return cmd
 }
