@@ -578,6 +578,38 @@ func TestTruncation(t *testing.T) {
 	}
 }
 
+// TestCaptureBudget: what all exchanges in flight capture is bounded. An
+// exchange past the budget keeps what it had and is recorded as
+// truncated, the caller still gets the whole answer, and once the
+// exchange is queued the budget is whole again.
+func TestCaptureBudget(t *testing.T) {
+	const budget = 16 << 10
+	resp := bytes.Repeat([]byte("0123456789abcdef"), 8<<10) // 128 KiB
+	e := newEnv(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		for b := resp; len(b) > 0; b = b[4096:] {
+			w.Write(b[:4096])
+		}
+	}), nil)
+	e.rec.capture = newCaptureBudget(budget)
+	e.g.o.Recorder = e.rec
+	_, body := do(t, mustRequest(t, "POST", e.url("/v1/chat/completions"), `{"model":"m"}`))
+	if !bytes.Equal(body, resp) {
+		t.Fatalf("caller got %d bytes; want the %d sent, unchanged", len(body), len(resp))
+	}
+	x := e.exchanges(1)[0]
+	if !x.ResponseTruncated || len(x.ResponseBody)+len(x.ResponseTail)+len(x.RequestBody) > budget {
+		t.Errorf("captured %d + %d + %d bytes, truncated %v; want at most the %d of the budget, truncated",
+			len(x.RequestBody), len(x.ResponseBody), len(x.ResponseTail), x.ResponseTruncated, budget)
+	}
+	if len(x.ResponseBody) == 0 || !bytes.Equal(x.ResponseBody, resp[:len(x.ResponseBody)]) {
+		t.Errorf("the response head kept is not the answer's first bytes")
+	}
+	if left := e.rec.capture.left.Load(); left != budget {
+		t.Errorf("budget left after the exchange: %d; want all %d back", left, budget)
+	}
+}
+
 // The capture keeps the head and the last bytes whatever the writes'
 // sizes.
 func TestCapture(t *testing.T) {
@@ -607,7 +639,7 @@ func TestCapture(t *testing.T) {
 
 func captureChunks(limit, tail int, data []byte, sizes []int) ([]byte, bool, []byte) {
 	var c capture
-	c.init(limit, tail, -1)
+	c.init(limit, tail, -1, nil)
 	for _, n := range sizes {
 		n = min(n, len(data))
 		c.write(data[:n])

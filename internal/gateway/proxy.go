@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/propagation"
@@ -43,10 +44,12 @@ type flight struct {
 	// trace flags, forwarded as they came.
 	traced bool
 	flags  trace.TraceFlags
-	// max is the gateway's MaxRecordBytes.
-	max  int
-	req  *requestCapture
-	resp *responseCapture
+	// max is the gateway's MaxRecordBytes; budget the recorder's bound
+	// on what all exchanges in flight capture.
+	max    int
+	budget *captureBudget
+	req    *requestCapture
+	resp   *responseCapture
 	// answered says the gateway answered the caller itself (502, 504).
 	answered bool
 	// writeErr is the first failed write to the caller.
@@ -65,7 +68,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "flowwatch gateway: no such path on gateway "+g.o.Name)
 		return
 	}
-	f := &flight{caller: r.Context(), max: g.o.MaxRecordBytes}
+	f := &flight{caller: r.Context(), max: g.o.MaxRecordBytes, budget: g.o.Recorder.capture}
 	f.x = Exchange{
 		Gateway:            g.o.Name,
 		Method:             r.Method,
@@ -104,7 +107,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	out := r.WithContext(context.WithValue(ctx, flightKey{}, f))
 	if r.Body != nil && r.Body != http.NoBody {
 		f.req = &requestCapture{rc: r.Body}
-		f.req.c.init(f.max, 0, r.ContentLength)
+		f.req.c.init(f.max, 0, r.ContentLength, f.budget)
 		out.Body = f.req
 	}
 	// ReverseProxy adds the upstream's headers to those already set: the
@@ -254,7 +257,7 @@ func modifyResponse(res *http.Response) error {
 		return nil
 	}
 	f.resp = &responseCapture{rc: res.Body}
-	f.resp.c.init(f.max, TailBytes, res.ContentLength)
+	f.resp.c.init(f.max, TailBytes, res.ContentLength, f.budget)
 	res.Body = f.resp
 	return nil
 }
@@ -340,9 +343,11 @@ func (g *Gateway) finish(f *flight, completed bool) {
 	x.End = time.Now()
 	if f.req != nil {
 		x.RequestBody, x.RequestTruncated = f.req.freeze()
+		f.req.c.release()
 	}
 	if f.resp != nil {
 		x.ResponseBody, x.ResponseTruncated, x.ResponseTail = f.resp.c.result()
+		f.resp.c.release()
 	}
 	if x.Err == nil {
 		switch {
@@ -473,15 +478,40 @@ type capture struct {
 	pos       int  // next write in ring once it is full
 	full      bool // the ring has wrapped
 	more      bool // bytes went past head
+	// budget is the memory all exchanges in flight may capture; held is
+	// what this capture took of it, given back by release. A capture
+	// the budget cannot grow stops (and says it was truncated): the call
+	// goes on unchanged.
+	budget *captureBudget
+	held   int
 }
 
 // init sets the bounds; size, when known (Content-Length), saves the
-// head's reallocations.
-func (c *capture) init(max, tail int, size int64) {
-	c.max, c.tail = max, tail
-	if size > 0 {
-		c.head = make([]byte, 0, min(size, int64(max)))
+// head's reallocations when the budget has room for it.
+func (c *capture) init(max, tail int, size int64, budget *captureBudget) {
+	c.max, c.tail, c.budget = max, tail, budget
+	if n := int(min(size, int64(max))); n > 0 && c.budget.take(n) {
+		c.head, c.held = make([]byte, 0, n), n
 	}
+}
+
+// allow takes from the budget what keeping n more bytes needs beyond
+// what the capture holds, and returns how many of the n it may keep.
+func (c *capture) allow(n int) int {
+	need := len(c.head) + len(c.ring) + n - c.held
+	if need <= 0 {
+		return n
+	}
+	got := c.budget.takeUpTo(need)
+	c.held += got
+	return n - (need - got)
+}
+
+// release gives what the capture took back to the budget: its bytes are
+// the Exchange's now, counted by the recorder's queue.
+func (c *capture) release() {
+	c.budget.give(c.held)
+	c.held = 0
 }
 
 func (c *capture) write(p []byte) {
@@ -489,8 +519,15 @@ func (c *capture) write(p []byte) {
 		return
 	}
 	if room := c.max - len(c.head); room > 0 {
-		n := min(room, len(p))
+		want := min(room, len(p))
+		n := c.allow(want)
 		c.head = append(c.head, p[:n]...)
+		if n < want {
+			// Over the budget: what is kept stays as it is, and the
+			// budget is not asked again.
+			c.more, c.max, c.tail = true, len(c.head), 0
+			return
+		}
 		p = p[n:]
 		if len(p) == 0 {
 			return
@@ -498,6 +535,10 @@ func (c *capture) write(p []byte) {
 	}
 	c.more = true
 	if c.tail == 0 {
+		return
+	}
+	if want := min(c.tail-len(c.ring), len(p)); want > 0 && c.allow(want) < want {
+		c.tail, c.ring, c.pos, c.full = 0, nil, 0, false // over the budget: no tail
 		return
 	}
 	if len(p) >= c.tail {
@@ -536,4 +577,53 @@ func (c *capture) result() (head []byte, truncated bool, tail []byte) {
 	tail = append(tail, c.ring[c.pos:]...)
 	tail = append(tail, c.ring[:c.pos]...)
 	return c.head, true, tail
+}
+
+// captureBudget bounds the memory the bodies of all exchanges in flight
+// may take for recording (up to max_record_bytes each, and a tail): a
+// thousand streams at once must not take gigabytes. Past it an exchange
+// keeps what it has and is recorded as truncated; no call is refused or
+// slowed for it. A nil budget is unbounded.
+type captureBudget struct{ left atomic.Int64 }
+
+func newCaptureBudget(n int64) *captureBudget {
+	b := &captureBudget{}
+	b.left.Store(n)
+	return b
+}
+
+// takeUpTo takes up to n bytes and returns how many it took.
+func (b *captureBudget) takeUpTo(n int) int {
+	if b == nil {
+		return n
+	}
+	for {
+		left := b.left.Load()
+		if left <= 0 {
+			return 0
+		}
+		got := min(left, int64(n))
+		if b.left.CompareAndSwap(left, left-got) {
+			return int(got)
+		}
+	}
+}
+
+// take takes n bytes if the budget has them.
+func (b *captureBudget) take(n int) bool {
+	if b == nil {
+		return true
+	}
+	if b.left.Add(-int64(n)) >= 0 {
+		return true
+	}
+	b.left.Add(int64(n))
+	return false
+}
+
+// give returns n bytes.
+func (b *captureBudget) give(n int) {
+	if b != nil && n > 0 {
+		b.left.Add(int64(n))
+	}
 }

@@ -52,6 +52,11 @@ type RecorderOptions struct {
 	QueueBytes int64
 	// Registerer receives the gateway's metrics (nil: not registered).
 	Registerer prometheus.Registerer
+	// CaptureBytes bounds the memory the bodies of all calls in flight
+	// may take for recording, before they are queued (0 means
+	// DefaultCaptureBytes): past it a call is recorded from what it
+	// kept, as truncated. Calls themselves are never cut or slowed.
+	CaptureBytes int64
 	// Linger is how long the recorder waits, once an exchange is queued,
 	// for more to join its batch (DefaultLinger when 0; negative: not at
 	// all). Each batch is a commit that rewrites the same rollup and
@@ -60,6 +65,9 @@ type RecorderOptions struct {
 	// dozens; recordings appear that much later.
 	Linger time.Duration
 }
+
+// DefaultCaptureBytes is RecorderOptions.CaptureBytes' default.
+const DefaultCaptureBytes = 256 << 20
 
 // DefaultLinger is RecorderOptions.Linger's default.
 const DefaultLinger = 50 * time.Millisecond
@@ -82,6 +90,7 @@ type Recorder struct {
 	consumer Consumer
 	budget   int64
 	linger   time.Duration
+	capture  *captureBudget // shared by the gateways' exchanges in flight
 	log      *slog.Logger
 	m        recorderMetrics
 
@@ -132,6 +141,12 @@ func NewRecorder(o RecorderOptions, log *slog.Logger) (*Recorder, error) {
 	if o.QueueBytes == 0 {
 		o.QueueBytes = DefaultQueueBytes
 	}
+	if o.CaptureBytes < 0 {
+		return nil, fmt.Errorf("gateway recorder: RecorderOptions.CaptureBytes %d: want a positive size (0 for the default %d)", o.CaptureBytes, DefaultCaptureBytes)
+	}
+	if o.CaptureBytes == 0 {
+		o.CaptureBytes = DefaultCaptureBytes
+	}
 	switch {
 	case o.Linger == 0:
 		o.Linger = DefaultLinger
@@ -145,6 +160,7 @@ func NewRecorder(o RecorderOptions, log *slog.Logger) (*Recorder, error) {
 		consumer: o.Consumer,
 		budget:   o.QueueBytes,
 		linger:   o.Linger,
+		capture:  newCaptureBudget(o.CaptureBytes),
 		log:      log.With("component", "gateway_recorder"),
 		wake:     make(chan struct{}, 1),
 		stop:     make(chan struct{}),
