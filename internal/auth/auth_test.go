@@ -2,6 +2,7 @@ package auth_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -316,6 +317,16 @@ func TestKeyHeader(t *testing.T) {
 			}
 			w := httptest.NewRecorder()
 			h.ServeHTTP(w, r)
+			if tc.code != http.StatusOK {
+				// The refusal is in the OpenAI error envelope, which the
+				// route's clients (their SDKs) show.
+				var e struct {
+					Error struct{ Message, Type, Code string }
+				}
+				if err := json.Unmarshal(w.Body.Bytes(), &e); err != nil || e.Error.Message == "" || e.Error.Type != "flowwatch_auth_error" {
+					t.Errorf("refusal %s: not an OpenAI error envelope (%v)", w.Body, err)
+				}
+			}
 			if w.Code != tc.code || !strings.Contains(w.Body.String(), tc.body) {
 				t.Errorf("%d %s, want %d and %q", w.Code, w.Body, tc.code, tc.body)
 			}

@@ -152,6 +152,14 @@ func (a *Authenticator) refuse(w http.ResponseWriter, r *http.Request, need Need
 	h.Set("Content-Type", "application/json; charset=utf-8")
 	h.Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
+	if need.KeyHeader != "" {
+		// A proxy route answers in its clients' shape (the OpenAI error
+		// envelope, as the gateway's own errors), so that their SDKs show
+		// the message rather than a bare status.
+		_ = json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{
+			"message": msg, "type": "flowwatch_auth_error", "code": strings.ToLower(strings.ReplaceAll(http.StatusText(status), " ", "_"))}})
+		return
+	}
 	_ = json.NewEncoder(w).Encode(map[string]string{"error": msg})
 }
 
