@@ -76,11 +76,14 @@ func TestRunSurvivesKill(t *testing.T) {
 		answered[r.UserText()]++
 		return scores(r)
 	}})
-	judge, err := eval.New(eval.Options{Name: "j", Type: "openai", BaseURL: js.BaseURL(), Model: "judge-model", MaxConcurrency: 4}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	scheduler := func(st *sqlite.Store, owner string) *Scheduler {
+		// A judge client of its own, as a restarted process has: the dead
+		// one's connections (and requests held open on them) are not the
+		// new one's to reuse.
+		judge, err := eval.New(eval.Options{Name: "j", Type: "openai", BaseURL: js.BaseURL(), Model: "judge-model", MaxConcurrency: 4}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
 		// FlushEvery is far above the run's size: only the timer writes
 		// verdicts before the run ends.
 		eng, err := NewEngine(EngineOptions{Store: st, Registry: eval.NewRegistry(), FlushInterval: 20 * time.Millisecond,
