@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -61,6 +62,10 @@ func TestRunSurvivesKill(t *testing.T) {
 		mu       sync.Mutex
 		answered = map[string]int{}
 		hold     = true
+		// dead are the engines killed: a request of theirs that reaches
+		// the judge late (sent before the kill, read after it) would be
+		// answered to nobody, so it is held, neither answered nor counted.
+		dead = map[string]bool{}
 	)
 	scores := judgetest.FixedScores(map[string]int{"groundedness": 4})
 	js := judgetest.New(t, judgetest.Options{Reply: func(r judgetest.Request) judgetest.Reply {
@@ -70,17 +75,18 @@ func TestRunSurvivesKill(t *testing.T) {
 		for _, c := range answered {
 			n += c
 		}
-		if hold && n >= before {
+		if (hold && n >= before) || dead[strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")] {
 			return judgetest.Reply{Delay: time.Hour}
 		}
 		answered[r.UserText()]++
 		return scores(r)
 	}})
 	scheduler := func(st *sqlite.Store, owner string) *Scheduler {
-		// A judge client of its own, as a restarted process has: the dead
-		// one's connections (and requests held open on them) are not the
-		// new one's to reuse.
-		judge, err := eval.New(eval.Options{Name: "j", Type: "openai", BaseURL: js.BaseURL(), Model: "judge-model", MaxConcurrency: 4}, nil)
+		// A judge client of its own, as a restarted process has, whose
+		// API key (its owner's name) tells the judge who asks.
+		t.Setenv("JUDGE_KEY_"+owner, owner)
+		judge, err := eval.New(eval.Options{Name: "j", Type: "openai", BaseURL: js.BaseURL(), Model: "judge-model", MaxConcurrency: 4,
+			APIKeyEnv: "JUDGE_KEY_" + owner}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -135,7 +141,7 @@ func TestRunSurvivesKill(t *testing.T) {
 	kill()
 	a.Wait()
 	mu.Lock()
-	hold = false
+	hold, dead["a"] = false, true
 	mu.Unlock()
 
 	st = open()
