@@ -31,7 +31,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 
-	"github.com/flowwatch/flowwatch/internal/model"
 	"github.com/flowwatch/flowwatch/internal/rollup"
 	"github.com/flowwatch/flowwatch/internal/store"
 )
@@ -268,19 +267,8 @@ func (s *Store) Rollups(ctx context.Context, q store.RollupQuery) ([]rollup.Row,
 	}
 	defer rows.Close()
 	var out []rollup.Row
-	// A week of hour rows is some 18,000 rows of a few dozen label sets:
-	// the labels are read in place (DriverBytes) and interned, so a row
-	// costs two allocations (its point and its sketch's bytes) instead of
-	// eight.
-	names := map[string]string{}
-	intern := func(b []byte) string {
-		if v, ok := names[string(b)]; ok {
-			return v
-		}
-		v := string(b)
-		names[v] = v
-		return v
-	}
+	// The labels are read in place (DriverBytes): rr interns them.
+	var rr rollup.RowReader
 	var bucket int64
 	var service, deployment, modelName, status, point pgtype.DriverBytes
 	dest := []any{&bucket, &service, &deployment, &modelName, &status, &point}
@@ -288,23 +276,18 @@ func (s *Store) Rollups(ctx context.Context, q store.RollupQuery) ([]rollup.Row,
 		if err := rows.Scan(dest...); err != nil {
 			return nil, fmt.Errorf("postgres: rollups: %w", s.mapErr(err))
 		}
-		k := rollup.Key{Kind: q.Kind, Bucket: bucket, Service: intern(service), Deployment: intern(deployment),
-			Model: intern(modelName), Status: model.Status(intern(status))}
-		p := &rollup.Point{}
-		// Deferred: callers merge rows, and a sketch read straight into
-		// the one it is merged into costs a sixth of one decoded alone.
-		// The point keeps its bytes, which the driver reuses: a copy.
-		if err := p.UnmarshalDeferred(slices.Clone([]byte(point))); err != nil {
-			return nil, fmt.Errorf("postgres: rollups: row %s/%d/%d: %w", q.Kind, q.Resolution, k.Bucket, err)
+		row, err := rr.Row(q.Kind, bucket, service, deployment, modelName, status, point)
+		if err != nil {
+			return nil, fmt.Errorf("postgres: rollups: row %s/%d/%d: %w", q.Kind, q.Resolution, bucket, err)
 		}
-		if n := len(out); n > 0 && out[n-1].Key == k {
+		if n := len(out); n > 0 && out[n-1].Key == row.Key {
 			// Another lane of the same key.
-			if err := out[n-1].Point.Merge(p); err != nil {
-				return nil, fmt.Errorf("postgres: rollups: row %s/%d/%d: %w", q.Kind, q.Resolution, k.Bucket, err)
+			if err := out[n-1].Point.Merge(row.Point); err != nil {
+				return nil, fmt.Errorf("postgres: rollups: row %s/%d/%d: %w", q.Kind, q.Resolution, bucket, err)
 			}
 			continue
 		}
-		out = append(out, rollup.Row{Key: k, Point: p})
+		out = append(out, row)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("postgres: rollups: %w", s.mapErr(err))

@@ -1,7 +1,6 @@
 package sqlite
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -9,7 +8,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/flowwatch/flowwatch/internal/model"
 	"github.com/flowwatch/flowwatch/internal/rollup"
 	"github.com/flowwatch/flowwatch/internal/store"
 )
@@ -112,18 +110,8 @@ func (s *Store) Rollups(ctx context.Context, q store.RollupQuery) ([]rollup.Row,
 	}
 	defer rows.Close()
 	var out []rollup.Row
-	// A week of hour rows is some 18,000 rows of a few dozen label sets:
-	// the labels are read in place (RawBytes) and interned, so a row costs
-	// two allocations (its point and its sketch's bytes), not seven.
-	names := map[string]string{}
-	intern := func(b []byte) string {
-		if v, ok := names[string(b)]; ok {
-			return v
-		}
-		v := string(b)
-		names[v] = v
-		return v
-	}
+	// The labels are read in place (RawBytes): rr interns them.
+	var rr rollup.RowReader
 	var bucket int64
 	var service, deployment, modelName, status, blob sql.RawBytes
 	dest := []any{&bucket, &service, &deployment, &modelName, &status, &blob}
@@ -131,16 +119,11 @@ func (s *Store) Rollups(ctx context.Context, q store.RollupQuery) ([]rollup.Row,
 		if err := rows.Scan(dest...); err != nil {
 			return nil, s.readErr("rollups", err)
 		}
-		k := rollup.Key{Kind: q.Kind, Bucket: bucket, Service: intern(service), Deployment: intern(deployment),
-			Model: intern(modelName), Status: model.Status(intern(status))}
-		p := &rollup.Point{}
-		// Deferred: callers merge rows, and a sketch read straight into
-		// the one it is merged into costs a sixth of one decoded alone.
-		// The point keeps its bytes, which the driver reuses: a copy.
-		if err := p.UnmarshalDeferred(bytes.Clone(blob)); err != nil {
-			return nil, fmt.Errorf("sqlite: rollups: row %s/%d/%d: %w", q.Kind, q.Resolution, k.Bucket, err)
+		row, err := rr.Row(q.Kind, bucket, service, deployment, modelName, status, blob)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: rollups: row %s/%d/%d: %w", q.Kind, q.Resolution, bucket, err)
 		}
-		out = append(out, rollup.Row{Key: k, Point: p})
+		out = append(out, row)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, s.readErr("rollups", err)
