@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/base64"
 	"math"
 	"slices"
@@ -620,47 +621,48 @@ func (s *completionStream) chunk(data []byte) {
 
 // choice finds or adds the choice of an index; nil past maxChoices.
 func (s *completionStream) choice(index int64) *choiceAcc {
-	for _, a := range s.choices {
-		if a.index == index {
-			return a
-		}
-	}
-	if len(s.choices) >= maxChoices {
-		return nil
-	}
-	a := &choiceAcc{index: index}
-	s.choices = append(s.choices, a)
-	return a
+	return byIndex(&s.choices, index, maxChoices, func() *choiceAcc { return &choiceAcc{index: index} })
 }
 
 // tool finds or adds a choice's tool call of an index; nil past
 // maxToolCalls.
 func (a *choiceAcc) tool(index int64) *toolAcc {
-	for _, t := range a.tools {
-		if t.index == index {
-			return t
+	return byIndex(&a.tools, index, maxToolCalls, func() *toolAcc { return &toolAcc{index: index} })
+}
+
+func (a *choiceAcc) at() int64 { return a.index }
+func (t *toolAcc) at() int64   { return t.index }
+
+// indexed is a part of an answer that stream events name by index: a
+// choice, a tool call, an output item.
+type indexed interface{ at() int64 }
+
+// byIndex finds the part of an index, or adds a new one (fresh); nil past
+// limit parts, so that a stream naming endless indexes stays bounded.
+func byIndex[T indexed](parts *[]T, index int64, limit int, fresh func() T) T {
+	for _, p := range *parts {
+		if p.at() == index {
+			return p
 		}
 	}
-	if len(a.tools) >= maxToolCalls {
-		return nil
+	var none T
+	if len(*parts) >= limit {
+		return none
 	}
-	t := &toolAcc{index: index}
-	a.tools = append(a.tools, t)
-	return t
+	p := fresh()
+	*parts = append(*parts, p)
+	return p
+}
+
+// sortByIndex puts parts in index order (events may name them in any).
+func sortByIndex[T indexed](parts []T) {
+	slices.SortFunc(parts, func(a, b T) int { return cmp.Compare(a.at(), b.at()) })
 }
 
 // finish turns the assembled choices into output messages, in index
 // order.
 func (s *completionStream) finish() {
-	slices.SortFunc(s.choices, func(a, b *choiceAcc) int {
-		switch {
-		case a.index < b.index:
-			return -1
-		case a.index > b.index:
-			return 1
-		}
-		return 0
-	})
+	sortByIndex(s.choices)
 	for _, a := range s.choices {
 		msg := Message{Role: a.role}
 		if msg.Role == "" {
@@ -668,15 +670,7 @@ func (s *completionStream) finish() {
 		}
 		msg.Parts = textParts(a.text.b.String())
 		msg.Parts = append(msg.Parts, textParts(a.refusal.b.String())...)
-		slices.SortFunc(a.tools, func(x, y *toolAcc) int {
-			switch {
-			case x.index < y.index:
-				return -1
-			case x.index > y.index:
-				return 1
-			}
-			return 0
-		})
+		sortByIndex(a.tools)
 		for _, t := range a.tools {
 			msg.Parts = append(msg.Parts, Part{Type: "tool_call", ID: t.id, Name: t.name, Arguments: arguments(t.args.b.String())})
 		}

@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"slices"
 
 	"github.com/tidwall/gjson"
 )
@@ -239,31 +238,15 @@ func (s *responsesStream) event(e sseEvent) {
 
 // item finds or adds the output item of an index; nil past maxChoices.
 func (s *responsesStream) item(index int64) *itemAcc {
-	for _, it := range s.items {
-		if it.index == index {
-			return it
-		}
-	}
-	if len(s.items) >= maxChoices {
-		return nil
-	}
-	it := &itemAcc{index: index}
-	s.items = append(s.items, it)
-	return it
+	return byIndex(&s.items, index, maxChoices, func() *itemAcc { return &itemAcc{index: index} })
 }
+
+func (it *itemAcc) at() int64 { return it.index }
 
 // assemble makes the output message of a stream that was cut before its
 // last event; its finish reason is unknown.
 func (s *responsesStream) assemble() {
-	slices.SortFunc(s.items, func(a, b *itemAcc) int {
-		switch {
-		case a.index < b.index:
-			return -1
-		case a.index > b.index:
-			return 1
-		}
-		return 0
-	})
+	sortByIndex(s.items)
 	msg := Message{Role: "assistant"}
 	for _, it := range s.items {
 		if it.parts != nil {
